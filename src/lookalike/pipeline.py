@@ -1,0 +1,130 @@
+"""Paths in, vectors out: decode and preprocess in worker threads (Pillow and the processors release
+the GIL for the heavy parts) while the model runs on the previous batch. Bad files are collected as
+failures, never raised."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from .embedders.base import Embedder
+from .errors import ImageReadError
+from .images import DecodeOptions, load_image
+
+log = logging.getLogger(__name__)
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+@dataclass
+class EmbeddedBatch:
+    """One model batch: the paths that decoded, their vectors (same order) and the ones that did not."""
+
+    paths: list[Path]
+    vectors: np.ndarray
+    failures: list[ImageReadError]
+
+
+@dataclass
+class EmbedResult:
+    """Every good path with its vector, and every failure with its reason."""
+
+    paths: list[Path]
+    vectors: np.ndarray
+    failures: list[ImageReadError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """Batch size, decode worker count and the pixel limit."""
+
+    batch_size: int | None = None
+    workers: int | None = None
+    max_pixels: int | None = None
+    progress: bool = False
+    progress_label: str = "embedding"
+
+
+def _decode_and_prepare(path: Path, embedder: Embedder, options: DecodeOptions) -> Any:
+    return embedder.prepare(load_image(path, options))
+
+
+class Pipeline:
+    """Embeds files with one embedder, overlapping decoding with the model."""
+
+    def __init__(self, embedder: Embedder, options: PipelineOptions | None = None) -> None:
+        self.embedder = embedder
+        self.options = options or PipelineOptions()
+        decode = embedder.decode_options
+        if self.options.max_pixels:
+            decode = DecodeOptions(decode.draft_short_side, self.options.max_pixels, decode.min_side)
+        self.decode = decode
+
+    def iter_batches(self, paths: Sequence[Path]) -> Iterator[EmbeddedBatch]:
+        """Yield one `EmbeddedBatch` per model batch, in input order."""
+        batch_size = self.options.batch_size or self.embedder.default_batch_size
+        workers = self.options.workers or max(1, available_cores())
+        look_ahead = batch_size * 2 + workers
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lookalike-decode") as pool, tqdm(
+            total=len(paths), desc=self.options.progress_label, unit="img",
+            disable=not self.options.progress, leave=False,
+        ) as bar:
+            pending: deque[tuple[Path, Future[Any]]] = deque()
+            queue = iter(paths)
+
+            def refill() -> None:
+                while len(pending) < look_ahead:
+                    path = next(queue, None)
+                    if path is None:
+                        return
+                    pending.append((path, pool.submit(_decode_and_prepare, path, self.embedder, self.decode)))
+
+            refill()
+            while pending:
+                good_paths: list[Path] = []
+                items: list[Any] = []
+                failures: list[ImageReadError] = []
+                while pending and len(items) < batch_size:
+                    path, future = pending.popleft()
+                    refill()
+                    try:
+                        items.append(future.result())
+                        good_paths.append(path)
+                    except ImageReadError as exc:
+                        log.warning("skipped %s", exc)
+                        failures.append(exc)
+                vectors = self.embedder.embed_prepared(items)
+                bar.update(len(good_paths) + len(failures))
+                yield EmbeddedBatch(good_paths, vectors, failures)
+
+    def run(self, paths: Sequence[Path]) -> EmbedResult:
+        """Embed every path; the result keeps input order for the good ones."""
+        result = EmbedResult([], np.zeros((0, self.embedder.spec.dim), np.float32), [])
+        chunks = []
+        for batch in self.iter_batches(paths):
+            result.paths.extend(batch.paths)
+            result.failures.extend(batch.failures)
+            chunks.append(batch.vectors)
+        if chunks:
+            result.vectors = np.concatenate(chunks)
+        return result
+
+
+def embed_paths(embedder: Embedder, paths: Sequence[Path], options: PipelineOptions | None = None) -> EmbedResult:
+    """Convenience wrapper: `Pipeline(embedder, options).run(paths)`."""
+    return Pipeline(embedder, options).run(paths)
