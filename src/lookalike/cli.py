@@ -4,8 +4,10 @@ warnings about skipped files and errors go to stderr."""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +15,7 @@ import typer
 
 from . import operations
 from .embedders import DEFAULT_MODEL, Embedder, create_embedder, list_models
-from .embedders.torch_base import Precision
+from .embedders.base import Precision
 from .errors import ImageReadError, LookalikeError, display_path
 from .output import OutputFormat, render
 from .pipeline import PipelineOptions
@@ -29,8 +31,16 @@ ModelOption = Annotated[
     str, typer.Option("--model", "-m", help="Registry name, timm:<name>, Hugging Face id or local directory.")
 ]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+class PrecisionChoice(str, Enum):
+    """Compute precision choices for the CLI."""
+
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
 PrecisionOption = Annotated[
-    str, typer.Option(help="auto (bf16 where the CPU/GPU has it natively), fp32 or bf16.")
+    PrecisionChoice, typer.Option(help="auto: bf16 where the CPU/GPU has it natively, else fp32.")
 ]
 DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
 BatchOption = Annotated[int, typer.Option(min=1, help="Images per model batch.")]
@@ -39,14 +49,9 @@ MegapixelsOption = Annotated[float, typer.Option(min=0.01, help="Skip images abo
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
-def _precision(value: str) -> Precision:
-    if value not in ("auto", "fp32", "bf16"):
-        raise typer.BadParameter(f"--precision must be auto, fp32 or bf16, not {value!r}")
-    return value  # type: ignore[return-value]
-
-
-def _embedder(model: str, device: str, precision: str) -> Embedder:
-    return create_embedder(model, device=device, precision=_precision(precision))
+def _embedder(model: str, device: str, precision: PrecisionChoice) -> Embedder:
+    chosen: Precision = precision.value
+    return create_embedder(model, device=device, precision=chosen)
 
 
 def _pipeline(batch_size: int, workers: int, megapixels: float, quiet: bool) -> PipelineOptions:
@@ -78,7 +83,7 @@ def compare(
     model: ModelOption = DEFAULT_MODEL,
     show: Annotated[Path | None, typer.Option(help="Write the two images side by side to this PNG.")] = None,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = "auto",
+    precision: PrecisionOption = PrecisionChoice.auto,
     device: DeviceOption = "auto",
 ) -> None:
     """Cosine similarity of two images."""
@@ -98,7 +103,7 @@ def pairs(
     every: Annotated[bool, typer.Option("--all", help="Every pairwise score (small folders only).")] = False,
     model: ModelOption = DEFAULT_MODEL,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = "auto",
+    precision: PrecisionOption = PrecisionChoice.auto,
     device: DeviceOption = "auto",
     batch_size: BatchOption = 32,
     workers: WorkersOption = 0,
@@ -125,7 +130,7 @@ def search(
     model: ModelOption = DEFAULT_MODEL,
     show: Annotated[Path | None, typer.Option(help="Write a PNG grid of the query and its results.")] = None,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = "auto",
+    precision: PrecisionOption = PrecisionChoice.auto,
     device: DeviceOption = "auto",
     batch_size: BatchOption = 32,
     workers: WorkersOption = 0,
@@ -162,7 +167,7 @@ def duplicates(
     = 0.95,
     model: ModelOption = DEFAULT_MODEL,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = "auto",
+    precision: PrecisionOption = PrecisionChoice.auto,
     device: DeviceOption = "auto",
     batch_size: BatchOption = 32,
     workers: WorkersOption = 0,
@@ -191,6 +196,9 @@ def models(fmt: FormatOption = OutputFormat.table) -> None:
 
 
 def _configure_process() -> None:
+    # Idle OpenMP threads sleep instead of spinning, so decode threads get the cores while the model
+    # waits; measured +30% end-to-end on 2 cores (benchmarks/embed_throughput.py). Before torch loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     logging.getLogger("lookalike.pipeline").setLevel(logging.ERROR)  # the CLI reports skips itself
     from PIL import Image

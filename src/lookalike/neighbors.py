@@ -134,7 +134,7 @@ def duplicate_groups(vectors: np.ndarray, threshold: float) -> list[list[int]]:
     for start in range(0, n, _QUERY_BLOCK):
         block = np.ascontiguousarray(vectors[start : start + _QUERY_BLOCK], dtype=np.float32)
         limits, _, found = index.range_search(block, radius)
-        rows.append(np.repeat(np.arange(start, start + len(block)), np.diff(limits)))
+        rows.append(np.repeat(np.arange(start, start + len(block)), np.diff(limits).astype(np.int64)))
         cols.append(found)
     edges = coo_matrix((np.ones(sum(map(len, rows))), (np.concatenate(rows), np.concatenate(cols))), (n, n))
     _, labels = connected_components(edges, directed=False)

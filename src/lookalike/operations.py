@@ -64,7 +64,7 @@ def resolve_embedder(model: ModelArg, **options: object) -> Embedder:
     """An `Embedder` as given, or one created from a registry name (None: the default model)."""
     if isinstance(model, Embedder):
         return model
-    return create_embedder(model, **options)  # type: ignore[arg-type]
+    return create_embedder(model, **options)
 
 
 def embed_image(path: str | os.PathLike[str], embedder: Embedder) -> np.ndarray:

@@ -11,13 +11,15 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
 
 from ..errors import SpecMismatchError, UnsupportedQueryError
 from ..images import DecodeOptions
+
+Precision = Literal["auto", "fp32", "bf16"]
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from PIL import Image
 
 from ..errors import ModelLoadError
 from ..images import DecodeOptions
-from .base import EmbeddingSpec
+from .base import EmbeddingSpec, Precision
 from .hub import cache_first
-from .torch_base import Precision, TorchEmbedder
+from .torch_base import TorchEmbedder
 
 Pooling = Literal["auto", "pooler", "cls", "mean"]
 _DUAL_TOWER_TYPES = frozenset({"siglip", "siglip2", "clip"})
@@ -31,16 +31,27 @@ def _features(output: Any) -> torch.Tensor:
     return output.pooler_output
 
 
+def _as_dict(value: Any) -> dict[str, Any]:
+    """Image-processor sizes are dicts in transformers 4.x and `SizeDict` objects in 5.x."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    return {k: getattr(value, k, None) for k in ("height", "width", "shortest_edge")}
+
+
 def _short_side(processor: Any) -> int | None:
-    size = getattr(processor, "size", None) or {}
-    crop = getattr(processor, "crop_size", None) or {}
-    sides = [v for d in (size, crop) for k, v in d.items() if k in {"height", "width", "shortest_edge"}]
-    return max(sides) if sides else None
+    sizes = (_as_dict(getattr(processor, "size", None)), _as_dict(getattr(processor, "crop_size", None)))
+    sides = [v for d in sizes for k, v in d.items() if k in {"height", "width", "shortest_edge"} and v]
+    return int(max(sides)) if sides else None
 
 
 def _describe(processor: Any) -> str:
-    keys = ("size", "crop_size", "do_center_crop", "resample", "image_mean", "image_std", "rescale_factor")
-    return json.dumps({k: getattr(processor, k, None) for k in keys}, sort_keys=True, default=str)
+    keys = ("do_center_crop", "resample", "image_mean", "image_std", "rescale_factor")
+    described = {k: getattr(processor, k, None) for k in keys}
+    described.update(size=_as_dict(getattr(processor, "size", None)),
+                     crop_size=_as_dict(getattr(processor, "crop_size", None)))
+    return json.dumps(described, sort_keys=True, default=str)
 
 
 def _local_revision(path: Path) -> str | None:
@@ -140,7 +151,7 @@ class HFEmbedder(TorchEmbedder):
             return output.last_hidden_state.mean(dim=1)
         if self.pooling == "cls" or (self.pooling == "auto" and pooled is None):
             return output.last_hidden_state[:, 0]
-        return pooled
+        return torch.as_tensor(pooled)
 
     def _embed_texts(self, texts: list[str]) -> Any:
         assert self.tokenizer is not None

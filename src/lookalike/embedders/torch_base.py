@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
-from .base import Embedder
-
-Precision = Literal["auto", "fp32", "bf16"]
+from .base import Embedder, Precision
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -53,6 +51,7 @@ class TorchEmbedder(Embedder):
     """An embedder whose model is a `torch.nn.Module` run in inference mode."""
 
     channels_last: bool = False
+    model: Any  # the placed torch.nn.Module (typed loosely: transformers/timm outputs vary)
 
     def __init__(self, device: str | None = None, precision: Precision = "auto", allow_bf16: bool = True):
         self.device = resolve_device(device)

@@ -1,0 +1,83 @@
+"""Shared fixtures: tiny real models, the offline EfficientNet-Lite0, generated and shared images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from tiny_models import build_tiny_clip, build_tiny_siglip
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path | None:
+    """../shared/data beside the checkout (or LOOKALIKE_SHARED_DATA), when present."""
+    configured = os.environ.get("LOOKALIKE_SHARED_DATA")
+    candidate = Path(configured) if configured else REPO.parent / "shared" / "data"
+    return candidate if candidate.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    found = shared_data_dir()
+    if found is None:
+        pytest.skip("../shared/data is not present")
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline_hub() -> None:
+    """No test may reach a model hub."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_siglip(tmp_path_factory.mktemp("siglip") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_clip(tmp_path_factory.mktemp("clip") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip(tiny_siglip_dir: Path):
+    from lookalike.embedders import create_embedder
+
+    return create_embedder(str(tiny_siglip_dir), precision="fp32")
+
+
+@pytest.fixture(scope="session")
+def effnet():
+    from lookalike.embedders import create_embedder
+
+    return create_embedder("efficientnet-lite0")
+
+
+def pattern_image(seed: int, size: tuple[int, int] = (64, 48)) -> Image.Image:
+    """A distinct picture per seed: a colour field with a few random rectangles."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    pixels = np.empty((height, width, 3), np.uint8)
+    pixels[:] = rng.integers(0, 256, 3)
+    for _ in range(4):
+        x0, y0 = rng.integers(0, width // 2), rng.integers(0, height // 2)
+        x1, y1 = x0 + rng.integers(4, width // 2), y0 + rng.integers(4, height // 2)
+        pixels[y0:y1, x0:x1] = rng.integers(0, 256, 3)
+    return Image.fromarray(pixels)
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """Six generated JPEGs in two subfolders."""
+    folder = tmp_path / "photos"
+    for seed in range(6):
+        target = folder / ("a" if seed < 3 else "b") / f"img_{seed}.jpg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pattern_image(seed).save(target, quality=92)
+    return folder

@@ -1,0 +1,107 @@
+"""Tiny random SigLIP and CLIP through the real transformers loading, preprocessing and text paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import pattern_image
+
+from lookalike.embedders import create_embedder
+from lookalike.errors import ModelLoadError, SpecMismatchError, UnknownModelError, UnsupportedQueryError
+from lookalike.operations import embed_image
+from lookalike.pipeline import PipelineOptions, embed_paths
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tiny_clip_dir: Path):
+    return create_embedder(str(tiny_clip_dir), precision="fp32")
+
+
+@pytest.mark.parametrize("which", ["tiny_siglip", "tiny_clip"])
+def test_image_vectors_are_unit_float32_rows(which: str, request: pytest.FixtureRequest) -> None:
+    embedder = request.getfixturevalue(which)
+    vectors = embedder.embed_images([pattern_image(seed) for seed in range(3)])
+    assert vectors.dtype == np.float32 and vectors.shape == (3, embedder.spec.dim)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(vectors[0], vectors[1])
+
+
+@pytest.mark.parametrize("which", ["tiny_siglip", "tiny_clip"])
+def test_same_image_same_vector_in_batch_of_1_and_16(which: str, request: pytest.FixtureRequest) -> None:
+    embedder = request.getfixturevalue(which)
+    images = [pattern_image(seed) for seed in range(16)]
+    alone = embedder.embed_images(images[:1], batch_size=1)[0]
+    batched = embedder.embed_images(images, batch_size=16)[0]
+    np.testing.assert_allclose(alone, batched, atol=1e-5)
+
+
+@pytest.mark.parametrize("which", ["tiny_siglip", "tiny_clip"])
+def test_text_tower(which: str, request: pytest.FixtureRequest) -> None:
+    embedder = request.getfixturevalue(which)
+    assert embedder.supports_text
+    texts = embedder.embed_texts(["a dog on grass", "a red car"])
+    assert texts.shape == (2, embedder.spec.dim)
+    np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(texts[0], texts[1])
+
+
+def test_siglip_text_is_padded_to_max_length(tiny_siglip) -> None:
+    short = tiny_siglip.embed_texts(["a dog"])
+    again = tiny_siglip.embed_texts(["a dog", "the quick brown fox jumps over the lazy dog"])[0]
+    np.testing.assert_allclose(short[0], again, atol=1e-5)  # padding does not depend on the batch
+
+
+def test_preprocessing_is_the_models_own_processor(tiny_siglip) -> None:
+    image = pattern_image(3, size=(90, 50))
+    expected = tiny_siglip.processor(images=[image], return_tensors="pt")["pixel_values"][0]
+    assert torch.equal(tiny_siglip.prepare(image)["pixel_values"], expected)
+
+
+def test_query_and_indexed_images_share_one_path(tiny_siglip, tmp_path: Path) -> None:
+    paths = []
+    for seed in range(3):
+        paths.append(tmp_path / f"{seed}.jpg")
+        pattern_image(seed, size=(400, 300)).save(paths[-1], quality=90)
+    indexed = embed_paths(tiny_siglip, paths, PipelineOptions(batch_size=2, workers=2))
+    for position, path in enumerate(paths):
+        np.testing.assert_allclose(embed_image(path, tiny_siglip), indexed.vectors[position], atol=1e-5)
+
+
+def test_image_only_directory_has_no_text(tiny_siglip_dir: Path, tmp_path: Path) -> None:
+    from tiny_models import build_tiny_siglip
+
+    image_only = create_embedder(str(build_tiny_siglip(tmp_path / "m", with_tokenizer=False)), precision="fp32")
+    assert not image_only.supports_text
+    with pytest.raises(UnsupportedQueryError, match="no text tower"):
+        image_only.embed_texts(["a dog"])
+
+
+def test_spec_records_source_and_changes_with_weights(tiny_siglip, tiny_clip) -> None:
+    assert tiny_siglip.spec.extra["family"] == "siglip" and tiny_siglip.spec.revision
+    with pytest.raises(SpecMismatchError, match="--model"):
+        tiny_siglip.spec.check_compatible(tiny_clip.spec)
+    tiny_siglip.spec.check_compatible(tiny_siglip.spec)
+
+
+def test_bf16_matches_fp32(tiny_siglip_dir: Path) -> None:
+    bf16 = create_embedder(str(tiny_siglip_dir), precision="bf16")
+    fp32 = create_embedder(str(tiny_siglip_dir), precision="fp32")
+    images = [pattern_image(seed) for seed in range(4)]
+    cosine = (bf16.embed_images(images) * fp32.embed_images(images)).sum(axis=1)
+    assert cosine.min() > 0.98
+
+
+def test_unknown_and_unloadable_models_explain_themselves(tmp_path: Path) -> None:
+    with pytest.raises(UnknownModelError, match="efficientnet-lite0"):
+        create_embedder("no-such-model")
+    with pytest.raises(ModelLoadError, match="efficientnet-lite0") as caught:
+        create_embedder("siglip-base")  # not cached, and the hub is off in tests
+    assert "\n" not in str(caught.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelLoadError, match="directory"):
+        create_embedder(str(tmp_path / "empty"))
+    with pytest.raises(ModelLoadError, match="resnet50"):
+        create_embedder("resnet50")
