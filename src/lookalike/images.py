@@ -153,7 +153,7 @@ def _open_checked(path: str | os.PathLike[str], options: DecodeOptions) -> Image
     except Image.DecompressionBombError as exc:
         raise ImageReadError(path, f"too many pixels to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageReadError(path, f"cannot open image: {exc}") from None
+        raise ImageReadError(path, f"truncated or corrupt image data ({exc})") from None
     width, height = image.size
     if width * height > options.max_pixels:
         image.close()
@@ -170,11 +170,15 @@ def _open_checked(path: str | os.PathLike[str], options: DecodeOptions) -> Image
     return image
 
 
-def load_image(path: str | os.PathLike[str], options: DecodeOptions | None = None) -> Image.Image:
-    """Decode `path` into an upright RGB image, or raise `ImageReadError` saying why not."""
+def decode_image(
+    path: str | os.PathLike[str], options: DecodeOptions | None = None
+) -> tuple[Image.Image, tuple[int, int]]:
+    """Decode `path` into an upright RGB image; also return the file's full upright size (before
+    draft-mode reduction). Raises `ImageReadError` saying why a file cannot be read."""
     options = options or DecodeOptions()
     _register_optional_formats()
     image = _open_checked(path, options)
+    full_size = image.size
     try:
         with image:
             if options.draft_short_side and image.format == "JPEG":
@@ -194,4 +198,11 @@ def load_image(path: str | os.PathLike[str], options: DecodeOptions | None = Non
         raise ImageReadError(path, f"too many pixels to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageReadError(path, f"truncated or corrupt image data ({exc})") from None
-    return rgb
+    if (upright.width > upright.height) != (image.width > image.height):
+        full_size = (full_size[1], full_size[0])
+    return rgb, full_size
+
+
+def load_image(path: str | os.PathLike[str], options: DecodeOptions | None = None) -> Image.Image:
+    """Decode `path` into an upright RGB image, or raise `ImageReadError` saying why not."""
+    return decode_image(path, options)[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,9 @@ from .errors import ImageReadError, LookalikeError
 from .images import find_images, load_image
 from .neighbors import all_pairs, duplicate_groups, knn, top_pairs
 from .pipeline import EmbedResult, PipelineOptions, embed_paths
+
+if TYPE_CHECKING:
+    from .store.library import Library
 
 ModelArg = str | Embedder | None
 
@@ -83,6 +87,29 @@ def embed_folder(
     return embed_paths(embedder, paths, options)
 
 
+def open_folder_library(folder: str | os.PathLike[str], embedder: Embedder) -> Library | None:
+    """The folder's own library for this model (`FOLDER/.lookalike/<model>`), when one exists."""
+    from .store.layout import STATE_DIR, LibraryPaths, model_slug
+    from .store.library import Library
+
+    paths = LibraryPaths(Path(folder) / STATE_DIR / model_slug(embedder.spec.model))
+    return Library.open(folder, model=embedder) if paths.exists() else None
+
+
+def folder_vectors(
+    folder: str | os.PathLike[str], embedder: Embedder, options: PipelineOptions | None = None
+) -> EmbedResult:
+    """Every image of `folder` with its vector: from the folder's library (brought up to date first)
+    when it has one for this model, else embedded now."""
+    library = open_folder_library(folder, embedder)
+    if library is None:
+        return embed_folder(folder, embedder, options)
+    with library:
+        library.sync(options=options)
+        paths, vectors = library.vectors()
+        return EmbedResult(paths, vectors, library.failures())
+
+
 def compare(a: str | os.PathLike[str], b: str | os.PathLike[str], model: ModelArg = None) -> float:
     """Cosine similarity of two images' L2-normalised embeddings, in [-1, 1]."""
     embedder = resolve_embedder(model)
@@ -97,7 +124,7 @@ def find_pairs(
     options: PipelineOptions | None = None,
 ) -> PairsResult:
     """The `top` most similar pairs in a folder (exact, through a kNN graph), or every pair."""
-    embedded = embed_folder(folder, resolve_embedder(model), options)
+    embedded = folder_vectors(folder, resolve_embedder(model), options)
     scored = all_pairs(embedded.vectors) if every else top_pairs(embedded.vectors, top)
     pairs = [Pair(embedded.paths[p.i], embedded.paths[p.j], p.score) for p in scored]
     return PairsResult(pairs, embedded.failures, count=len(embedded.paths))
@@ -110,23 +137,29 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def combine_query(image_vector: np.ndarray | None, text_vector: np.ndarray | None,
+                  text_weight: float = 0.5) -> np.ndarray:
+    """One unit query vector: the image's, the text's, or their weighted sum (`text_weight` on text)."""
+    if image_vector is None and text_vector is None:
+        raise LookalikeError("a query needs an image, a text, or both")
+    if not 0.0 <= text_weight <= 1.0:
+        raise LookalikeError(f"--text-weight must be between 0 and 1, not {text_weight}")
+    if image_vector is None or text_vector is None:
+        single = image_vector if image_vector is not None else text_vector
+        return l2_normalize(np.asarray(single)[None, :])[0]
+    return l2_normalize(((1.0 - text_weight) * image_vector + text_weight * text_vector)[None, :])[0]
+
+
 def query_vector(
     embedder: Embedder,
     image: str | os.PathLike[str] | None = None,
     text: str | None = None,
     text_weight: float = 0.5,
 ) -> np.ndarray:
-    """The query as one unit vector: an image, a text, or their weighted sum (`text_weight` on text)."""
-    if image is None and not text:
-        raise LookalikeError("a query needs an image, a text, or both")
-    if not 0.0 <= text_weight <= 1.0:
-        raise LookalikeError(f"--text-weight must be between 0 and 1, not {text_weight}")
-    parts = []
-    if image is not None:
-        parts.append((1.0 - text_weight if text else 1.0) * embed_image(image, embedder))
-    if text:
-        parts.append((text_weight if image is not None else 1.0) * embedder.embed_texts([text])[0])
-    return l2_normalize(np.sum(parts, axis=0)[None, :])[0]
+    """The query as one unit vector: an image, a text, or both (see `combine_query`)."""
+    image_vector = embed_image(image, embedder) if image is not None else None
+    text_vector = embedder.embed_texts([text])[0] if text else None
+    return combine_query(image_vector, text_vector, text_weight)
 
 
 def search(
@@ -143,6 +176,12 @@ def search(
     When the query image is itself in the folder it is left out of its results (by file identity).
     """
     embedder = resolve_embedder(model)
+    library = open_folder_library(folder, embedder)
+    if library is not None:
+        with library:
+            library.sync(options=options)
+            found = library.search(query, text=text, k=k, text_weight=text_weight)
+            return SearchResult(found, library.failures())
     vector = query_vector(embedder, query, text, text_weight)
     embedded = embed_folder(folder, embedder, options)
     exclude = -1
@@ -160,7 +199,7 @@ def find_duplicates(
     options: PipelineOptions | None = None,
 ) -> DuplicatesResult:
     """Groups of images whose similarity chains stay >= `threshold`."""
-    embedded = embed_folder(folder, resolve_embedder(model), options)
+    embedded = folder_vectors(folder, resolve_embedder(model), options)
     groups = duplicate_groups(embedded.vectors, threshold)
     return DuplicatesResult([[embedded.paths[i] for i in group] for group in groups], embedded.failures)
 

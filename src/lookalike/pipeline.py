@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from .embedders.base import Embedder
 from .errors import ImageReadError
-from .images import DecodeOptions, load_image
+from .images import DecodeOptions, decode_image
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class EmbeddedBatch:
     paths: list[Path]
     vectors: np.ndarray
     failures: list[ImageReadError]
+    sizes: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -60,8 +61,9 @@ class PipelineOptions:
     progress_label: str = "embedding"
 
 
-def _decode_and_prepare(path: Path, embedder: Embedder, options: DecodeOptions) -> Any:
-    return embedder.prepare(load_image(path, options))
+def _decode_and_prepare(path: Path, embedder: Embedder, options: DecodeOptions) -> tuple[Any, tuple[int, int]]:
+    picture, full_size = decode_image(path, options)
+    return embedder.prepare(picture), full_size
 
 
 class Pipeline:
@@ -98,19 +100,23 @@ class Pipeline:
             while pending:
                 good_paths: list[Path] = []
                 items: list[Any] = []
+                sizes: list[tuple[int, int]] = []
                 failures: list[ImageReadError] = []
                 while pending and len(items) < batch_size:
                     path, future = pending.popleft()
                     refill()
                     try:
-                        items.append(future.result())
-                        good_paths.append(path)
+                        item, size = future.result()
                     except ImageReadError as exc:
                         log.warning("skipped %s", exc)
                         failures.append(exc)
+                        continue
+                    items.append(item)
+                    sizes.append(size)
+                    good_paths.append(path)
                 vectors = self.embedder.embed_prepared(items)
                 bar.update(len(good_paths) + len(failures))
-                yield EmbeddedBatch(good_paths, vectors, failures)
+                yield EmbeddedBatch(good_paths, vectors, failures, sizes)
 
     def run(self, paths: Sequence[Path]) -> EmbedResult:
         """Embed every path; the result keeps input order for the good ones."""

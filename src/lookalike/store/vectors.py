@@ -1,0 +1,185 @@
+"""The FAISS index of a library: exact Flat, HNSW or IVF over inner product (= cosine on unit
+vectors), keyed by catalog ids, saved atomically (temp file, fsync, rename) beside a manifest."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import faiss
+import numpy as np
+
+from ..errors import CorruptLibraryError, LookalikeError
+
+IndexKind = Literal["auto", "flat", "hnsw", "ivf"]
+FLAT_LIMIT = 50_000  # below this many vectors `auto` keeps exact search
+MANIFEST_FORMAT = 1
+
+
+@dataclass
+class IndexParams:
+    """How the index is built and searched; `None` fields are chosen from the vector count."""
+
+    kind: IndexKind = "auto"
+    hnsw_m: int = 32
+    ef_construction: int = 80
+    ef_search: int | None = None
+    nlist: int | None = None
+    nprobe: int | None = None
+
+    def resolved(self, count: int) -> IndexParams:
+        """Concrete parameters for `count` vectors."""
+        kind = self.kind if self.kind != "auto" else ("flat" if count < FLAT_LIMIT else "hnsw")
+        nlist = self.nlist or max(1, min(int(4 * math.sqrt(max(count, 1))), max(count // 39, 1)))
+        return IndexParams(
+            kind=kind, hnsw_m=self.hnsw_m, ef_construction=self.ef_construction,
+            ef_search=self.ef_search or (64 if count < 200_000 else 128),
+            nlist=nlist, nprobe=self.nprobe or min(nlist, max(8, nlist // 8)),
+        )
+
+
+@dataclass
+class Manifest:
+    """What `vectors.faiss` holds: the spec, the index kind and parameters, and the catalog
+    generation it reflects (an older generation means the index must be caught up)."""
+
+    spec: dict[str, Any]
+    params: dict[str, Any]
+    count: int
+    generation: int
+    root: str
+    format: int = MANIFEST_FORMAT
+    requested: dict[str, Any] = field(default_factory=dict)
+
+    def index_params(self) -> tuple[IndexParams, IndexParams]:
+        """(built, requested) index parameters."""
+        return IndexParams(**self.params), IndexParams(**self.requested)
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        try:
+            data = json.loads(path.read_text())
+            manifest = cls(**data)
+        except (OSError, ValueError, TypeError) as exc:
+            raise CorruptLibraryError(
+                f"{path}: unreadable manifest ({exc}); nothing was changed; "
+                "`lookalike index --rebuild-index` rewrites it from the catalog"
+            ) from None
+        if manifest.format > MANIFEST_FORMAT:
+            raise CorruptLibraryError(f"{path}: manifest format {manifest.format} is newer than this lookalike")
+        return manifest
+
+
+def write_atomically(path: Path, write: Any) -> None:
+    """Write through `write(temp_path)`, fsync, then rename over `path`: old or new, never torn."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(temp)
+        with open(temp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    finally:
+        if temp.exists():
+            temp.unlink()
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+class VectorIndex:
+    """A FAISS index whose ids are catalog ids."""
+
+    def __init__(self, index: faiss.Index, params: IndexParams, requested: IndexParams | None = None) -> None:
+        self.index = index
+        self.params = params  # what was built, every field concrete
+        self.requested = requested or IndexParams()  # what the user asked for; rebuilds start from it
+
+    @property
+    def count(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def kind(self) -> str:
+        return str(self.params.kind)
+
+    @classmethod
+    def build(cls, ids: np.ndarray, vectors: np.ndarray, dim: int, params: IndexParams) -> VectorIndex:
+        """A new index over `vectors` (rows) with `ids`; IVF is trained on them."""
+        chosen = params.resolved(len(ids))
+        if chosen.kind == "flat":
+            index: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        elif chosen.kind == "hnsw":
+            hnsw = faiss.IndexHNSWFlat(dim, chosen.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            hnsw.hnsw.efConstruction = chosen.ef_construction
+            index = faiss.IndexIDMap2(hnsw)
+        elif chosen.kind == "ivf":
+            if len(ids) == 0:
+                raise LookalikeError("an IVF index needs vectors to train on; index some images first")
+            quantizer = faiss.IndexFlatIP(dim)
+            index = faiss.IndexIVFFlat(quantizer, dim, int(chosen.nlist or 1), faiss.METRIC_INNER_PRODUCT)
+            index.train(np.ascontiguousarray(vectors, dtype=np.float32))
+        else:
+            raise LookalikeError(f"unknown index type '{chosen.kind}': choose auto, flat, hnsw or ivf")
+        built = cls(index, chosen, params)
+        built.add(ids, vectors)
+        return built
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids):
+            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
+                                    np.ascontiguousarray(ids, dtype=np.int64))
+
+    def can_remove(self) -> bool:
+        """HNSW graphs cannot drop nodes; the library rebuilds those instead."""
+        return self.kind != "hnsw"
+
+    def remove(self, ids: np.ndarray) -> None:
+        if len(ids):
+            self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
+
+    def ids(self) -> np.ndarray:
+        """Every id in the index (for consistency checks)."""
+        if isinstance(self.index, faiss.IndexIDMap2 | faiss.IndexIDMap):
+            return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        invlists = faiss.extract_index_ivf(self.index).invlists
+        parts = [faiss.rev_swig_ptr(invlists.get_ids(list_no), invlists.list_size(list_no)).copy()
+                 for list_no in range(invlists.nlist) if invlists.list_size(list_no)]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+    def search(self, queries: np.ndarray, k: int, ef_search: int | None = None,
+               nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids), best first; id -1 where fewer than k exist."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.kind == "hnsw":
+            searcher = faiss.SearchParametersHNSW(efSearch=max(ef_search or self.params.ef_search or 64, k))
+            return self.index.search(queries, k, params=searcher)
+        if self.kind == "ivf":
+            searcher = faiss.SearchParametersIVF(nprobe=nprobe or self.params.nprobe or 8)
+            return self.index.search(queries, k, params=searcher)
+        return self.index.search(queries, k)
+
+    def save(self, path: Path) -> None:
+        write_atomically(path, lambda temp: faiss.write_index(self.index, str(temp)))
+
+    @classmethod
+    def load(cls, path: Path, params: IndexParams, requested: IndexParams | None = None,
+             mmap: bool = False) -> VectorIndex:
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        try:
+            index = faiss.read_index(str(path), flags)
+        except RuntimeError as exc:
+            first = (str(exc).strip().splitlines() or ["unreadable"])[-1][:160]
+            raise CorruptLibraryError(
+                f"{path}: unreadable FAISS index ({first}); nothing was changed; "
+                "`lookalike index --rebuild-index` rebuilds it from the catalog"
+            ) from None
+        return cls(index, params, requested)
