@@ -30,8 +30,11 @@ lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy src/lookalike
 
+BENCH_SIZES ?= 10000,100000
+
 bench: setup
 	$(PY) benchmarks/embed_throughput.py --data $(SHARED)/ukbench-a
+	$(PY) benchmarks/library.py --images $(SHARED)/ukbench-a --sizes $(BENCH_SIZES)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

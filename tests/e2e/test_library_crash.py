@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import pattern_image
 from library_helpers import CountingEmbedder, assert_consistent
+
 from lookalike.store import Library
 
 IMAGES = 24

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import pattern_image
 from library_helpers import CountingEmbedder, assert_consistent
+
 from lookalike.errors import LibraryLockedError, SpecMismatchError
 from lookalike.operations import find_pairs, search
 from lookalike.store import Library

@@ -110,11 +110,13 @@ class Library:
             LibraryPaths(home / model_slug(model_name or DEFAULT_MODEL))
         if not paths.exists():
             if not create:
-                others = sorted(p.name for p in home.iterdir() if (p / "catalog.sqlite").is_file()) \
-                    if home.is_dir() else []
-                known = f" (libraries here: {', '.join(others)}; pick one with --model)" if others else ""
-                raise LibraryError(
-                    f"{paths.directory}: no library here{known}; create one with `lookalike index FOLDER`")
+                others = _models_in(home)
+                if others and model_name is not None:
+                    raise SpecMismatchError(
+                        f"{home} holds libraries built with {', '.join(repr(o) for o in others)}, not with "
+                        f"'{model_name}'; pass --model {others[0]} or index the folder with --model {model_name}"
+                    )
+                raise LibraryError(f"{paths.directory}: no library here; create one with `lookalike index FOLDER`")
             if root is None:
                 raise LibraryError("creating a library needs the folder to index")
             return cls._create(paths, root, model, embed_options)
@@ -450,3 +452,17 @@ class Library:
             failures=[(row.path, row.error or "") for row in self.catalog.failures()],
         )
 
+
+def _models_in(home: Path) -> list[str]:
+    """The model names of the libraries under `home`."""
+    names = []
+    for directory in sorted(home.iterdir()) if home.is_dir() else []:
+        if (directory / "catalog.sqlite").is_file():
+            catalog = Catalog(directory / "catalog.sqlite", readonly=True)
+            try:
+                spec_json = catalog.get_meta("spec")
+            finally:
+                catalog.close()
+            if spec_json:
+                names.append(str(json.loads(spec_json)["model"]))
+    return names

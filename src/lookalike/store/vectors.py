@@ -18,6 +18,7 @@ from ..errors import CorruptLibraryError, LookalikeError
 IndexKind = Literal["auto", "flat", "hnsw", "ivf"]
 FLAT_LIMIT = 50_000  # below this many vectors `auto` keeps exact search
 MANIFEST_FORMAT = 1
+IVF_TRAIN_PER_LIST = 64  # k-means sample size per list: enough for stable centroids, bounded time
 
 
 @dataclass
@@ -38,7 +39,7 @@ class IndexParams:
         return IndexParams(
             kind=kind, hnsw_m=self.hnsw_m, ef_construction=self.ef_construction,
             ef_search=self.ef_search or (64 if count < 200_000 else 128),
-            nlist=nlist, nprobe=self.nprobe or min(nlist, max(8, nlist // 8)),
+            nlist=nlist, nprobe=self.nprobe or min(nlist, max(16, nlist // 8)),
         )
 
 
@@ -125,8 +126,10 @@ class VectorIndex:
             if len(ids) == 0:
                 raise LookalikeError("an IVF index needs vectors to train on; index some images first")
             quantizer = faiss.IndexFlatIP(dim)
-            index = faiss.IndexIVFFlat(quantizer, dim, int(chosen.nlist or 1), faiss.METRIC_INNER_PRODUCT)
-            index.train(np.ascontiguousarray(vectors, dtype=np.float32))
+            nlist = int(chosen.nlist or 1)
+            index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            sample = np.random.default_rng(0).permutation(len(vectors))[: IVF_TRAIN_PER_LIST * nlist]
+            index.train(np.ascontiguousarray(vectors[np.sort(sample)], dtype=np.float32))
         else:
             raise LookalikeError(f"unknown index type '{chosen.kind}': choose auto, flat, hnsw or ivf")
         built = cls(index, chosen, params)

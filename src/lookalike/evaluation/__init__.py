@@ -1,0 +1,1 @@
+"""Evaluation: retrieval metrics, labelled-set protocols, index benchmarks and synthetic data."""

@@ -1,0 +1,46 @@
+"""Approximate indexes with their default parameters keep recall@10 >= 0.95 against exact search,
+on a seeded Gaussian mixture (d=768, N=20k) and on real embeddings of shared images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lookalike.evaluation.synthetic import clustered_vectors, recall_at_k
+from lookalike.images import find_images
+from lookalike.pipeline import PipelineOptions, embed_paths
+from lookalike.store.vectors import IndexParams, VectorIndex
+
+
+def _recalls(base: np.ndarray, queries: np.ndarray) -> dict[str, float]:
+    ids = np.arange(len(base), dtype=np.int64) + 1000  # ids are not positions
+    _, truth = VectorIndex.build(ids, base, base.shape[1], IndexParams(kind="flat")).search(queries, 10)
+    recalls = {}
+    for kind in ("hnsw", "ivf"):
+        index = VectorIndex.build(ids, base, base.shape[1], IndexParams(kind=kind))
+        _, found = index.search(queries, 10)
+        recalls[kind] = recall_at_k(found, truth, 10)
+    return recalls
+
+
+def test_recall_on_gaussian_mixture() -> None:
+    base, queries = clustered_vectors(20_000, 768, queries=300, seed=7)
+    recalls = _recalls(base, queries)
+    assert recalls["hnsw"] >= 0.95 and recalls["ivf"] >= 0.95, recalls
+
+
+def test_auto_picks_flat_small_and_hnsw_large() -> None:
+    assert IndexParams().resolved(1_000).kind == "flat"
+    assert IndexParams().resolved(60_000).kind == "hnsw"
+    ivf = IndexParams(kind="ivf").resolved(100_000)
+    assert ivf.nlist == int(4 * np.sqrt(100_000)) and 16 <= (ivf.nprobe or 0) <= (ivf.nlist or 0)
+
+
+@pytest.mark.shared_data
+def test_recall_on_real_embeddings(shared_data: Path, effnet) -> None:
+    paths = find_images(shared_data / "cifar10-test")[::5][:2000]
+    vectors = embed_paths(effnet, paths, PipelineOptions(batch_size=64)).vectors
+    recalls = _recalls(vectors, vectors[::10])
+    assert recalls["hnsw"] >= 0.95 and recalls["ivf"] >= 0.95, recalls
