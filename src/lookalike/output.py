@@ -16,6 +16,7 @@ class OutputFormat(str, Enum):
     table = "table"
     json = "json"
     csv = "csv"
+    markdown = "markdown"
 
 
 def _cell(value: Any) -> str:
@@ -35,6 +36,10 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: OutputFor
         writer.writerow(columns)
         writer.writerows([[_cell(v) for v in row] for row in rows])
         return buffer.getvalue().rstrip("\n")
+    if fmt is OutputFormat.markdown:
+        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |" for row in rows]
+        return "\n".join(lines)
     cells = [list(columns)] + [[_cell(v) for v in row] for row in rows]
     widths = [max(len(row[c]) for row in cells) for c in range(len(columns))]
     numeric = [bool(rows) and all(isinstance(row[c], int | float) for row in rows) for c in range(len(columns))]

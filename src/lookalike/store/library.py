@@ -407,7 +407,10 @@ class Library:
         ids = []
         for file in files:
             path = Path(file)
-            rel = (path.resolve().relative_to(self.root) if path.is_absolute() or path.exists() else path).as_posix()
+            try:  # a path as the user sees it (absolute, or relative to the working directory)
+                rel = path.resolve().relative_to(self.root).as_posix()
+            except ValueError:  # else a path relative to the library's root
+                rel = path.as_posix()
             if rel in rows:
                 ids.append(rows[rel].id)
         if not ids:

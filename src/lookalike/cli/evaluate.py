@@ -1,0 +1,140 @@
+"""`lookalike eval` (retrieval quality and speed of several models on a labelled folder) and
+`lookalike bench index` (vector index speed/recall trade-offs)."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import LookalikeError
+from ..output import OutputFormat
+from .common import (
+    BatchOption,
+    DeviceOption,
+    FormatOption,
+    PrecisionChoice,
+    PrecisionOption,
+    QuietOption,
+    WorkersOption,
+    app,
+    embed_options,
+    emit,
+    pipeline_options,
+)
+
+bench_app = typer.Typer(help="Benchmarks you can run on your own machine and data.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+class Protocol(str, Enum):
+    """Which images are queried."""
+
+    all = "all"
+    unseen = "unseen"
+
+
+@app.command("eval")
+def eval_command(
+    folder: Annotated[Path, typer.Argument(help="Labelled images: class sub-folders or a labels.csv.")],
+    models: Annotated[list[str] | None, typer.Option("--model", "-m", help="A model to evaluate (repeatable).")]
+    = None,
+    labels: Annotated[Path | None, typer.Option(help="CSV with path,label (paths relative to FOLDER).")] = None,
+    protocol: Annotated[Protocol, typer.Option(help="all images, or only the held-out (unseen) classes.")]
+    = Protocol.all,
+    holdout: Annotated[float, typer.Option(help="Share of classes held out with --protocol unseen.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed for the class split and --limit sampling.")] = 0,
+    split: Annotated[Path | None, typer.Option(help="Split file: reused when it exists, else written.")] = None,
+    limit: Annotated[int | None, typer.Option(min=2, help="Evaluate on a seeded sample of this many images.")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    as_markdown: Annotated[bool, typer.Option("--markdown", help="Same as --format markdown.")] = False,
+    fmt: FormatOption = OutputFormat.table,
+    precision: PrecisionOption = PrecisionChoice.auto,
+    device: DeviceOption = "auto",
+    batch_size: BatchOption = 32,
+    workers: WorkersOption = 0,
+    quiet: QuietOption = False,
+) -> None:
+    """Retrieval quality (precision/recall@k, mAP, all-match@k, UKBench N-S) and images/s per model.
+
+    \\b
+    lookalike eval ../shared/data/ukbench-a -m efficientnet-lite0 -m histogram
+    lookalike eval photos/ --protocol unseen --holdout 0.3 -m efficientnet-lite0 --markdown
+    """
+    from ..evaluation.evaluator import default_split_path, evaluate, result_rows
+    from ..evaluation.labelled import ClassSplit, load_labelled, sample, split_classes
+
+    labelled = load_labelled(folder, labels)
+    if protocol is Protocol.unseen:
+        split_path = split or default_split_path(seed)
+        if split_path.exists():
+            chosen = ClassSplit.load(split_path)
+        else:
+            chosen = split_classes(labelled.classes(), holdout, seed)
+            chosen.save(split_path)
+            typer.echo(f"wrote the class split to {split_path}", err=True)
+        held_out = set(chosen.test)
+        labelled = labelled.subset([i for i, label in enumerate(labelled.labels) if label in held_out])
+        typer.echo(f"unseen classes: {', '.join(chosen.test)} ({len(labelled.paths)} images)", err=True)
+    labelled = sample(labelled, limit, seed)
+    results = evaluate(labelled, models or ["siglip-base"], pipeline_options(batch_size, workers, 100.0, quiet),
+                       **embed_options(device, precision))
+    for result in results:
+        for skipped in result.skipped:
+            typer.echo(f"skipped ({result.model}): {skipped}", err=True)
+    chosen_format = OutputFormat.json if as_json else OutputFormat.markdown if as_markdown else fmt
+    if chosen_format is OutputFormat.json:
+        typer.echo(json.dumps([r.record() for r in results], indent=2))
+        return
+    columns, rows = result_rows(results)
+    emit(columns, rows, chosen_format)
+
+
+@bench_app.command("index")
+def bench_index(
+    dim: Annotated[int, typer.Option(min=2, help="Dimension of the synthetic vectors.")] = 768,
+    sizes: Annotated[str, typer.Option(help="Comma-separated vector counts.")] = "100,1000,10000,100000",
+    vectors: Annotated[Path | None, typer.Option(help="Real vectors: .npy, a Parquet export or a library.")]
+    = None,
+    queries: Annotated[int, typer.Option(min=1, help="Queries per size.")] = 200,
+    plot: Annotated[Path | None, typer.Option(help="PNG of recall vs latency.")] = Path("bench-index.png"),
+    seed: Annotated[int, typer.Option(help="Seed for synthetic vectors and query sampling.")] = 0,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Brute force vs FAISS Flat, IVF (several nprobe) and HNSW (several efSearch): build time, size,
+    latency p50/p95, batch QPS and recall@10."""
+    import numpy as np
+
+    from ..evaluation.index_bench import bench_size, load_vectors, plot_recall_latency
+    from ..evaluation.synthetic import clustered_vectors
+
+    counts = [int(s) for s in sizes.split(",") if s.strip()]
+    real = load_vectors(vectors) if vectors is not None else None
+    rows = []
+    for count in counts:
+        if real is not None:
+            if count > len(real):
+                typer.echo(f"skipped N={count}: only {len(real)} vectors in {vectors}", err=True)
+                continue
+            rng = np.random.default_rng(seed)
+            base = real[rng.permutation(len(real))[:count]]
+            query = base[rng.permutation(count)[: min(queries, count)]]
+        else:
+            base, query = clustered_vectors(count, dim, queries=queries, seed=seed)
+        rows.extend(bench_size(base, query))
+        typer.echo(f"done N={count:,}", err=True)
+    if not rows:
+        raise LookalikeError("no size could be benchmarked")
+    columns = ["size", "method", "params", "build_s", "memory_mb", "p50_ms", "p95_ms", "batch_qps", "recall@10"]
+    emit(columns, [[r.size, r.method, r.params, r.build_s, r.memory_mb, r.p50_ms, r.p95_ms, r.batch_qps,
+                    r.recall] for r in rows], fmt)
+    if plot is not None:
+        plot_recall_latency(rows, plot)
+        typer.echo(f"wrote {plot}", err=True)
+
+
+__all__ = ["bench_index", "eval_command"]
