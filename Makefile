@@ -36,5 +36,8 @@ bench: setup
 	$(PY) benchmarks/embed_throughput.py --data $(SHARED)/ukbench-a
 	$(PY) benchmarks/library.py --images $(SHARED)/ukbench-a --sizes $(BENCH_SIZES)
 
+results: setup
+	$(PY) benchmarks/results.py --data $(SHARED) --out docs/results.md
+
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

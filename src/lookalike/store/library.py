@@ -268,8 +268,8 @@ class Library:
             rows = self.catalog.rows()
             plan = plan_sync(self.root, rows, stat_files(self.root, exclude=self.paths.directory), retry_failed)
             report.unchanged = plan.unchanged + plan.failed_unchanged
-            removed = self._apply_bookkeeping(plan, report)
-            added_ids, added_vectors = self._embed_plan(plan, rows, options, report)
+            removed = self._apply_bookkeeping(plan, rows, report)
+            added_ids, added_vectors = self._embed_plan(plan, options, report)
             wanted = index_params if index_params is not None and (
                 current is None or index_params != current.requested) else None
             if self.catalog.generation() != generation_before or current is None or wanted is not None:
@@ -277,9 +277,10 @@ class Library:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _apply_bookkeeping(self, plan: SyncPlan, report: SyncReport) -> np.ndarray:
-        """Moves, touches and deletions in one transaction; returns the ids whose vectors left."""
-        replaced = [f.id for f in plan.embed if f.id is not None]
+    def _apply_bookkeeping(self, plan: SyncPlan, rows: dict[str, FileRow], report: SyncReport) -> np.ndarray:
+        """Moves, touches and deletions in one transaction; returns the ids whose vectors leave the
+        index (deleted files, and indexed files about to be re-embedded)."""
+        replaced = [f.id for f in plan.embed if f.id is not None and rows[f.path].status == "indexed"]
         if not (plan.moves or plan.touches or plan.deletes):
             return np.asarray(replaced, dtype=np.int64)
         with self.catalog.transaction():
@@ -293,7 +294,7 @@ class Library:
         report.moved, report.touched, report.deleted = len(plan.moves), len(plan.touches), len(plan.deletes)
         return np.asarray(replaced + plan.deletes, dtype=np.int64)
 
-    def _embed_plan(self, plan: SyncPlan, rows: dict[str, FileRow], options: PipelineOptions | None,
+    def _embed_plan(self, plan: SyncPlan, options: PipelineOptions | None,
                     report: SyncReport) -> tuple[list[int], list[np.ndarray]]:
         """Embed `plan.embed` chunk by chunk, committing each chunk's rows and vectors together."""
         if not plan.embed:

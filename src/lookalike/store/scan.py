@@ -4,7 +4,6 @@ content hash, to find what is new, changed, moved, deleted or unchanged."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,6 +96,3 @@ def count_pending(rows: dict[str, FileRow], on_disk: dict[str, tuple[int, int]])
                   if rel not in rows or (rows[rel].size, rows[rel].mtime_ns) != stat)
     return changed, sum(1 for rel in rows if rel not in on_disk)
 
-
-def relative_paths(paths: Iterable[Path], root: Path) -> list[str]:
-    return [p.relative_to(root).as_posix() for p in paths]
