@@ -119,7 +119,10 @@ def result_rows(results: Sequence[EvalResult]) -> tuple[list[str], list[list[Any
     records = [r.record() for r in results]
     columns = ["model"] + [k for k in records[0] if k not in ("model", "images", "images_per_s")] + \
         ["images", "images_per_s"]
-    return columns, [[record.get(c, "") for c in columns] for record in records]
+    rows = [[record.get(c, "") for c in columns] for record in records]
+    for row in rows:  # throughput reads better without four decimals
+        row[-1] = f"{row[-1]:.1f}"
+    return columns, rows
 
 
 def default_split_path(seed: int) -> Path:
