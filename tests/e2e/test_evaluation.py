@@ -133,3 +133,22 @@ def test_bench_index_small_sizes(tmp_path: Path) -> None:
             assert row["recall@10"] == 1.0
         assert row["p50_ms"] > 0 and row["memory_mb"] > 0
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_reuses_the_folders_library(labelled_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from library_helpers import CountingEmbedder
+    from lookalike.evaluation import evaluator
+    from lookalike.store import Library
+
+    labelled = load_labelled(labelled_folder)
+    fresh = evaluate_model(labelled, "histogram")
+    counting = CountingEmbedder(create_embedder("histogram"))
+    with Library.open(labelled_folder, model=counting, create=True) as library:
+        library.sync()
+    counting.embedded = 0
+    monkeypatch.setattr(evaluator, "THROUGHPUT_SAMPLE", 5)
+    reused = evaluate_model(labelled, counting)
+    assert counting.embedded == 5  # only the timing sample: the vectors came from the library
+    assert reused.images == 20 and reused.images_per_s > 0
+    for key, value in fresh.scores.items():
+        assert reused.scores[key] == pytest.approx(value, abs=1e-6)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..pipeline import available_cores
 from .base import Embedder, Precision
 
 
@@ -56,6 +57,9 @@ class TorchEmbedder(Embedder):
     def __init__(self, device: str | None = None, precision: Precision = "auto", allow_bf16: bool = True):
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device, allow_bf16)
+        cores = available_cores()
+        if torch.get_num_threads() > cores:  # torch counts the machine's cores, not the ones we may use
+            torch.set_num_threads(cores)
 
     def _place(self, module: torch.nn.Module) -> torch.nn.Module:
         """Move the model to the device and compute dtype, in eval mode."""

@@ -14,7 +14,7 @@ import numpy as np
 from ..embedders import Embedder, create_embedder
 from ..embedders.classical import Reranker
 from ..errors import LookalikeError
-from ..pipeline import PipelineOptions, embed_paths
+from ..pipeline import EmbedResult, PipelineOptions, embed_paths
 from . import metrics
 from .labelled import LabelledSet
 
@@ -88,23 +88,55 @@ def score_rankings(vectors: np.ndarray, labels: Sequence[str], reranker: Reranke
     return result
 
 
+THROUGHPUT_SAMPLE = 64  # images timed when the vectors come from an existing library
+
+
+def _embed_labelled(labelled: LabelledSet, embedder: Embedder,
+                    options: PipelineOptions | None) -> tuple[EmbedResult, float]:
+    """The set's vectors and the images/s of producing them: reused from the folder's library for
+    this model when there is one (then a sample is embedded afresh to time the model), else embedded."""
+    from ..operations import open_folder_library
+
+    library = open_folder_library(labelled.root, embedder)
+    if library is None:
+        started = time.perf_counter()
+        embedded = embed_paths(embedder, labelled.paths, options)
+        return embedded, len(embedded.paths) / max(time.perf_counter() - started, 1e-9)
+    with library:
+        library.sync(options=options)
+        stored_paths, stored_vectors = library.vectors()
+        failures = library.failures()
+    by_path = {path: vector for path, vector in zip(stored_paths, stored_vectors, strict=True)}
+    wanted = [path.resolve() for path in labelled.paths]
+    kept = [(original, by_path[path]) for original, path in zip(labelled.paths, wanted, strict=True)
+            if path in by_path]
+    vectors = np.stack([v for _, v in kept]) if kept else np.zeros((0, embedder.spec.dim), np.float32)
+    sample_paths = labelled.paths[:THROUGHPUT_SAMPLE]
+    started = time.perf_counter()
+    timed = embed_paths(embedder, sample_paths, options)
+    rate = len(timed.paths) / max(time.perf_counter() - started, 1e-9)
+    return EmbedResult([p for p, _ in kept], vectors, failures), rate
+
+
 def evaluate_model(labelled: LabelledSet, model: str | Embedder, options: PipelineOptions | None = None,
                    **embed_options: Any) -> EvalResult:
     """Embed the set with `model` (timed: decode + model, plus pairwise reranking where the method
     has it) and score leave-one-out retrieval."""
     embedder = model if isinstance(model, Embedder) else create_embedder(model, **embed_options)
     started = time.perf_counter()
-    embedded = embed_paths(embedder, labelled.paths, options)
+    embedded, embed_rate = _embed_labelled(labelled, embedder, options)
     keep = {path: i for i, path in enumerate(labelled.paths)}
     labels = [labelled.labels[keep[path]] for path in embedded.paths]
     reranker = embedder if isinstance(embedder, Reranker) else None
+    rerank_started = time.perf_counter()
     features = [reranker.pairwise_features(path) for path in embedded.paths] if reranker else None
     scores = score_rankings(embedded.vectors, labels, reranker, features)
-    seconds = time.perf_counter() - started
+    rerank_seconds = time.perf_counter() - rerank_started if reranker else 0.0
+    count = len(embedded.paths)
+    per_image = 1.0 / embed_rate + (rerank_seconds / count if count else 0.0)
     return EvalResult(
-        model=embedder.spec.model, images=len(embedded.paths), scores=scores,
-        images_per_s=len(embedded.paths) / seconds if seconds > 0 else float("inf"), seconds=seconds,
-        skipped=[str(f) for f in embedded.failures],
+        model=embedder.spec.model, images=count, scores=scores, images_per_s=1.0 / per_image,
+        seconds=time.perf_counter() - started, skipped=[str(f) for f in embedded.failures],
     )
 
 
