@@ -137,6 +137,7 @@ def test_bench_index_small_sizes(tmp_path: Path) -> None:
 
 def test_eval_reuses_the_folders_library(labelled_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from library_helpers import CountingEmbedder
+
     from lookalike.evaluation import evaluator
     from lookalike.store import Library
 
