@@ -114,3 +114,18 @@ def test_library_cli_end_to_end(image_folder: Path, tiny_siglip_dir: Path, tmp_p
     assert imported.returncode == 0 and "imported 6 vectors" in imported.stderr
     wrong = run("search", str(image_folder / "a" / "img_0.jpg"), "--library", str(library), "-m", "efficientnet-lite0")
     assert wrong.returncode == 1 and "pass --model" in wrong.stderr
+
+
+def test_creation_killed_before_first_commit_is_redone(image_folder: Path, tiny_siglip) -> None:
+    from lookalike.store.catalog import Catalog
+
+    located = Library.open(image_folder, model=tiny_siglip, create=True)
+    paths = located.paths
+    located.close()
+    for leftover in paths.directory.glob("catalog.sqlite*"):
+        leftover.unlink()
+    Catalog(paths.catalog).close()  # schema only, as left by a kill before the meta commit
+    with pytest.raises(CorruptLibraryError, match="no spec"):
+        Library.open(image_folder, model=tiny_siglip)
+    with Library.open(image_folder, model=tiny_siglip, create=True) as library:
+        assert library.sync().added == 6

@@ -124,6 +124,12 @@ class Library:
         spec_json = catalog.get_meta("spec")
         stored_root = catalog.get_meta("root")
         if spec_json is None or stored_root is None:
+            empty = not catalog.counts()
+            catalog.close()
+            if create and empty and root is not None:  # a creation that was killed before its first commit
+                for leftover in paths.directory.glob("catalog.sqlite*"):
+                    leftover.unlink()
+                return cls._create(paths, root, model, embed_options)
             raise CorruptLibraryError(f"{paths.catalog}: catalog has no spec or root; nothing was changed")
         spec = EmbeddingSpec.from_dict(json.loads(spec_json))
         if root is not None and library is not None and root != Path(stored_root):
