@@ -38,7 +38,7 @@ class IndexParams:
         nlist = self.nlist or max(1, min(int(4 * math.sqrt(max(count, 1))), max(count // 39, 1)))
         return IndexParams(
             kind=kind, hnsw_m=self.hnsw_m, ef_construction=self.ef_construction,
-            ef_search=self.ef_search or (64 if count < 200_000 else 128),
+            ef_search=self.ef_search or (64 if count < 200_000 else 128 if count < 500_000 else 256),
             nlist=nlist, nprobe=self.nprobe or min(nlist, max(16, nlist // 8)),
         )
 
