@@ -62,8 +62,15 @@ class PipelineOptions:
 
 
 def _decode_and_prepare(path: Path, embedder: Embedder, options: DecodeOptions) -> tuple[Any, tuple[int, int]]:
-    picture, full_size = decode_image(path, options)
-    return embedder.prepare(picture), full_size
+    """Decode and preprocess one file; any failure becomes an `ImageReadError` naming the file, so
+    one odd image (a decoder or processor error nobody foresaw) never stops a run."""
+    try:
+        picture, full_size = decode_image(path, options)
+        return embedder.prepare(picture), full_size
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported per file, by design
+        raise ImageReadError(path, f"cannot decode or preprocess ({type(exc).__name__}: {exc})") from None
 
 
 class Pipeline:

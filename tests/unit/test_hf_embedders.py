@@ -105,3 +105,22 @@ def test_unknown_and_unloadable_models_explain_themselves(tmp_path: Path) -> Non
         create_embedder(str(tmp_path / "empty"))
     with pytest.raises(ModelLoadError, match="resnet50"):
         create_embedder("resnet50")
+
+
+def test_an_unforeseen_preprocessing_error_skips_only_that_file(tiny_siglip, tmp_path: Path) -> None:
+    """A processor that raises on one picture yields a failure for that file, not a crashed run."""
+    from library_helpers import CountingEmbedder
+
+    class Fussy(CountingEmbedder):
+        def prepare(self, image):  # type: ignore[no-untyped-def]
+            if image.size == (33, 33):
+                raise ValueError("unsupported geometry")
+            return super().prepare(image)
+
+    paths = []
+    for seed, size in enumerate([(40, 30), (33, 33), (50, 40)]):
+        paths.append(tmp_path / f"{seed}.png")
+        pattern_image(seed, size=size).save(paths[-1])
+    result = embed_paths(Fussy(tiny_siglip), paths)
+    assert result.paths == [paths[0], paths[2]] and result.vectors.shape[0] == 2
+    assert len(result.failures) == 1 and "unsupported geometry" in result.failures[0].reason
