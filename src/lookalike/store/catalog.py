@@ -78,6 +78,14 @@ def _decode(raw: bytes) -> str:
     return os.fsdecode(raw)
 
 
+_ROW_COLUMNS = "id, path, size, mtime_ns, hash, status, error, width, height"
+
+
+def _row(values: tuple[object, ...]) -> FileRow:
+    row_id, path, *facts = values
+    return FileRow(int(row_id), _decode(path), *facts)  # type: ignore[arg-type, call-overload]
+
+
 class Catalog:
     """A connection to one library's catalog.sqlite."""
 
@@ -154,16 +162,15 @@ class Catalog:
     # files ------------------------------------------------------------------------------------
     def rows(self) -> dict[str, FileRow]:
         """Every row by relative path."""
-        query = "SELECT id, path, size, mtime_ns, hash, status, error, width, height FROM files"
-        return {_decode(r[1]): FileRow(r[0], _decode(r[1]), *r[2:]) for r in self.db.execute(query)}
+        rows = (_row(r) for r in self.db.execute(f"SELECT {_ROW_COLUMNS} FROM files"))
+        return {row.path: row for row in rows}
 
     def counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall())
 
     def failures(self) -> list[FileRow]:
-        query = ("SELECT id, path, size, mtime_ns, hash, status, error, width, height FROM files "
-                 "WHERE status = 'failed' ORDER BY path")
-        return [FileRow(r[0], _decode(r[1]), *r[2:]) for r in self.db.execute(query)]
+        query = f"SELECT {_ROW_COLUMNS} FROM files WHERE status = 'failed' ORDER BY path"
+        return [_row(r) for r in self.db.execute(query)]
 
     def paths_for(self, ids: Iterable[int]) -> dict[int, str]:
         wanted = [int(i) for i in ids]
@@ -176,9 +183,8 @@ class Catalog:
         return found
 
     def row_for_path(self, path: str) -> FileRow | None:
-        row = self.db.execute("SELECT id, path, size, mtime_ns, hash, status, error, width, height FROM files "
-                              "WHERE path = ?", (_encode(path),)).fetchone()
-        return None if row is None else FileRow(row[0], _decode(row[1]), *row[2:])
+        row = self.db.execute(f"SELECT {_ROW_COLUMNS} FROM files WHERE path = ?", (_encode(path),)).fetchone()
+        return None if row is None else _row(row)
 
     def vector_for(self, row_id: int, dim: int) -> np.ndarray | None:
         row = self.db.execute("SELECT vector FROM files WHERE id = ?", (row_id,)).fetchone()
