@@ -22,10 +22,6 @@ class SyncPlan:
     unchanged: int = 0
     failed_unchanged: int = 0
 
-    @property
-    def changes_vectors(self) -> bool:
-        return bool(self.embed or self.deletes)
-
 
 def file_hash(path: Path) -> str:
     """SHA-256 of the content, or '' when the file cannot be read (decode will report why)."""
