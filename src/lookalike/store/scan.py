@@ -4,10 +4,12 @@ content hash, to find what is new, changed, moved, deleted or unchanged."""
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..images import find_images
+from ..pipeline import available_cores
 from .catalog import FileRow, NewFile
 
 
@@ -46,26 +48,38 @@ def stat_files(root: Path, exclude: Path | None = None) -> dict[str, tuple[int, 
     return found
 
 
+def hash_files(root: Path, relative: list[str]) -> dict[str, str]:
+    """Content hashes of many files, read in parallel (hashlib releases the GIL on large buffers)."""
+    if len(relative) < 8:
+        return {rel: file_hash(root / rel) for rel in relative}
+    with ThreadPoolExecutor(max_workers=available_cores(), thread_name_prefix="lookalike-hash") as pool:
+        return dict(zip(relative, pool.map(lambda rel: file_hash(root / rel), relative), strict=True))
+
+
 def plan_sync(root: Path, rows: dict[str, FileRow], on_disk: dict[str, tuple[int, int]],
               retry_failed: bool = False) -> SyncPlan:
-    """The work that brings the catalog in line with `on_disk`."""
+    """The work that brings the catalog in line with `on_disk`: size and mtime first; content
+    hashes only for files that are new or whose size or mtime changed."""
     plan = SyncPlan()
-    fresh: list[NewFile] = []
+    suspects = []
     for rel, (size, mtime) in on_disk.items():
         row = rows.get(rel)
-        if row is None:
-            fresh.append(NewFile(rel, size, mtime, file_hash(root / rel)))
-            continue
-        if (row.size, row.mtime_ns) == (size, mtime):
+        if row is not None and (row.size, row.mtime_ns) == (size, mtime):
             if row.status == "failed" and retry_failed:
                 plan.embed.append(NewFile(rel, size, mtime, row.hash, id=row.id))
             elif row.status == "failed":
                 plan.failed_unchanged += 1
             else:
                 plan.unchanged += 1
-            continue
-        digest = file_hash(root / rel)
-        if digest and digest == row.hash and not (row.status == "failed" and retry_failed):
+        else:
+            suspects.append(rel)
+    digests = hash_files(root, suspects)
+    fresh: list[NewFile] = []
+    for rel in suspects:
+        (size, mtime), digest, row = on_disk[rel], digests[rel], rows.get(rel)
+        if row is None:
+            fresh.append(NewFile(rel, size, mtime, digest))
+        elif digest and digest == row.hash and not (row.status == "failed" and retry_failed):
             plan.touches.append((row.id, size, mtime))
         else:
             plan.embed.append(NewFile(rel, size, mtime, digest, id=row.id))
