@@ -210,3 +210,13 @@ def test_permission_error_is_reported_when_running_as_root(tmp_path: Path, monke
 
     monkeypatch.setattr(Image, "open", denied)
     assert _reason(path) == "permission denied"
+
+
+def test_heic_is_found_and_decoded_when_pillow_heif_is_installed(tmp_path: Path) -> None:
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(tmp_path / "phone_photo", format="HEIF", quality=95)
+    assert sniff_image_type(tmp_path / "phone_photo") == "heic"
+    assert find_images(tmp_path) == [tmp_path / "phone_photo"]
+    red, green, blue = load_image(tmp_path / "phone_photo").getpixel((5, 5))
+    assert green > 180 and red < 40 and blue < 50
