@@ -30,7 +30,7 @@ def folder(tmp_path: Path) -> Path:
     return root
 
 
-def _start_index(folder: Path, model_dir: Path, pause: float = 0.4) -> subprocess.Popen[str]:
+def _start_index(folder: Path, model_dir: Path, pause: float = 1.0) -> subprocess.Popen[str]:
     env = dict(os.environ, LOOKALIKE_SYNC_PAUSE=str(pause), HF_HUB_OFFLINE="1")
     return subprocess.Popen(
         [sys.executable, "-m", "lookalike", "index", str(folder), "-m", str(model_dir), "--precision", "fp32",
@@ -91,7 +91,7 @@ def test_kill_9_then_resume(checkpoint: str, count: int, committed_rows: int, fo
 
 
 def test_second_writer_gets_the_lock_message(folder: Path, tiny_siglip_dir: Path) -> None:
-    first = _start_index(folder, tiny_siglip_dir, pause=1.0)
+    first = _start_index(folder, tiny_siglip_dir, pause=2.0)  # stays at each checkpoint long enough
     try:
         _wait_for(first, "chunk-committed", 1)
         second = subprocess.run(
