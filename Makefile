@@ -2,7 +2,7 @@
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-SHARED ?= $(abspath ../shared/data)
+SHARED ?= ../shared/data
 STAMP  := $(VENV)/.installed
 
 .PHONY: setup demo test test-all lint bench results clean
