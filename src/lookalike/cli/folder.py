@@ -111,7 +111,8 @@ def search(
 
         if folder is not None:
             raise LookalikeError("give either a FOLDER or --library, not both")
-        with Library.open(library=library, model=model, **embed_options(device, precision)) as opened:
+        with Library.open(library=library, model=model, readonly=True,
+                          **embed_options(device, precision)) as opened:
             matches = opened.search(query, text=text, k=k, text_weight=text_weight, threshold=threshold,
                                     exact=exact, ef_search=ef_search, nprobe=nprobe)
     else:
