@@ -153,3 +153,19 @@ def test_eval_reuses_the_folders_library(labelled_folder: Path, monkeypatch: pyt
     assert reused.images == 20 and reused.images_per_s > 0
     for key, value in fresh.scores.items():
         assert reused.scores[key] == pytest.approx(value, abs=1e-6)
+
+
+def test_bench_index_on_given_vectors(tmp_path: Path) -> None:
+    from lookalike.evaluation.synthetic import clustered_vectors
+
+    vectors, _ = clustered_vectors(500, 24, seed=5)
+    np.save(tmp_path / "mine.npy", vectors * 3.0)  # not unit length: the benchmark normalises
+    done = subprocess.run(
+        [sys.executable, "-m", "lookalike", "bench", "index", "--vectors", str(tmp_path / "mine.npy"),
+         "--sizes", "300,900", "--queries", "10", "--plot", str(tmp_path / "p.png"), "-f", "json"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert {row["size"] for row in rows} == {300} and "skipped N=900: only 500 vectors" in done.stderr
+    assert all(row["recall@10"] == 1.0 for row in rows if row["method"] == "faiss-flat")
