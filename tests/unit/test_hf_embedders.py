@@ -124,3 +124,9 @@ def test_an_unforeseen_preprocessing_error_skips_only_that_file(tiny_siglip, tmp
     result = embed_paths(Fussy(tiny_siglip), paths)
     assert result.paths == [paths[0], paths[2]] and result.vectors.shape[0] == 2
     assert len(result.failures) == 1 and "unsupported geometry" in result.failures[0].reason
+
+
+def test_dual_tower_vectors_are_the_projected_embeddings(tiny_siglip, tiny_clip) -> None:
+    """Image and text land in the shared space: CLIP's projection (16-d here), not the 32-d towers."""
+    assert tiny_clip.spec.dim == tiny_clip.model.config.projection_dim == 16
+    assert tiny_siglip.spec.dim == tiny_siglip.model.config.vision_config.hidden_size
