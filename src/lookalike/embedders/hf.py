@@ -125,8 +125,11 @@ class HFEmbedder(TorchEmbedder):
     def _load_tokenizer(self, revision: str | None) -> Any:
         from transformers import AutoTokenizer
 
-        try:
-            return AutoTokenizer.from_pretrained(self.source, revision=revision, local_files_only=True)
+        def load(local_only: bool) -> Any:
+            return AutoTokenizer.from_pretrained(self.source, revision=revision, local_files_only=local_only)
+
+        try:  # the same cache-first path as the weights: a model fetched from the hub keeps its text tower
+            return cache_first(load, lambda: OSError("no tokenizer"))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
