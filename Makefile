@@ -21,9 +21,11 @@ demo: setup
 	LOOKALIKE_DEMO_DIR=$(SHARED)/samples bash scripts/demo.sh
 
 test: setup
+	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -q
 
 test-all: setup
+	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -q -m ''
 
 lint: setup

@@ -84,3 +84,28 @@ def image_folder(tmp_path: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         pattern_image(seed).save(target, quality=92)
     return folder
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's Chromium driven by Playwright (installed by `make test` through scripts/ensure_chromium.sh;
+    never Playwright's own browser download). Skips with the reason when either is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (scripts/ensure_chromium.sh could not install it)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install -e '.[dev]')")
+    with sync_playwright() as playwright:  # launch() starts from a fresh temporary profile
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
