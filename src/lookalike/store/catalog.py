@@ -4,6 +4,10 @@ The catalog is the library's source of truth. Vectors live here as float32 blobs
 facts, so one transaction commits both and a crash at any moment leaves either the old or the new
 rows; the FAISS index is rebuilt or patched from it. WAL mode lets readers work during a write.
 Paths are stored as bytes (os.fsencode of the path relative to the root), so any file name works.
+
+A read-only open uses SQLite's `mode=ro`, and `immutable=1` only where the storage cannot be written
+at all (a WAL database needs its -shm file otherwise). An empty or garbage file is reported as a
+corrupt catalog and never silently recreated; a new catalog is created by `create=True` only.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CorruptLibraryError
+from ..errors import CorruptLibraryError, LibraryError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _NOW = "CAST(strftime('%s', 'now') AS REAL)"
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -41,6 +45,7 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX files_hash ON files(hash);
     CREATE INDEX files_status ON files(status);
     """,
+    2: "ALTER TABLE files ADD COLUMN ctime_ns INTEGER NOT NULL DEFAULT 0",
 }
 
 
@@ -57,6 +62,7 @@ class FileRow:
     error: str | None
     width: int | None = None
     height: int | None = None
+    ctime_ns: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class NewFile:
     mtime_ns: int
     hash: str
     id: int | None = None
+    ctime_ns: int = 0
 
 
 def _encode(path: str) -> bytes:
@@ -78,7 +85,7 @@ def _decode(raw: bytes) -> str:
     return os.fsdecode(raw)
 
 
-_ROW_COLUMNS = "id, path, size, mtime_ns, hash, status, error, width, height"
+_BASE_COLUMNS = "id, path, size, mtime_ns, hash, status, error, width, height"
 
 
 def _row(values: tuple[object, ...]) -> FileRow:
@@ -86,30 +93,83 @@ def _row(values: tuple[object, ...]) -> FileRow:
     return FileRow(int(row_id), _decode(path), *facts)  # type: ignore[arg-type, call-overload]
 
 
+def _uri(path: Path, **params: str) -> str:
+    from urllib.parse import quote
+
+    query = "&".join(f"{key}={value}" for key, value in params.items())
+    return f"file:{quote(os.fspath(path.absolute()))}?{query}"
+
+
+def storage_writable(path: Path) -> bool:
+    """Whether the catalog's folder and file can be written by this process (False on read-only
+    storage, or without write permission)."""
+    folder = path.parent
+    return os.access(folder, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
+def _is_disk_full(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "full" in text or "no space" in text
+
+
 class Catalog:
     """A connection to one library's catalog.sqlite."""
 
-    def __init__(self, path: Path, readonly: bool = False) -> None:
+    def __init__(self, path: Path, readonly: bool = False, create: bool = False) -> None:
         self.path = path
+        self.readonly = readonly
+        if not create and not path.is_file():
+            raise CorruptLibraryError(f"{path}: the catalog is missing or not a regular file; nothing was changed")
+        if not create and path.stat().st_size == 0:
+            raise CorruptLibraryError(
+                f"{path}: the catalog is empty (0 bytes), so the library's records are lost; nothing was changed; "
+                "move the library folder away and index again"
+            )
         try:
-            if readonly:
-                self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                                          check_same_thread=False)
-            else:
-                self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-                self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA busy_timeout=10000")
+            self.db = self._connect(path, readonly)
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            has_meta = self.db.execute(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('meta', 'files')"
+            ).fetchone()[0] == 2
         except sqlite3.DatabaseError as exc:
             raise CorruptLibraryError(f"{path}: not a readable catalog ({exc}); nothing was changed") from None
         if version > SCHEMA_VERSION:
+            self.db.close()
             raise CorruptLibraryError(
                 f"{path}: catalog schema {version} is newer than this lookalike understands ({SCHEMA_VERSION}); "
                 "upgrade lookalike"
             )
+        if not create and (version == 0 or not has_meta):
+            self.db.close()
+            raise CorruptLibraryError(f"{path}: not a lookalike catalog (no tables); nothing was changed")
         if version < SCHEMA_VERSION and not readonly:
             self._migrate(version)
+            version = SCHEMA_VERSION
+        ctime = "ctime_ns" if version >= 2 else "0"
+        self._row_columns = f"{_BASE_COLUMNS}, {ctime}"
+
+    @staticmethod
+    def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+        if not readonly:
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA busy_timeout=10000")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            return db
+        db = sqlite3.connect(_uri(path, mode="ro"), uri=True, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=10000")
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            db.close()
+            if storage_writable(path):
+                raise
+        # Nobody can write this storage (so no commit can be hidden): read it as an immutable file.
+        db = sqlite3.connect(_uri(path, mode="ro", immutable="1"), uri=True, isolation_level=None,
+                             check_same_thread=False)
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return db
 
     def _migrate(self, current: int) -> None:
         with self.transaction():
@@ -123,14 +183,28 @@ class Catalog:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT; rolled back on any exception."""
-        self.db.execute("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE ... COMMIT; rolled back on any exception. A full disk or read-only
+        storage becomes one `LibraryError` (the catalog keeps its last committed state)."""
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            if _is_disk_full(exc):
+                raise LibraryError(
+                    f"no space left on device writing {self.path}; nothing indexed was lost "
+                    "(free some space and run `lookalike index` again)"
+                ) from None
+            if "readonly" in str(exc).lower():
+                raise LibraryError(f"{self.path}: the library cannot be written here ({exc})") from None
             raise
-        self.db.execute("COMMIT")
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
@@ -162,14 +236,14 @@ class Catalog:
     # files ------------------------------------------------------------------------------------
     def rows(self) -> dict[str, FileRow]:
         """Every row by relative path."""
-        rows = (_row(r) for r in self.db.execute(f"SELECT {_ROW_COLUMNS} FROM files"))
+        rows = (_row(r) for r in self.db.execute(f"SELECT {self._row_columns} FROM files"))
         return {row.path: row for row in rows}
 
     def counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM files GROUP BY status").fetchall())
 
     def failures(self) -> list[FileRow]:
-        query = f"SELECT {_ROW_COLUMNS} FROM files WHERE status = 'failed' ORDER BY path"
+        query = f"SELECT {self._row_columns} FROM files WHERE status = 'failed' ORDER BY path"
         return [_row(r) for r in self.db.execute(query)]
 
     def paths_for(self, ids: Iterable[int]) -> dict[int, str]:
@@ -183,7 +257,7 @@ class Catalog:
         return found
 
     def row_for_path(self, path: str) -> FileRow | None:
-        row = self.db.execute(f"SELECT {_ROW_COLUMNS} FROM files WHERE path = ?", (_encode(path),)).fetchone()
+        row = self.db.execute(f"SELECT {self._row_columns} FROM files WHERE path = ?", (_encode(path),)).fetchone()
         return None if row is None else _row(row)
 
     def vector_for(self, row_id: int, dim: int) -> np.ndarray | None:
@@ -211,23 +285,25 @@ class Catalog:
 
     def _upsert(self, facts: NewFile, status: str, error: str | None, blob: bytes | None,
                 width: int | None, height: int | None) -> int:
-        values = (_encode(facts.path), facts.size, facts.mtime_ns, facts.hash, width, height, status, error, blob)
+        values = (_encode(facts.path), facts.size, facts.mtime_ns, facts.ctime_ns, facts.hash, width, height,
+                  status, error, blob)
         if facts.id is None:
             cursor = self.db.execute(
-                "INSERT INTO files(path, size, mtime_ns, hash, width, height, status, error, vector) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+                "INSERT INTO files(path, size, mtime_ns, ctime_ns, hash, width, height, status, error, vector) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
             return int(cursor.lastrowid or 0)
         self.db.execute(
-            "UPDATE files SET path = ?, size = ?, mtime_ns = ?, hash = ?, width = ?, height = ?, status = ?, "
-            f"error = ?, vector = ?, updated_at = {_NOW} WHERE id = ?", (*values, facts.id))
+            "UPDATE files SET path = ?, size = ?, mtime_ns = ?, ctime_ns = ?, hash = ?, width = ?, height = ?, "
+            f"status = ?, error = ?, vector = ?, updated_at = {_NOW} WHERE id = ?", (*values, facts.id))
         return facts.id
 
-    def move(self, row_id: int, new_path: str, size: int, mtime_ns: int) -> None:
-        self.db.execute("UPDATE files SET path = ?, size = ?, mtime_ns = ?, "
-                        f"updated_at = {_NOW} WHERE id = ?", (_encode(new_path), size, mtime_ns, row_id))
+    def move(self, row_id: int, new_path: str, size: int, mtime_ns: int, ctime_ns: int = 0) -> None:
+        self.db.execute("UPDATE files SET path = ?, size = ?, mtime_ns = ?, ctime_ns = ?, "
+                        f"updated_at = {_NOW} WHERE id = ?", (_encode(new_path), size, mtime_ns, ctime_ns, row_id))
 
-    def touch(self, row_id: int, size: int, mtime_ns: int) -> None:
-        self.db.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, row_id))
+    def touch(self, row_id: int, size: int, mtime_ns: int, ctime_ns: int = 0) -> None:
+        self.db.execute("UPDATE files SET size = ?, mtime_ns = ?, ctime_ns = ? WHERE id = ?",
+                        (size, mtime_ns, ctime_ns, row_id))
 
     def delete(self, ids: Iterable[int]) -> None:
         self.db.executemany("DELETE FROM files WHERE id = ?", [(int(i),) for i in ids])

@@ -11,6 +11,7 @@ stale and is rebuilt from the catalog, so a kill at any moment loses at most the
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -21,16 +22,32 @@ from typing import Any
 import numpy as np
 
 from ..embedders import DEFAULT_MODEL, Embedder, EmbeddingSpec, create_embedder
-from ..errors import CorruptLibraryError, ImageReadError, LibraryError, LookalikeError, SpecMismatchError
+from ..errors import (
+    CorruptLibraryError,
+    ImageReadError,
+    LibraryError,
+    LookalikeError,
+    SpecMismatchError,
+    display_path,
+)
 from ..neighbors import knn
 from ..operations import Match, combine_query, embed_image
 from ..pipeline import Pipeline, PipelineOptions
 from .catalog import Catalog, FileRow, NewFile
 from .layout import LibraryPaths, library_home, locate, model_slug
 from .lock import writer_lock
-from .scan import SyncPlan, count_pending, plan_sync, stat_files
-from .vectors import IndexParams, Manifest, VectorIndex, write_atomically
+from .scan import SyncPlan, count_pending, plan_sync, scan_folder
+from .vectors import (
+    IndexParams,
+    Manifest,
+    VectorIndex,
+    file_checksum,
+    remove_stale_temp_files,
+    sync_directory,
+    write_atomically,
+)
 
+log = logging.getLogger(__name__)
 PAUSE_ENV = "LOOKALIKE_SYNC_PAUSE"  # test hook: seconds to sleep at each checkpoint of a sync
 
 
@@ -54,6 +71,7 @@ class SyncReport:
     unchanged: int = 0
     embedded: int = 0
     failures: list[ImageReadError] = field(default_factory=list)
+    unreadable: list[ImageReadError] = field(default_factory=list)  # folders/files kept as they were
     index_rebuilt: bool = False
     seconds: float = 0.0
 
@@ -120,28 +138,53 @@ class Library:
             if root is None:
                 raise LibraryError("creating a library needs the folder to index")
             return cls._create(paths, root, model, embed_options)
+        opened = cls._open_existing(paths, root, library is not None, model, readonly, embed_options,
+                                    redo_unfinished=create and root is not None)
+        if opened is None:  # schema but no meta and no rows: a creation (by an older version) killed early
+            for leftover in paths.directory.glob("catalog.sqlite*"):
+                leftover.unlink()
+            return cls._create(paths, root, model, embed_options)  # type: ignore[arg-type]
+        return opened
+
+    @classmethod
+    def _open_existing(cls, paths: LibraryPaths, root: Path | None, library_given: bool,
+                       model: str | Embedder | None, readonly: bool, embed_options: dict[str, Any],
+                       redo_unfinished: bool = False) -> Library | None:
         catalog = Catalog(paths.catalog, readonly=readonly)
-        spec_json = catalog.get_meta("spec")
-        stored_root = catalog.get_meta("root")
-        if spec_json is None or stored_root is None:
-            empty = not catalog.counts()
+        try:
+            spec_json = catalog.get_meta("spec")
+            stored_root = catalog.get_meta("root")
+            if spec_json is None or stored_root is None:
+                if redo_unfinished and not catalog.counts() and catalog.get_meta("created") is None:
+                    catalog.close()
+                    return None
+                raise CorruptLibraryError(
+                    f"{paths.catalog}: catalog has no spec or root; nothing was changed; "
+                    "move the library folder away and index again"
+                )
+            try:
+                spec = EmbeddingSpec.from_dict(json.loads(spec_json))
+            except (ValueError, TypeError, KeyError) as exc:
+                raise CorruptLibraryError(f"{paths.catalog}: unreadable model spec ({exc}); nothing was changed") \
+                    from None
+        except BaseException:
             catalog.close()
-            if create and empty and root is not None:  # a creation that was killed before its first commit
-                for leftover in paths.directory.glob("catalog.sqlite*"):
-                    leftover.unlink()
-                return cls._create(paths, root, model, embed_options)
-            raise CorruptLibraryError(f"{paths.catalog}: catalog has no spec or root; nothing was changed")
-        spec = EmbeddingSpec.from_dict(json.loads(spec_json))
-        if root is not None and library is not None and root != Path(stored_root):
+            raise
+        if root is not None and library_given and root != Path(stored_root):
+            catalog.close()
             raise LibraryError(f"{paths.directory} indexes {stored_root}, not {root}")
         opened = cls(paths, catalog, spec, Path(stored_root), model, embed_options)
-        if isinstance(model, Embedder):
-            spec.check_compatible(model.spec, f"library {paths.directory}")
-        elif model is not None and model != spec.model:
-            raise SpecMismatchError(
-                f"library {paths.directory} was built with model '{spec.model}' but the query uses '{model}'; "
-                f"pass --model {spec.model} or index the folder with --model {model}"
-            )
+        try:
+            if isinstance(model, Embedder):
+                spec.check_compatible(model.spec, f"library {paths.directory}")
+            elif model is not None and model != spec.model:
+                raise SpecMismatchError(
+                    f"library {paths.directory} was built with model '{spec.model}' but the query uses '{model}'; "
+                    f"pass --model {spec.model} or index the folder with --model {model}"
+                )
+        except BaseException:
+            opened.close()
+            raise
         return opened
 
     @classmethod
@@ -150,13 +193,25 @@ class Library:
         if not root.is_dir():
             raise LibraryError(f"{root}: no such folder to index")
         embedder = model if isinstance(model, Embedder) else create_embedder(model, **embed_options)
-        return cls.create_from_spec(paths, root, embedder.spec, embedder, embed_options)
+        created = cls.create_from_spec(paths, root, embedder.spec, embedder, embed_options, exist_ok=True)
+        if created is None:  # another process created it meanwhile: use theirs
+            opened = cls._open_existing(paths, root, False, embedder, False, embed_options)
+            if opened is None:
+                raise CorruptLibraryError(f"{paths.catalog}: catalog has no spec or root; nothing was changed")
+            return opened
+        return created
 
     @classmethod
     def create_from_spec(cls, paths: LibraryPaths, root: Path, spec: EmbeddingSpec,
-                         model: str | Embedder | None = None, embed_options: dict[str, Any] | None = None) -> Library:
-        """A new, empty library for vectors of `spec` (no model is loaded)."""
-        if paths.exists():
+                         model: str | Embedder | None = None, embed_options: dict[str, Any] | None = None,
+                         exist_ok: bool = False) -> Library | None:
+        """A new, empty library for vectors of `spec` (no model is loaded).
+
+        The catalog is built under a temporary name and renamed into place, under the writer lock:
+        a catalog.sqlite is always complete, a second creator waits for or reports the lock, and
+        with `exist_ok` a library that appeared meanwhile gives None instead of an error.
+        """
+        if paths.exists() and not exist_ok:
             raise LibraryError(f"{paths.directory}: a library already exists here; nothing was changed")
         try:
             paths.directory.mkdir(parents=True, exist_ok=True)
@@ -164,12 +219,25 @@ class Library:
             raise LibraryError(
                 f"cannot create the library in {paths.directory} ({exc.strerror}); put it elsewhere with --library DIR"
             ) from None
-        catalog = Catalog(paths.catalog)
-        with catalog.transaction():
-            catalog.set_meta("spec", spec.to_json())
-            catalog.set_meta("root", str(root))
-            catalog.set_meta("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        return cls(paths, catalog, spec, root, model, embed_options)
+        with writer_lock(paths.lock):
+            if paths.exists():
+                if exist_ok:
+                    return None
+                raise LibraryError(f"{paths.directory}: a library already exists here; nothing was changed")
+            remove_stale_temp_files(paths.directory)
+            temp = paths.directory / f".{paths.catalog.name}.{os.getpid()}.creating"
+            catalog = Catalog(temp, create=True)
+            try:
+                with catalog.transaction():
+                    catalog.set_meta("spec", spec.to_json())
+                    catalog.set_meta("root", str(root))
+                    catalog.set_meta("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            finally:
+                catalog.close()
+            _checkpoint("catalog-created")
+            os.replace(temp, paths.catalog)
+            sync_directory(paths.directory)
+        return cls(paths, Catalog(paths.catalog), spec, root, model, embed_options)
 
     def close(self) -> None:
         self.catalog.close()
@@ -202,9 +270,15 @@ class Library:
         return manifest
 
     def _saved_index(self, mmap: bool = False) -> VectorIndex | None:
-        """The saved index, only when it is exactly in step with the catalog."""
+        """The saved index, only when it is exactly in step with the catalog; None when stale or when
+        its content does not match the checksum in the manifest (it is then rebuilt from the catalog).
+        An unreadable manifest is an error (`--rebuild-index` rewrites it)."""
         manifest = self._manifest()
         if manifest is None or manifest.generation != self.catalog.generation() or not self.paths.index.exists():
+            return None
+        if manifest.checksum and file_checksum(self.paths.index) != manifest.checksum:
+            log.warning("%s does not match the checksum in its manifest; rebuilding it from the catalog",
+                        self.paths.index)
             return None
         built, requested = manifest.index_params()
         index = VectorIndex.load(self.paths.index, built, requested, mmap=mmap and built.kind == "ivf")
@@ -231,11 +305,12 @@ class Library:
 
     def _save_index(self, index: VectorIndex) -> None:
         _checkpoint("index-saving")
-        index.save(self.paths.index)
+        checksum = index.save(self.paths.index)
         _checkpoint("index-written")
         generation = self.catalog.generation()
         manifest = Manifest(spec=asdict(self.spec), params=asdict(index.params), count=index.count,
-                            generation=generation, root=str(self.root), requested=asdict(index.requested))
+                            generation=generation, root=str(self.root), requested=asdict(index.requested),
+                            checksum=checksum)
         write_atomically(self.paths.manifest, lambda temp: temp.write_text(manifest.dump()))
         self._index, self._index_generation = index, generation
 
@@ -264,15 +339,20 @@ class Library:
         options: PipelineOptions | None = None,
         index_params: IndexParams | None = None,
         rebuild_index: bool = False,
+        rehash: bool = False,
     ) -> SyncReport:
-        """Bring the library in line with its folder; embeds only new or changed files."""
+        """Bring the library in line with its folder; embeds only new or changed files (`rehash`
+        hashes every file instead of trusting unchanged size, mtime and ctime)."""
         started = time.perf_counter()
         report = SyncReport()
         with writer_lock(self.paths.lock):
+            remove_stale_temp_files(self.paths.directory)  # of killed runs: no other writer exists now
             current = None if rebuild_index else self._saved_index()
             generation_before = self.catalog.generation()
             rows = self.catalog.rows()
-            plan = plan_sync(self.root, rows, stat_files(self.root, exclude=self.paths.directory), retry_failed)
+            scan = scan_folder(self.root, exclude=self.paths.directory)
+            plan = plan_sync(self.root, rows, scan, retry_failed, rehash=rehash)
+            report.unreadable = scan.problems + plan.kept_unreadable
             report.unchanged = plan.unchanged + plan.failed_unchanged
             removed = self._apply_bookkeeping(plan, rows, report)
             added_ids, added_vectors = self._embed_plan(plan, options, report)
@@ -290,14 +370,15 @@ class Library:
         if not (plan.moves or plan.touches or plan.deletes):
             return np.asarray(replaced, dtype=np.int64)
         with self.catalog.transaction():
-            for row_id, path, size, mtime in plan.moves:
-                self.catalog.move(row_id, path, size, mtime)
-            for row_id, size, mtime in plan.touches:
-                self.catalog.touch(row_id, size, mtime)
+            for row_id, path, size, mtime, ctime in plan.moves:
+                self.catalog.move(row_id, path, size, mtime, ctime)
+            for row_id, size, mtime, ctime in plan.touches:
+                self.catalog.touch(row_id, size, mtime, ctime)
             if plan.deletes:
                 self.catalog.delete(plan.deletes)
                 self.catalog.bump_generation()
-        report.moved, report.touched, report.deleted = len(plan.moves), len(plan.touches), len(plan.deletes)
+        report.moved, report.deleted = len(plan.moves), len(plan.deletes)
+        report.touched = len(plan.touches)
         return np.asarray(replaced + plan.deletes, dtype=np.int64)
 
     def _embed_plan(self, plan: SyncPlan, options: PipelineOptions | None,
@@ -411,15 +492,24 @@ class Library:
         Files still on disk come back at the next sync.
         """
         rows = self.catalog.rows()
-        ids = []
+        ids, unknown = [], []
         for file in files:
             path = Path(file)
             try:  # a path as the user sees it (absolute, or relative to the working directory)
                 rel = path.resolve().relative_to(self.root).as_posix()
-            except ValueError:  # else a path relative to the library's root
+            except (ValueError, OSError):  # else a path relative to the library's root
+                rel = path.as_posix()
+            if rel not in rows:
                 rel = path.as_posix()
             if rel in rows:
                 ids.append(rows[rel].id)
+            else:
+                unknown.append(display_path(path))
+        if unknown:
+            raise LookalikeError(
+                f"{unknown[0]}: not in the library {self.paths.directory}"
+                + (f" (nor {len(unknown) - 1} other path(s))" if len(unknown) > 1 else "") + "; nothing was removed"
+            )
         if not ids:
             return 0
         with writer_lock(self.paths.lock):
@@ -451,9 +541,13 @@ class Library:
         counts = self.catalog.counts()
         pending = missing = None
         if scan and self.root.is_dir():
-            pending, missing = count_pending(self.catalog.rows(), stat_files(self.root, exclude=self.paths.directory))
-        manifest = self._manifest()
-        index_kind = manifest.params.get("kind", "?") if manifest else "not built"
+            pending, missing = count_pending(self.catalog.rows(), scan_folder(self.root, exclude=self.paths.directory))
+        try:
+            manifest = self._manifest()
+        except CorruptLibraryError:
+            manifest, index_kind = None, "unreadable (the next sync rebuilds it)"
+        else:
+            index_kind = manifest.params.get("kind", "?") if manifest else "not built"
         if manifest and manifest.generation != self.catalog.generation():
             index_kind += " (stale: the next sync rebuilds it)"
         return LibraryStats(

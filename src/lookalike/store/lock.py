@@ -9,13 +9,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import LibraryLockedError
+from ..errors import LibraryError, LibraryLockedError
 
 
 @contextmanager
 def writer_lock(path: Path) -> Iterator[None]:
     """Hold the library's writer lock, or fail at once with who holds it."""
-    with open(path, "a+") as handle:
+    try:
+        handle = open(path, "a+")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:
+        raise LibraryError(
+            f"{path.parent}: cannot take the writer lock ({exc.strerror}); the library is read-only here"
+        ) from None
+    with handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
