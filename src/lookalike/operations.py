@@ -3,6 +3,7 @@ image / text / both, and near-duplicate groups. Each returns plain dataclasses; 
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,15 +12,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .embedders import Embedder, create_embedder, l2_normalize
-from .errors import ImageReadError, LookalikeError
+from .errors import ImageReadError, LookalikeError, TooManyItemsError, display_path
 from .images import find_images, load_image
-from .neighbors import all_pairs, duplicate_groups, knn, top_pairs
+from .neighbors import ALL_PAIRS_LIMIT, all_pairs, duplicate_groups, knn, top_pairs
 from .pipeline import EmbedResult, PipelineOptions, embed_paths
 
 if TYPE_CHECKING:
     from .store.library import Library
 
 ModelArg = str | Embedder | None
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,21 @@ def embed_image(path: str | os.PathLike[str], embedder: Embedder) -> np.ndarray:
     return embedder.embed_prepared([embedder.prepare(picture)])[0]
 
 
+def require_folder(folder: str | os.PathLike[str]) -> None:
+    """Raise unless `folder` is a folder (a file given where a folder is expected says so)."""
+    path = Path(folder)
+    if path.is_dir():
+        return
+    if path.exists() or path.is_symlink():
+        raise LookalikeError(f"{display_path(path)}: is a file, not a folder of images")
+    raise LookalikeError(f"{display_path(path)}: no such folder")
+
+
 def embed_folder(
     folder: str | os.PathLike[str], embedder: Embedder, options: PipelineOptions | None = None
 ) -> EmbedResult:
     """Every image below `folder` embedded; unreadable files are returned as failures."""
+    require_folder(folder)
     paths = find_images(folder)
     if not paths:
         raise LookalikeError(f"{folder}: no image files found")
@@ -88,12 +101,24 @@ def embed_folder(
 
 
 def open_folder_library(folder: str | os.PathLike[str], embedder: Embedder) -> Library | None:
-    """The folder's own library for this model (`FOLDER/.lookalike/<model>`), when one exists."""
+    """The folder's own library for this model (`FOLDER/.lookalike/<model>`), when one exists; opened
+    read-only where its storage cannot be written (it is then used as it is, without a sync)."""
+    from .store.catalog import storage_writable
     from .store.layout import STATE_DIR, LibraryPaths, model_slug
     from .store.library import Library
 
     paths = LibraryPaths(Path(folder) / STATE_DIR / model_slug(embedder.spec.model))
-    return Library.open(folder, model=embedder) if paths.exists() else None
+    if not paths.exists():
+        return None
+    return Library.open(folder, model=embedder, readonly=not storage_writable(paths.catalog))
+
+
+def _sync_if_writable(library: Library, options: PipelineOptions | None) -> None:
+    if library.catalog.readonly:
+        log.warning("%s is read-only here: using it as it is (new or changed files are not included)",
+                    library.paths.directory)
+        return
+    library.sync(options=options)
 
 
 def folder_vectors(
@@ -101,11 +126,12 @@ def folder_vectors(
 ) -> EmbedResult:
     """Every image of `folder` with its vector: from the folder's library (brought up to date first)
     when it has one for this model, else embedded now."""
+    require_folder(folder)
     library = open_folder_library(folder, embedder)
     if library is None:
         return embed_folder(folder, embedder, options)
     with library:
-        library.sync(options=options)
+        _sync_if_writable(library, options)
         paths, vectors = library.vectors()
         return EmbedResult(paths, vectors, library.failures())
 
@@ -123,7 +149,18 @@ def find_pairs(
     every: bool = False,
     options: PipelineOptions | None = None,
 ) -> PairsResult:
-    """The `top` most similar pairs in a folder (exact, through a kNN graph), or every pair."""
+    """The `top` most similar pairs in a folder (exact, through a kNN graph), or every pair
+    (refused before any embedding when the folder holds more than ALL_PAIRS_LIMIT images)."""
+    if top < 1:
+        raise LookalikeError(f"top must be at least 1, not {top}")
+    require_folder(folder)
+    if every:
+        count = len(find_images(folder))
+        if count > ALL_PAIRS_LIMIT:
+            raise TooManyItemsError(
+                f"--all on {count} images would print {count * (count - 1) // 2:,} pairs (limit {ALL_PAIRS_LIMIT} "
+                "images); use --top K for the K most similar pairs"
+            )
     embedded = folder_vectors(folder, resolve_embedder(model), options)
     scored = all_pairs(embedded.vectors) if every else top_pairs(embedded.vectors, top)
     pairs = [Pair(embedded.paths[p.i], embedded.paths[p.j], p.score) for p in scored]
@@ -174,12 +211,16 @@ def search(
     """The k images in `folder` most similar to an image query, a text query, or both.
 
     When the query image is itself in the folder it is left out of its results (by file identity).
+    `k` is capped at the number of images.
     """
+    if k < 1:
+        raise LookalikeError(f"k must be at least 1, not {k}")
+    require_folder(folder)
     embedder = resolve_embedder(model)
     library = open_folder_library(folder, embedder)
     if library is not None:
         with library:
-            library.sync(options=options)
+            _sync_if_writable(library, options)
             found = library.search(query, text=text, k=k, text_weight=text_weight)
             return SearchResult(found, library.failures())
     vector = query_vector(embedder, query, text, text_weight)

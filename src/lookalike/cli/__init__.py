@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import warnings
 
@@ -28,13 +29,54 @@ def _configure_process() -> None:
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own pixel limit applies
 
 
+DEBUG_FLAG = "--debug"
+DEBUG_ENV = "LOOKALIKE_DEBUG"
+
+
+def _take_debug_flag(argv: list[str]) -> bool:
+    """Remove `--debug` (anywhere before a `--`) from argv; whether it, or LOOKALIKE_DEBUG=1, was given."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    found = DEBUG_FLAG in argv[:end]
+    argv[:end] = [arg for arg in argv[:end] if arg != DEBUG_FLAG]
+    return found or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """One Ctrl-C stops at once (exit 130), without waiting for worker threads stuck in a slow file;
+    every catalog write is a transaction, so what was committed is kept and a rerun continues."""
+    os.write(2, b"\ninterrupted; what was committed is kept (run the command again to continue)\n")
+    os._exit(130)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main() -> None:
-    """Console entry point: one-line errors instead of tracebacks."""
+    """Console entry point: one-line errors instead of tracebacks (`--debug` shows them); one Ctrl-C
+    stops a run at once (exit 130): the catalog is transactional, so nothing committed is lost."""
+    debug = _take_debug_flag(sys.argv)
     _configure_process()
+    if not debug:
+        signal.signal(signal.SIGINT, _interrupted)
     try:
         app()
-    except LookalikeError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
     except BrokenPipeError:
         sys.exit(0)
+    except LookalikeError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {_one_line(exc)}", err=True)
+        sys.exit(1)
+    except (OSError, MemoryError) as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {_one_line(exc)}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - a bug, but still one line unless --debug
+        if debug:
+            raise
+        typer.echo(f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (rerun with --debug for the "
+                   "traceback and report it)", err=True)
+        sys.exit(1)

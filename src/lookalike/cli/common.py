@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -11,7 +13,7 @@ import typer
 
 from ..embedders import DEFAULT_MODEL, Embedder, create_embedder
 from ..embedders.base import Precision
-from ..errors import ImageReadError, display_path
+from ..errors import ImageReadError, LookalikeError, display_path
 from ..output import OutputFormat, render
 from ..pipeline import PipelineOptions
 
@@ -50,8 +52,43 @@ LibraryOption = Annotated[
 ]
 
 
+MAX_K = 1_000_000_000  # far above any collection; k is capped at the collection's size anyway
+_DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
+
+
+def check_device(device: str) -> str:
+    """`device` when it names a device this machine has; a usage error for a malformed name, one
+    line for a GPU that is not there. Checked before any model loads."""
+    if not _DEVICE.fullmatch(device):
+        raise typer.BadParameter(f"'{device}' is not a device: use auto, cpu, cuda or cuda:N", param_hint="'--device'")
+    if device.startswith("cuda"):
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        wanted = int(device.partition(":")[2] or 0)
+        if wanted >= count:
+            have = f"only {count} CUDA device(s)" if count else "no CUDA GPU"
+            raise LookalikeError(f"--device {device}: this machine has {have}; use --device cpu or auto")
+    return device
+
+
+def score_value(value: float | None) -> float | None:
+    """Typer callback: a cosine-similarity threshold must be a number in [-1, 1] (not nan)."""
+    if value is not None and (math.isnan(value) or not -1.0 <= value <= 1.0):
+        raise typer.BadParameter(f"{value} is not a similarity score: give a number between -1 and 1")
+    return value
+
+
+def weight_value(value: float) -> float:
+    """Typer callback: a weight in [0, 1] (not nan)."""
+    if math.isnan(value) or not 0.0 <= value <= 1.0:
+        raise typer.BadParameter(f"{value} is not a weight: give a number between 0 and 1")
+    return value
+
+
 def embed_options(device: str, precision: PrecisionChoice) -> dict[str, Any]:
-    """Keyword arguments for `create_embedder`."""
+    """Keyword arguments for `create_embedder` (the device checked first)."""
+    check_device(device)
     chosen: Precision = precision.value
     return {"device": device, "precision": chosen}
 
@@ -71,9 +108,20 @@ def pipeline_options(batch_size: int, workers: int, megapixels: float, quiet: bo
 def report_failures(failures: list[ImageReadError]) -> None:
     """One stderr line per skipped file, then a count."""
     for failure in failures:
-        typer.echo(f"skipped: {failure}", err=True)
+        typer.echo(f"skipped: {one_line(str(failure))}", err=True)
     if failures:
         typer.echo(f"{len(failures)} file(s) skipped", err=True)
+
+
+def report_unreadable(problems: list[ImageReadError]) -> None:
+    """Folders and files that could not be read this time; their catalog rows were kept."""
+    for problem in problems:
+        typer.echo(f"unreadable (kept as it was): {one_line(str(problem))}", err=True)
+
+
+def one_line(text: str) -> str:
+    """Text with newlines and carriage returns shown as \\n and \\r (file names may hold them)."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def emit(columns: list[str], rows: list[list[Any]], fmt: OutputFormat) -> None:

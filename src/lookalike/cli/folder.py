@@ -10,9 +10,10 @@ import typer
 
 from .. import operations
 from ..embedders import list_models
-from ..errors import LookalikeError
+from ..errors import LookalikeError, display_path
 from ..output import OutputFormat
 from .common import (
+    MAX_K,
     BatchOption,
     DeviceOption,
     FormatOption,
@@ -30,7 +31,17 @@ from .common import (
     path_text,
     pipeline_options,
     report_failures,
+    score_value,
+    weight_value,
 )
+
+
+def check_query(path: Path | None) -> None:
+    """A query image must be a regular file (a folder, FIFO, device or link loop says why)."""
+    from ..images import not_regular_reason
+
+    if path is not None and (reason := not_regular_reason(path)) is not None:
+        raise LookalikeError(f"{display_path(path)}: {reason}")
 
 
 @app.command()
@@ -44,6 +55,8 @@ def compare(
     device: DeviceOption = "auto",
 ) -> None:
     """Cosine similarity of two images."""
+    check_query(a)
+    check_query(b)
     score = operations.compare(a, b, make_embedder(model, device, precision))
     emit(["a", "b", "score"], [[path_text(a), path_text(b), round(score, 4)]], fmt)
     if show is not None:
@@ -56,7 +69,8 @@ def compare(
 @app.command()
 def pairs(
     folder: Annotated[Path, typer.Argument(help="Folder of images (searched recursively).")],
-    top: Annotated[int, typer.Option("--top", "-k", min=1, help="How many of the most similar pairs.")] = 1,
+    top: Annotated[int | None, typer.Option("--top", "-k", min=1, max=MAX_K,
+                                            help="How many of the most similar pairs [default: 1].")] = None,
     every: Annotated[bool, typer.Option("--all", help="Every pairwise score (small folders only).")] = False,
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
@@ -68,8 +82,11 @@ def pairs(
     quiet: QuietOption = False,
 ) -> None:
     """The most similar pairs of images in a folder."""
+    if every and top is not None:
+        raise typer.BadParameter("--all prints every pair; it cannot be combined with --top", param_hint="'--all'")
+    operations.require_folder(folder)
     result = operations.find_pairs(
-        folder, make_embedder(model, device, precision), top=top, every=every,
+        folder, make_embedder(model, device, precision), top=top or 1, every=every,
         options=pipeline_options(batch_size, workers, max_megapixels, quiet),
     )
     report_failures(result.failures)
@@ -81,14 +98,18 @@ def pairs(
 def search(
     query: Annotated[Path | None, typer.Argument(help="Query image (omit with --text).")] = None,
     folder: Annotated[Path | None, typer.Argument(help="Folder of images to search (or use --library).")] = None,
-    k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many results.")] = 5,
+    k: Annotated[int, typer.Option("-k", "--top", min=1, max=MAX_K,
+                                   help="How many results (at most the collection's size).")] = 5,
     text: Annotated[str | None, typer.Option(help="Text query (SigLIP/CLIP), alone or with an image.")] = None,
-    text_weight: Annotated[float, typer.Option(min=0, max=1, help="Weight of --text beside an image.")] = 0.5,
-    threshold: Annotated[float | None, typer.Option(help="Only results with at least this score.")] = None,
+    text_weight: Annotated[float, typer.Option(callback=weight_value, help="Weight of --text beside an image.")]
+    = 0.5,
+    threshold: Annotated[float | None, typer.Option(callback=score_value,
+                                                    help="Only results with at least this score (-1 to 1).")] = None,
     library: LibraryOption = None,
     exact: Annotated[bool, typer.Option(help="Exact search even when the library has an ANN index.")] = False,
-    ef_search: Annotated[int | None, typer.Option(min=1, help="HNSW search breadth (library).")] = None,
-    nprobe: Annotated[int | None, typer.Option(min=1, help="IVF lists to visit (library).")] = None,
+    ef_search: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="HNSW search breadth (library).")]
+    = None,
+    nprobe: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="IVF lists to visit (library).")] = None,
     model: ModelOption = None,
     show: Annotated[Path | None, typer.Option(help="Write a PNG grid of the query and its results.")] = None,
     fmt: FormatOption = OutputFormat.table,
@@ -111,6 +132,7 @@ def search(
 
         if folder is not None:
             raise LookalikeError("give either a FOLDER or --library, not both")
+        check_query(query)
         with Library.open(library=library, model=model, readonly=True,
                           **embed_options(device, precision)) as opened:
             matches = opened.search(query, text=text, k=k, text_weight=text_weight, threshold=threshold,
@@ -120,6 +142,8 @@ def search(
             query, folder = None, query
         if folder is None:
             raise LookalikeError("search needs a folder: lookalike search QUERY FOLDER (or --library DIR)")
+        check_query(query)
+        operations.require_folder(folder)
         result = operations.search(
             folder, query=query, text=text, k=k, model=make_embedder(model, device, precision),
             text_weight=text_weight, options=pipeline_options(batch_size, workers, max_megapixels, quiet),
@@ -137,7 +161,7 @@ def search(
 @app.command()
 def duplicates(
     folder: Annotated[Path, typer.Argument(help="Folder of images.")],
-    threshold: Annotated[float, typer.Option(min=-1, max=1, help="Cosine similarity that links two images.")]
+    threshold: Annotated[float, typer.Option(callback=score_value, help="Cosine similarity that links two images.")]
     = 0.95,
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
@@ -149,6 +173,7 @@ def duplicates(
     quiet: QuietOption = False,
 ) -> None:
     """Groups of near-duplicate images (linked by similarity >= --threshold)."""
+    operations.require_folder(folder)
     result = operations.find_duplicates(
         folder, make_embedder(model, device, precision), threshold=threshold,
         options=pipeline_options(batch_size, workers, max_megapixels, quiet),

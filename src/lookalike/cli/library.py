@@ -26,9 +26,11 @@ from .common import (
     app,
     embed_options,
     emit,
+    one_line,
     path_text,
     pipeline_options,
     report_failures,
+    report_unreadable,
 )
 
 
@@ -55,10 +57,13 @@ def index(
     model: ModelOption = None,
     index_type: Annotated[IndexChoice | None, typer.Option(
         "--index", help="auto: exact flat below 50,000 images, HNSW above; ivf is memory-mapped.")] = None,
-    ef_search: Annotated[int | None, typer.Option(min=1, help="HNSW default search breadth.")] = None,
-    nprobe: Annotated[int | None, typer.Option(min=1, help="IVF default lists to visit.")] = None,
+    ef_search: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="HNSW default search breadth.")]
+    = None,
+    nprobe: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="IVF default lists to visit.")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Try files that failed before, even if unchanged.")] = False,
     rebuild_index: Annotated[bool, typer.Option(help="Rebuild the FAISS index and manifest from the catalog.")]
+    = False,
+    rehash: Annotated[bool, typer.Option(help="Hash every file, even those whose size and times are unchanged.")]
     = False,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = PrecisionChoice.auto,
@@ -69,16 +74,20 @@ def index(
     quiet: QuietOption = False,
 ) -> None:
     """Create or update the library of FOLDER: embed only new or changed files, drop deleted ones."""
+    from ..operations import require_folder
+
+    require_folder(folder)
     params = None
     if index_type is not None or ef_search is not None or nprobe is not None:
         params = IndexParams(kind=(index_type or IndexChoice.auto).value, ef_search=ef_search, nprobe=nprobe)
     with Library.open(folder, model=model, library=library, create=True,
                       **embed_options(device, precision)) as opened:
         report = opened.sync(
-            retry_failed=retry_failed, index_params=params, rebuild_index=rebuild_index,
+            retry_failed=retry_failed, index_params=params, rebuild_index=rebuild_index, rehash=rehash,
             options=pipeline_options(batch_size, workers, max_megapixels, quiet, label="indexing"),
         )
         report_failures(report.failures)
+        report_unreadable(report.unreadable)
         typer.echo(f"library: {opened.paths.directory}", err=True)
         columns = ["added", "updated", "moved", "deleted", "unchanged", "failed", "index_rebuilt", "seconds"]
         emit(columns, [[report.added, report.updated, report.moved, report.deleted, report.unchanged,
@@ -101,7 +110,7 @@ def status(
            stats.pending if stats.pending is not None else "?", stats.missing if stats.missing is not None else "?"]],
          fmt)
     for path, reason in stats.failures:
-        typer.echo(f"failed: {path_text(path)}: {reason}", err=True)
+        typer.echo(f"failed: {one_line(path_text(path))}: {one_line(reason)}", err=True)
 
 
 @app.command("export")

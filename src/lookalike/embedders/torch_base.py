@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..pipeline import available_cores
+from ..errors import LookalikeError
 from .base import Embedder, Precision
 
 
@@ -16,7 +17,13 @@ def resolve_device(device: str | None) -> torch.device:
     """`None`/"auto" picks CUDA when present, else the CPU."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise LookalikeError(f"'{device}' is not a device: use auto, cpu, cuda or cuda:N") from None
+    if chosen.type == "cuda" and (chosen.index or 0) >= (torch.cuda.device_count() if torch.cuda.is_available() else 0):
+        raise LookalikeError(f"device '{device}': this machine has no such CUDA GPU; use cpu or auto")
+    return chosen
 
 
 def bf16_is_fast(device: torch.device) -> bool:

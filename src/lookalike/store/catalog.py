@@ -125,6 +125,11 @@ class Catalog:
                 f"{path}: the catalog is empty (0 bytes), so the library's records are lost; nothing was changed; "
                 "move the library folder away and index again"
             )
+        if not readonly and not create and not storage_writable(path):
+            raise LibraryError(
+                f"{path.parent}: this library cannot be written here (read-only storage or no write permission); "
+                "read commands (status, search --library, export) still work"
+            )
         try:
             self.db = self._connect(path, readonly)
             version = self.db.execute("PRAGMA user_version").fetchone()[0]

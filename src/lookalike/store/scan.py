@@ -79,7 +79,10 @@ def scan_folder(root: Path, exclude: Path | None = None) -> FolderScan:
         try:
             info = path.stat()
         except OSError:
-            continue  # vanished between the walk and the stat, or a link loop: decode reports it if listed
+            try:  # a link loop or a dangling link: listed with the link's own facts, so decode reports it
+                info = path.lstat()
+            except OSError:
+                continue  # vanished between the walk and the stat
         scan.files[path.relative_to(root).as_posix()] = (info.st_size, info.st_mtime_ns, info.st_ctime_ns)
     return scan
 
