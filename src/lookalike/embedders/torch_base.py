@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..pipeline import available_cores
 from ..errors import LookalikeError
+from ..pipeline import available_cores
 from .base import Embedder, Precision
 
 
