@@ -235,6 +235,8 @@ def _open_checked(path: str | os.PathLike[str], options: DecodeOptions) -> Image
         raise ImageReadError(path, f"too many pixels to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageReadError(path, f"truncated or corrupt image data ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a decoder bug on hostile bytes is still this file's problem
+        raise ImageReadError(path, f"cannot decode ({type(exc).__name__}: {exc})") from None
     width, height = image.size
     if width * height > options.max_pixels:
         image.close()
@@ -279,6 +281,8 @@ def decode_image(
         raise ImageReadError(path, f"too many pixels to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageReadError(path, f"truncated or corrupt image data ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a decoder bug on hostile bytes is still this file's problem
+        raise ImageReadError(path, f"cannot decode ({type(exc).__name__}: {exc})") from None
     if (upright.width > upright.height) != (image.width > image.height):
         full_size = (full_size[1], full_size[0])
     return rgb, full_size

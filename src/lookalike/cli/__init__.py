@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import warnings
 
@@ -68,6 +69,12 @@ def main() -> None:
         if debug:
             raise
         typer.echo(f"error: {_one_line(exc)}", err=True)
+        sys.exit(1)
+    except sqlite3.DatabaseError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: the library catalog is damaged or unreadable ({_one_line(exc)}); nothing was changed",
+                   err=True)
         sys.exit(1)
     except (OSError, MemoryError) as exc:
         if debug:

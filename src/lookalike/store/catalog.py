@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CorruptLibraryError, LibraryError
+from ..errors import CorruptLibraryError, LibraryError, LibraryLockedError
 
 SCHEMA_VERSION = 2
 _NOW = "CAST(strftime('%s', 'now') AS REAL)"
@@ -206,6 +206,10 @@ class Catalog:
                 raise LibraryError(
                     f"no space left on device writing {self.path}; nothing indexed was lost "
                     "(free some space and run `lookalike index` again)"
+                ) from None
+            if "locked" in str(exc).lower():
+                raise LibraryLockedError(
+                    f"{self.path}: the catalog is locked by another process; try again when it has finished"
                 ) from None
             if "readonly" in str(exc).lower():
                 raise LibraryError(f"{self.path}: the library cannot be written here ({exc})") from None
