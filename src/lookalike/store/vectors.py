@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import CorruptLibraryError, LibraryError, LookalikeError
 
 IndexKind = Literal["auto", "flat", "hnsw", "ivf"]
+_KINDS = ("auto", "flat", "hnsw", "ivf")
 FLAT_LIMIT = 50_000  # below this many vectors `auto` keeps exact search
 MANIFEST_FORMAT = 1
 IVF_TRAIN_PER_LIST = 64  # k-means sample size per list: enough for stable centroids, bounded time
@@ -79,6 +80,17 @@ class Manifest:
             ) from None
         if manifest.format > MANIFEST_FORMAT:
             raise CorruptLibraryError(f"{path}: manifest format {manifest.format} is newer than this lookalike")
+        try:
+            built, requested = manifest.index_params()
+            valid = all(p.kind in _KINDS for p in (built, requested)) and \
+                isinstance(manifest.count, int) and isinstance(manifest.generation, int)
+        except TypeError:
+            valid = False
+        if not valid:
+            raise CorruptLibraryError(
+                f"{path}: manifest holds invalid values; nothing was changed; "
+                "`lookalike index --rebuild-index` rewrites it from the catalog"
+            )
         return manifest
 
 
