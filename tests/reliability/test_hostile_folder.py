@@ -15,8 +15,8 @@ import pytest
 from lookalike.embedders import create_embedder
 from lookalike.images import find_images, load_image
 from lookalike.store import Library
-from reliability.hostile_files import HostileSet, encoded, make_hostile_folder, picture
 from reliability.harness import assert_one_line_error, run_cli
+from reliability.hostile_files import HostileSet, encoded, make_hostile_folder, picture
 
 
 @pytest.fixture
