@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 SHARED ?= ../shared/data
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-all lint bench results clean
+.PHONY: setup demo test test-all lint bench results clean stress fuzz
 
 setup: $(STAMP)
 
@@ -27,6 +27,19 @@ test: setup
 test-all: setup
 	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -q -m ''
+
+# Reliability: `make test` runs the quick form (4 SIGKILL runs, 60 s of fuzzing); these run longer.
+STRESS_RUNS ?= 20
+STRESS_FUZZ_SECONDS ?= 120
+FUZZ_SECONDS ?= 600
+
+stress: setup
+	STRESS_RUNS=$(STRESS_RUNS) FUZZ_SECONDS=$(STRESS_FUZZ_SECONDS) $(PY) -m pytest -q -p no:cacheprovider \
+		--timeout $$(( $(STRESS_FUZZ_SECONDS) + 600 )) tests/reliability
+
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m pytest -q -p no:cacheprovider --timeout $$(( $(FUZZ_SECONDS) + 600 )) \
+		tests/reliability/test_fuzz_decode.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

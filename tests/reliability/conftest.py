@@ -16,6 +16,7 @@ class StressCounts:
 
     inputs: int = 0
     faults: int = 0
+    failures: int = 0
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,7 +32,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     counts = config.stash.get(_COUNTS, None)
     if counts is None or (counts.inputs == 0 and counts.faults == 0):
         return
-    failures = len(terminalreporter.stats.get("failed", [])) + len(terminalreporter.stats.get("error", []))
-    terminalreporter.write_line(
-        f"reliability summary: inputs tried {counts.inputs}, faults injected {counts.faults}, failures {failures}"
-    )
+    counts.failures = len(terminalreporter.stats.get("failed", [])) + len(terminalreporter.stats.get("error", []))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The summary as the very last line of the run."""
+    counts = config.stash.get(_COUNTS, None)
+    if counts is not None and (counts.inputs or counts.faults):
+        print(f"reliability summary: inputs tried {counts.inputs}, faults injected {counts.faults}, "
+              f"failures {counts.failures}", flush=True)
