@@ -44,13 +44,15 @@ INDEX_ARGS = ("-m", "histogram", "--batch-size", str(BATCH), "-q")
 
 
 # the one switchable piece: how a writer is made to pause and announce its checkpoints ----------
+RUNNER = Path(__file__).with_name("paused_cli.py")
+
+
 def start_paused_index(folder: Path, library: Path, pause: float) -> subprocess.Popen[str]:
     """`lookalike index` that prints `lookalike-checkpoint NAME` to stderr and waits `pause` seconds
-    at each checkpoint (today through LOOKALIKE_SYNC_PAUSE; later through Library.sync's checkpoint
-    hook driven by a small runner script: only this function changes)."""
-    env = dict(os.environ, LOOKALIKE_SYNC_PAUSE=str(pause), HF_HUB_OFFLINE="1")
+    at each checkpoint (the hook is injected into Library.sync by tests/reliability/paused_cli.py)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "lookalike", "index", os.fspath(folder), "--library", os.fspath(library),
+        [sys.executable, os.fspath(RUNNER), str(pause), "index", os.fspath(folder), "--library", os.fspath(library),
          *INDEX_ARGS],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True, env=env,
     )

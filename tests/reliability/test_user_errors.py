@@ -107,7 +107,7 @@ def test_pairs_all_is_refused_before_embedding(run, tmp_path: Path) -> None:  # 
     for number in range(2001):  # empty files: embedding them would report 2,001 skipped files
         (big / f"{number:04d}.jpg").touch()
     code, _, err = run("pairs", big, "--all", "-m", "histogram", "-q")
-    assert "--all on 2001 images" in one_line_error((code, "", err))
+    assert "every pair of 2001 images" in one_line_error((code, "", err))
     assert "skipped" not in err
     assert "cannot be combined" in one_line_error(run("pairs", big, "--all", "--top", "3"), 2)
 
@@ -143,9 +143,10 @@ def test_names_with_newlines_stay_on_one_row(run, photos: Path) -> None:  # type
 
 
 def test_one_ctrl_c_stops_a_run(photos: Path) -> None:
-    env = dict(os.environ, LOOKALIKE_SYNC_PAUSE="60", HF_HUB_OFFLINE="1")
-    process = subprocess.Popen([sys.executable, "-m", "lookalike", "index", os.fspath(photos), "-m", "histogram",
-                                "-q"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    runner = Path(__file__).with_name("paused_cli.py")  # the real CLI, pausing 60 s at each checkpoint
+    process = subprocess.Popen([sys.executable, os.fspath(runner), "60", "index", os.fspath(photos), "-m", "histogram",
+                                "-q"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                               env=dict(os.environ, HF_HUB_OFFLINE="1"))
     try:
         assert process.stderr is not None
         for line in process.stderr:  # sitting at its first checkpoint for a minute

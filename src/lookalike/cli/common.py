@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -99,10 +98,7 @@ def make_embedder(model: str | None, device: str, precision: PrecisionChoice) ->
 
 def pipeline_options(batch_size: int, workers: int, megapixels: float, quiet: bool,
                      label: str = "embedding") -> PipelineOptions:
-    return PipelineOptions(
-        batch_size=batch_size, workers=workers or None, max_pixels=int(megapixels * 1e6),
-        progress=not quiet and sys.stderr.isatty(), progress_label=label,
-    )
+    return PipelineOptions(batch_size=batch_size, workers=workers or None, max_pixels=int(megapixels * 1e6))
 
 
 def report_failures(failures: list[ImageReadError]) -> None:

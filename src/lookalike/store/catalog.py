@@ -5,6 +5,10 @@ facts, so one transaction commits both and a crash at any moment leaves either t
 rows; the FAISS index is rebuilt or patched from it. WAL mode lets readers work during a write.
 Paths are stored as bytes (os.fsencode of the path relative to the root), so any file name works.
 
+A `Catalog` may be shared by threads: each thread gets its own SQLite connection (a connection
+holds one transaction at a time, so sharing one would let one thread's COMMIT end another's
+snapshot). All connections are closed by `close()`.
+
 A read-only open uses SQLite's `mode=ro`, and `immutable=1` only where the storage cannot be written
 at all (a WAL database needs its -shm file otherwise). An empty or garbage file is reported as a
 corrupt catalog and never silently recreated; a new catalog is created by `create=True` only.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -113,68 +118,50 @@ def _is_disk_full(exc: sqlite3.Error) -> bool:
 
 
 class Catalog:
-    """A connection to one library's catalog.sqlite."""
+    """One library's catalog.sqlite, with one connection per thread that uses it."""
 
     def __init__(self, path: Path, readonly: bool = False, create: bool = False) -> None:
         self.path = path
         self.readonly = readonly
+        self._immutable = False
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._closed = False
         if not create and not path.is_file():
-            raise CorruptLibraryError(f"{path}: the catalog is missing or not a regular file; nothing was changed")
+            raise CorruptLibraryError("the catalog is missing or not a regular file; nothing was changed", path=path)
         if not create and path.stat().st_size == 0:
             raise CorruptLibraryError(
-                f"{path}: the catalog is empty (0 bytes), so the library's records are lost; nothing was changed; "
-                "move the library folder away and index again"
+                "the catalog is empty (0 bytes), so the library's records are lost; nothing was changed; "
+                "move the library folder away and index again", path=path, empty=True,
             )
         if not readonly and not create and not storage_writable(path):
             raise LibraryError(
-                f"{path.parent}: this library cannot be written here (read-only storage or no write permission); "
-                "read commands (status, search --library, export) still work"
+                "this library cannot be written here (read-only storage or no write permission); "
+                "read commands (status, search --library, export) still work", path=path.parent, unwritable=True,
             )
         try:
-            self.db = self._connect(path, readonly)
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             has_meta = self.db.execute(
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('meta', 'files')"
             ).fetchone()[0] == 2
         except sqlite3.DatabaseError as exc:
-            raise CorruptLibraryError(f"{path}: not a readable catalog ({exc}); nothing was changed") from None
+            self.close()
+            raise CorruptLibraryError(f"not a readable catalog ({exc}); nothing was changed", path=path) from None
         if version > SCHEMA_VERSION:
-            self.db.close()
+            self.close()
             raise CorruptLibraryError(
-                f"{path}: catalog schema {version} is newer than this lookalike understands ({SCHEMA_VERSION}); "
-                "upgrade lookalike"
+                f"catalog schema {version} is newer than this lookalike understands ({SCHEMA_VERSION}); "
+                "upgrade lookalike", path=path,
             )
         if not create and (version == 0 or not has_meta):
-            self.db.close()
-            raise CorruptLibraryError(f"{path}: not a lookalike catalog (no tables); nothing was changed")
+            self.close()
+            raise CorruptLibraryError("not a lookalike catalog (no tables); nothing was changed", path=path)
         if version < SCHEMA_VERSION and not readonly:
             self._migrate(version)
             version = SCHEMA_VERSION
         ctime = "ctime_ns" if version >= 2 else "0"
         self._row_columns = f"{_BASE_COLUMNS}, {ctime}"
-
-    @staticmethod
-    def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
-        if not readonly:
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA busy_timeout=10000")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            return db
-        db = sqlite3.connect(_uri(path, mode="ro"), uri=True, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA busy_timeout=10000")
-        try:
-            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-            return db
-        except sqlite3.OperationalError:
-            db.close()
-            if storage_writable(path):
-                raise
-        # Nobody can write this storage (so no commit can be hidden): read it as an immutable file.
-        db = sqlite3.connect(_uri(path, mode="ro", immutable="1"), uri=True, isolation_level=None,
-                             check_same_thread=False)
-        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        return db
 
     def _migrate(self, current: int) -> None:
         with self.transaction():
@@ -183,8 +170,48 @@ class Catalog:
                     self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
+    def _connect(self) -> sqlite3.Connection:
+        if not self.readonly:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA busy_timeout=10000")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            return db
+        if not self._immutable:
+            db = sqlite3.connect(_uri(self.path, mode="ro"), uri=True, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA busy_timeout=10000")
+            try:
+                db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                return db
+            except sqlite3.OperationalError:
+                db.close()
+                if storage_writable(self.path):
+                    raise
+            self._immutable = True
+        # Nobody can write this storage (so no commit can be hidden): read it as an immutable file.
+        return sqlite3.connect(_uri(self.path, mode="ro", immutable="1"), uri=True, isolation_level=None,
+                               check_same_thread=False)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            with self._guard:
+                if self._closed:
+                    raise sqlite3.ProgrammingError(f"catalog {self.path} is closed")
+                db = self._connect()
+                self._connections.append(db)
+            self._local.db = db
+        return db
+
     def close(self) -> None:
-        self.db.close()
+        """Close every thread's connection."""
+        with self._guard:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for db in connections:
+            db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -204,25 +231,31 @@ class Catalog:
                 self.db.execute("ROLLBACK")
             if _is_disk_full(exc):
                 raise LibraryError(
-                    f"no space left on device writing {self.path}; nothing indexed was lost "
-                    "(free some space and run `lookalike index` again)"
+                    "no space left on device writing it; nothing indexed was lost (free some space and run "
+                    "`lookalike index` again)", path=self.path, disk_full=True,
                 ) from None
             if "locked" in str(exc).lower():
                 raise LibraryLockedError(
-                    f"{self.path}: the catalog is locked by another process; try again when it has finished"
+                    "the catalog is locked by another process; try again when it has finished", path=self.path,
                 ) from None
             if "readonly" in str(exc).lower():
-                raise LibraryError(f"{self.path}: the library cannot be written here ({exc})") from None
+                raise LibraryError(f"the library cannot be written here ({exc})", path=self.path,
+                                   unwritable=True) from None
             raise
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every query inside sees one consistent state."""
-        self.db.execute("BEGIN")
+        """A read transaction: every query inside sees one consistent state. Nested snapshots (or one
+        inside a write transaction) share the outer one."""
+        db = self.db
+        if db.in_transaction:
+            yield db
+            return
+        db.execute("BEGIN")
         try:
-            yield self.db
+            yield db
         finally:
-            self.db.execute("COMMIT")
+            db.execute("COMMIT")
 
     # meta -------------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -264,6 +297,29 @@ class Catalog:
             for row_id, raw in self.db.execute(f"SELECT id, path FROM files WHERE id IN ({marks})", chunk):
                 found[row_id] = _decode(raw)
         return found
+
+    def rows_for_ids(self, ids: Iterable[int]) -> dict[int, FileRow]:
+        """The rows of these ids (unknown ids are absent)."""
+        wanted = [int(i) for i in ids]
+        found: dict[int, FileRow] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for values in self.db.execute(f"SELECT {self._row_columns} FROM files WHERE id IN ({marks})", chunk):
+                row = _row(values)
+                found[row.id] = row
+        return found
+
+    def iter_vectors(self, dim: int, chunk: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) of the indexed files in id order, `chunk` rows at a time (call inside a
+        snapshot for one consistent state)."""
+        cursor = self.db.execute("SELECT id, vector FROM files WHERE status = 'indexed' ORDER BY id")
+        while True:
+            rows = cursor.fetchmany(chunk)
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            yield ids, np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim).copy()
 
     def row_for_path(self, path: str) -> FileRow | None:
         row = self.db.execute(f"SELECT {self._row_columns} FROM files WHERE path = ?", (_encode(path),)).fetchone()

@@ -12,24 +12,38 @@ from pathlib import Path
 from ..errors import LibraryError, LibraryLockedError
 
 
+def writer_active(path: Path) -> bool:
+    """Whether some process (this one included) holds the writer lock right now."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False
+
+
 @contextmanager
 def writer_lock(path: Path) -> Iterator[None]:
     """Hold the library's writer lock, or fail at once with who holds it."""
     try:
         handle = open(path, "a+")  # noqa: SIM115 - closed by the with below
     except OSError as exc:
-        raise LibraryError(
-            f"{path.parent}: cannot take the writer lock ({exc.strerror}); the library is read-only here"
-        ) from None
+        raise LibraryError(f"cannot take the writer lock ({exc.strerror}); the library is read-only here",
+                           path=path.parent, unwritable=True) from None
     with handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "another process"
+            holder = handle.read().strip()
             raise LibraryLockedError(
-                f"{path.parent}: another lookalike process (pid {holder}) is updating this library; "
-                "wait for it to finish (searches keep working meanwhile)"
+                f"another lookalike process (pid {holder or '?'}) is updating this library; wait for it "
+                "to finish (searches keep working meanwhile)", path=path.parent, holder=holder,
             ) from None
         handle.seek(0)
         handle.truncate()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import ImageReadError
 from ..images import find_images, open_regular
-from ..pipeline import available_cores
+from ..system import available_cores
 from .catalog import FileRow, NewFile
 
 Stat = tuple[int, int, int]  # size, mtime_ns, ctime_ns
@@ -67,7 +67,7 @@ def scan_folder(root: Path, exclude: Path | None = None) -> FolderScan:
 
     def unreadable(error: ImageReadError) -> None:
         try:
-            rel = Path(error.path).relative_to(root).as_posix()
+            rel = Path(error.path or root).relative_to(root).as_posix()
         except ValueError:
             return
         scan.unreadable_dirs.append("" if rel == "." else rel)

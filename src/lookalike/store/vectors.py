@@ -74,12 +74,10 @@ class Manifest:
             data = json.loads(path.read_text())
             manifest = cls(**data)
         except (OSError, ValueError, TypeError) as exc:
-            raise CorruptLibraryError(
-                f"{path}: unreadable manifest ({exc}); nothing was changed; "
-                "`lookalike index --rebuild-index` rewrites it from the catalog"
-            ) from None
+            raise CorruptLibraryError(f"unreadable manifest ({exc}); nothing was changed", path=path,
+                                      repair=True) from None
         if manifest.format > MANIFEST_FORMAT:
-            raise CorruptLibraryError(f"{path}: manifest format {manifest.format} is newer than this lookalike")
+            raise CorruptLibraryError(f"manifest format {manifest.format} is newer than this lookalike", path=path)
         try:
             built, requested = manifest.index_params()
             valid = all(p.kind in _KINDS for p in (built, requested)) and \
@@ -87,10 +85,7 @@ class Manifest:
         except TypeError:
             valid = False
         if not valid:
-            raise CorruptLibraryError(
-                f"{path}: manifest holds invalid values; nothing was changed; "
-                "`lookalike index --rebuild-index` rewrites it from the catalog"
-            )
+            raise CorruptLibraryError("manifest holds invalid values; nothing was changed", path=path, repair=True)
         return manifest
 
 
@@ -131,11 +126,11 @@ def _write_error(path: Path, exc: BaseException) -> LibraryError:
     text = str(exc)
     if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left" in text:
         return LibraryError(
-            f"no space left on device writing {path}; nothing indexed was lost "
-            "(free some space and run `lookalike index` again)"
+            "no space left on device writing it; nothing indexed was lost (free some space and run "
+            "`lookalike index` again)", path=path, disk_full=True,
         )
     first = (text.strip().splitlines() or [type(exc).__name__])[-1][:160]
-    return LibraryError(f"cannot write {path} ({first}); nothing indexed was lost")
+    return LibraryError(f"cannot write it ({first}); nothing indexed was lost", path=path)
 
 
 def write_atomically(path: Path, write: Any) -> str:
@@ -243,8 +238,6 @@ class VectorIndex:
             index = faiss.read_index(str(path), flags)
         except RuntimeError as exc:
             first = (str(exc).strip().splitlines() or ["unreadable"])[-1][:160]
-            raise CorruptLibraryError(
-                f"{path}: unreadable FAISS index ({first}); nothing was changed; "
-                "`lookalike index --rebuild-index` rebuilds it from the catalog"
-            ) from None
+            raise CorruptLibraryError(f"unreadable FAISS index ({first}); nothing was changed", path=path,
+                                      repair=True) from None
         return cls(index, params, requested)
