@@ -35,16 +35,10 @@ def knn(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k rows of `vectors` for each query: (scores, indices), best first, -1 where fewer exist.
 
-    `k` is capped at the number of vectors, so the result has min(k, n) columns (a huge k costs
-    nothing more than k = n).
-
     `exclude[q]` is a position to leave out of query q's results (-1 for none): the query itself
     when it is in the set, matched by identity and never by rank.
     """
     n = len(vectors)
-    if k < 0:
-        raise ValueError(f"k must be at least 0, not {k}")
-    k = min(k, n)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     extra = 0 if exclude is None else 1
     fetch = min(k + extra, n)
