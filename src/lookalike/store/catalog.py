@@ -138,7 +138,7 @@ class Catalog:
         if not readonly and not create and not storage_writable(path):
             raise LibraryError(
                 "this library cannot be written here (read-only storage or no write permission); "
-                "read commands (status, search --library, export) still work", path=path.parent, unwritable=True,
+                "read commands (status, search --library, export) still work", path=path.parent, read_only=True,
             )
         try:
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
