@@ -8,9 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .. import operations
-from ..embedders import list_models
-from ..errors import LookalikeError, display_path
+from ..errors import InvalidArgumentError, display_path
 from ..output import OutputFormat
 from .common import (
     MAX_K,
@@ -20,28 +18,33 @@ from .common import (
     LibraryOption,
     MegapixelsOption,
     ModelOption,
-    PrecisionChoice,
     PrecisionOption,
     QuietOption,
     WorkersOption,
     app,
-    embed_options,
     emit,
-    make_embedder,
     path_text,
-    pipeline_options,
+    progress_bar,
     report_failures,
     score_value,
+    service_for,
     weight_value,
 )
 
 
-def check_query(path: Path | None) -> None:
+def check_query(path: Path | None, argument: str = "query") -> None:
     """A query image must be a regular file (a folder, FIFO, device or link loop says why)."""
     from ..images import not_regular_reason
 
     if path is not None and (reason := not_regular_reason(path)) is not None:
-        raise LookalikeError(f"{display_path(path)}: {reason}")
+        raise InvalidArgumentError(reason, path=display_path(path), argument=argument)
+
+
+def check_folder(folder: Path) -> None:
+    """A folder argument must be a folder (checked before any model loads)."""
+    from ..operations import require_folder
+
+    require_folder(folder)
 
 
 @app.command()
@@ -51,13 +54,14 @@ def compare(
     model: ModelOption = None,
     show: Annotated[Path | None, typer.Option(help="Write the two images side by side to this PNG.")] = None,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
 ) -> None:
     """Cosine similarity of two images."""
-    check_query(a)
-    check_query(b)
-    score = operations.compare(a, b, make_embedder(model, device, precision))
+    check_query(a, "a")
+    check_query(b, "b")
+    with service_for(None, device, precision) as service:
+        score = service.compare(a, b, service.model_for(None, model))
     emit(["a", "b", "score"], [[path_text(a), path_text(b), round(score, 4)]], fmt)
     if show is not None:
         from ..viz import side_by_side
@@ -74,21 +78,20 @@ def pairs(
     every: Annotated[bool, typer.Option("--all", help="Every pairwise score (small folders only).")] = False,
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
-    max_megapixels: MegapixelsOption = 100.0,
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
+    batch_size: BatchOption = None,
+    workers: WorkersOption = None,
+    max_megapixels: MegapixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """The most similar pairs of images in a folder."""
     if every and top is not None:
         raise typer.BadParameter("--all prints every pair; it cannot be combined with --top", param_hint="'--all'")
-    operations.require_folder(folder)
-    result = operations.find_pairs(
-        folder, make_embedder(model, device, precision), top=top or 1, every=every,
-        options=pipeline_options(batch_size, workers, max_megapixels, quiet),
-    )
+    check_folder(folder)
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+        result = service.folder_pairs(folder, model, top=top or 1, every=every,
+                                      progress=progress_bar("embedding", quiet))
     report_failures(result.failures)
     rows = [[path_text(p.a), path_text(p.b), round(p.score, 4)] for p in result.pairs]
     emit(["a", "b", "score"], rows, fmt)
@@ -113,43 +116,43 @@ def search(
     model: ModelOption = None,
     show: Annotated[Path | None, typer.Option(help="Write a PNG grid of the query and its results.")] = None,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
-    max_megapixels: MegapixelsOption = 100.0,
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
+    batch_size: BatchOption = None,
+    workers: WorkersOption = None,
+    max_megapixels: MegapixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """The top-k images most similar to QUERY (an image), to --text, or to both.
 
-    \b
     lookalike search photo.jpg ~/Pictures -k 10
     lookalike search --text "a dog on grass" ~/Pictures
     lookalike search photo.jpg --library ~/Pictures/.lookalike --exact
     """
-    if library is not None:
-        from ..store import Library
+    from ..query import Query
 
-        if folder is not None:
-            raise LookalikeError("give either a FOLDER or --library, not both")
-        check_query(query)
-        with Library.open(library=library, model=model, readonly=True,
-                          **embed_options(device, precision)) as opened:
-            matches = opened.search(query, text=text, k=k, text_weight=text_weight, threshold=threshold,
-                                    exact=exact, ef_search=ef_search, nprobe=nprobe)
-    else:
-        if folder is None and query is not None and text is not None:
-            query, folder = None, query
-        if folder is None:
-            raise LookalikeError("search needs a folder: lookalike search QUERY FOLDER (or --library DIR)")
-        check_query(query)
-        operations.require_folder(folder)
-        result = operations.search(
-            folder, query=query, text=text, k=k, model=make_embedder(model, device, precision),
-            text_weight=text_weight, options=pipeline_options(batch_size, workers, max_megapixels, quiet),
-        )
-        report_failures(result.failures)
-        matches = [m for m in result.matches if threshold is None or m.score >= threshold]
+    if library is not None and folder is not None:
+        raise InvalidArgumentError("give either a FOLDER or --library, not both", argument="library")
+    if library is None and folder is None and query is not None and text is not None:
+        query, folder = None, query  # `search --text T FOLDER`
+    if library is None and folder is None:
+        raise InvalidArgumentError("search needs a folder: lookalike search QUERY FOLDER (or --library DIR)",
+                                   argument="folder")
+    check_query(query)
+    if folder is not None:
+        check_folder(folder)
+    asked = Query(query, text, text_weight)
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+        if library is not None:
+            opened = service.library(library=library, model=model, readonly=True)
+            matches = service.search(opened, asked, k=k, threshold=threshold, exact=exact, ef_search=ef_search,
+                                     nprobe=nprobe)
+        else:
+            assert folder is not None
+            result = service.folder_search(folder, asked, k=k, model=model, threshold=threshold,
+                                           progress=progress_bar("embedding", quiet))
+            report_failures(result.failures)
+            matches = result.matches
     emit(["path", "score"], [[path_text(m.path), round(m.score, 4)] for m in matches], fmt)
     if show is not None:
         from ..viz import result_grid
@@ -165,19 +168,18 @@ def duplicates(
     = 0.95,
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
-    max_megapixels: MegapixelsOption = 100.0,
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
+    batch_size: BatchOption = None,
+    workers: WorkersOption = None,
+    max_megapixels: MegapixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Groups of near-duplicate images (linked by similarity >= --threshold)."""
-    operations.require_folder(folder)
-    result = operations.find_duplicates(
-        folder, make_embedder(model, device, precision), threshold=threshold,
-        options=pipeline_options(batch_size, workers, max_megapixels, quiet),
-    )
+    check_folder(folder)
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+        result = service.folder_duplicates(folder, model, threshold=threshold,
+                                           progress=progress_bar("embedding", quiet))
     report_failures(result.failures)
     rows = [[number, path_text(path)] for number, group in enumerate(result.groups, 1) for path in group]
     emit(["group", "path"], rows, fmt)
@@ -186,6 +188,8 @@ def duplicates(
 @app.command()
 def models(fmt: FormatOption = OutputFormat.table) -> None:
     """The models lookalike knows, their vector size, text support and offline availability."""
+    from ..embedders import list_models
+
     rows = [
         [info.name, info.source, info.dim, "yes" if info.text else "no",
          "yes" if info.available_offline() else "no", info.description]
