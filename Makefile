@@ -6,9 +6,8 @@ SHARED ?= ../shared/data
 STAMP  := $(VENV)/.installed
 
 <<<<<<< HEAD
-.PHONY: setup demo test test-all lint bench results clean stress fuzz
 =======
-.PHONY: setup demo test test-all lint bench results snapshots clean
+.PHONY: setup demo test test-all lint bench results snapshots clean stress fuzz
 >>>>>>> main
 
 setup: $(STAMP)

@@ -74,7 +74,7 @@ def compare(
 def pairs(
     folder: Annotated[Path, typer.Argument(help="Folder of images (searched recursively).")],
     top: Annotated[int | None, typer.Option("--top", "-k", min=1, max=MAX_K,
-                                            help="How many of the most similar pairs [default: 1].")] = None,
+                                            help="How many of the most similar pairs (default: 1).")] = None,
     every: Annotated[bool, typer.Option("--all", help="Every pairwise score (small folders only).")] = False,
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
@@ -164,8 +164,8 @@ def search(
 @app.command()
 def duplicates(
     folder: Annotated[Path, typer.Argument(help="Folder of images.")],
-    threshold: Annotated[float, typer.Option(callback=score_value, help="Cosine similarity that links two images.")]
-    = 0.95,
+    threshold: Annotated[float, typer.Option(callback=score_value,
+                                             help="Cosine similarity (-1 to 1) that links two images.")] = 0.95,
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
