@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .embedders import DEFAULT_MODEL, Embedder, create_embedder
-from .errors import ImageReadError, InvalidArgumentError, LibraryError, TooManyItemsError
+from .errors import ImageReadError, LibraryError, LookalikeError, TooManyItemsError
 from .images import ImageSource, find_images
 from .neighbors import ALL_PAIRS_LIMIT, all_pairs, duplicate_groups, knn, top_pairs
 from .pipeline import EmbedResult, PipelineOptions, embed_paths
@@ -84,8 +84,8 @@ def require_folder(folder: str | os.PathLike[str], argument: str = "folder") -> 
     if path.is_dir():
         return
     if path.exists() or path.is_symlink():
-        raise InvalidArgumentError("is a file, not a folder of images", path=path, argument=argument)
-    raise InvalidArgumentError("no such folder", path=path, argument=argument)
+        raise LookalikeError("is a file, not a folder of images", path=path, argument=argument)
+    raise LookalikeError("no such file or folder", path=path, argument=argument)
 
 
 def embed_folder(folder: str | os.PathLike[str], embedder: Embedder,

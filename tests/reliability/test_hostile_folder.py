@@ -108,9 +108,9 @@ def test_compare_and_search_with_a_looping_or_special_query_say_why(hostile: Hos
     for query, reason in [("special/loop_a.jpg", "link loop"), ("special/pipe.jpg", "named pipe"),
                           ("special/zero.jpg", "device")]:
         compared = run_cli("compare", hostile.root / query, good, "-m", "histogram")
-        assert reason in assert_one_line_error(compared, 2)  # a usage error: the argument is not an image file
+        assert reason in assert_one_line_error(compared)
         searched = run_cli("search", hostile.root / query, hostile.root / "good", "-m", "histogram", "-q")
-        assert reason in assert_one_line_error(searched, 2)
+        assert reason in assert_one_line_error(searched)
 
 
 # unreadable folders and files ---------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import InvalidArgumentError, display_path
+from ..errors import ImageReadError, InvalidArgumentError
 from ..output import OutputFormat
 from .common import (
     MAX_K,
@@ -37,7 +37,7 @@ def check_query(path: Path | None, argument: str = "query") -> None:
     from ..images import not_regular_reason
 
     if path is not None and (reason := not_regular_reason(path)) is not None:
-        raise InvalidArgumentError(reason, path=display_path(path), argument=argument)
+        raise ImageReadError(path, reason, argument=argument)
 
 
 def check_folder(folder: Path) -> None:
