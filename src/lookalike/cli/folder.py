@@ -24,6 +24,7 @@ from .common import (
     QuietOption,
     WorkersOption,
     app,
+    check_picture_outputs,
     embed_options,
     emit,
     make_embedder,
@@ -90,7 +91,9 @@ def search(
     ef_search: Annotated[int | None, typer.Option(min=1, help="HNSW search breadth (library).")] = None,
     nprobe: Annotated[int | None, typer.Option(min=1, help="IVF lists to visit (library).")] = None,
     model: ModelOption = None,
-    show: Annotated[Path | None, typer.Option(help="Write a PNG grid of the query and its results.")] = None,
+    grid: Annotated[Path | None, typer.Option(
+        "--grid", "--show", help="PNG grid of the query and its results (long answers: out-2.png, ...).")] = None,
+    report: Annotated[Path | None, typer.Option(help="Self-contained HTML report of the results.")] = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = PrecisionChoice.auto,
     device: DeviceOption = "auto",
@@ -105,7 +108,9 @@ def search(
     lookalike search photo.jpg ~/Pictures -k 10
     lookalike search --text "a dog on grass" ~/Pictures
     lookalike search photo.jpg --library ~/Pictures/.lookalike --exact
+    lookalike search photo.jpg ~/Pictures --grid results.png --report results.html
     """
+    check_picture_outputs(grid, report)
     if library is not None:
         from ..store import Library
 
@@ -127,11 +132,18 @@ def search(
         report_failures(result.failures)
         matches = [m for m in result.matches if threshold is None or m.score >= threshold]
     emit(["path", "score"], [[path_text(m.path), round(m.score, 4)] for m in matches], fmt)
-    if show is not None:
-        from ..viz import result_grid
+    hits = [(m.path, m.score) for m in matches]
+    if grid is not None:
+        from ..viz import search_grid
 
-        result_grid(query, [(m.path, m.score) for m in matches], show, title=text)
-        typer.echo(f"wrote {show}", err=True)
+        title = f"“{text}”" if text else None
+        for written in search_grid(query, hits, grid, title=title):
+            typer.echo(f"wrote {written}", err=True)
+    if report is not None:
+        from ..viz.report import command_line, search_report
+
+        search_report(query, hits, report, text=text, command=command_line())
+        typer.echo(f"wrote {report}", err=True)
 
 
 @app.command()

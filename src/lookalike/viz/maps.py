@@ -10,6 +10,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +77,8 @@ def prepare_map(paths: Sequence[Path], vectors: np.ndarray, method: str = "pca",
     return MapData(projection, groups, texts)
 
 
-def _check_output(out: str | os.PathLike[str], dims: int) -> Path:
+def check_map_output(out: str | os.PathLike[str], dims: int) -> Path:
+    """`out` as a Path, after checking its kind (.html or .png) suits `dims` and its folder exists."""
     target = Path(out)
     kind = target.suffix.lower()
     if kind not in (".html", ".htm", ".png"):
@@ -92,7 +94,7 @@ def write_map(paths: Sequence[Path], vectors: np.ndarray, out: str | os.PathLike
               dims: int = 2, labels: Sequence[str] | None = None, clusters: int = 8, seed: int = 0,
               title: str = "lookalike map", root: Path | None = None, thumbnails: int | None = None) -> Path:
     """Write the map of `vectors` (one row per path) to `out` (.html or .png); returns the file."""
-    target = _check_output(out, dims)
+    target = check_map_output(out, dims)
     data = prepare_map(paths, vectors, method, dims, labels, clusters, seed, root)
     if target.suffix.lower() == ".png":
         return map_png(data, paths, target, title, seed, PNG_THUMBNAILS if thumbnails is None else thumbnails)
@@ -107,9 +109,8 @@ def _group_order(groups: Sequence[str]) -> list[str]:
     return sorted(counts, key=lambda g: (-counts[g], g))
 
 
-def map_html(data: MapData, paths: Sequence[Path], out: Path, title: str, seed: int = 0,
-             thumbnails: int = HTML_THUMBNAILS) -> Path:
-    """The interactive map: one trace per group, all points, thumbnails for a seeded sample."""
+def build_figure(data: MapData, title: str) -> Any:
+    """The plotly figure: one trace per group (largest first), every point, its index as customdata."""
     import plotly.graph_objects as go
 
     coords = data.projection.coords
@@ -129,24 +130,36 @@ def map_html(data: MapData, paths: Sequence[Path], out: Path, title: str, seed: 
             figure.add_trace(go.Scattergl(x=coords[members, 0], y=coords[members, 1],
                                           marker={"size": marker_size, "opacity": 0.8}, **common))
     axes = data.projection.axis_titles()
-    heading = f"{title}: {len(coords):,} images, {data.projection.summary()}"
     if dims == 3:
         figure.update_layout(scene={"xaxis_title": axes[0], "yaxis_title": axes[1], "zaxis_title": axes[2]})
     else:
         figure.update_layout(xaxis_title=axes[0], yaxis_title=axes[1])
-    figure.update_layout(title=heading, template="plotly_white", legend_title_text="colour",
+    figure.update_layout(title=heading(data, title), template="plotly_white", legend_title_text="colour",
                          hoverlabel={"namelength": -1}, margin={"l": 60, "r": 20, "t": 60, "b": 50})
-    chosen = sample_indices(len(coords), thumbnails, seed)
+    return figure
+
+
+def heading(data: MapData, title: str) -> str:
+    return f"{title}: {len(data.projection.coords):,} images, {data.projection.summary()}"
+
+
+def map_html(data: MapData, paths: Sequence[Path], out: Path, title: str, seed: int = 0,
+             thumbnails: int = HTML_THUMBNAILS) -> Path:
+    """The interactive map, self-contained: plotly.js inlined, thumbnails of a seeded sample inlined
+    as data: URIs (shown when a point is hovered)."""
+    figure = build_figure(data, title)
+    count = len(data.projection.coords)
+    chosen = sample_indices(count, thumbnails, seed)
     thumbs = {int(i): data_uri(paths[int(i)], 128) for i in chosen}
     page = figure.to_html(include_plotlyjs=True, full_html=True, default_width="100%", default_height="92vh",
                           config={"displaylogo": False, "showSendToCloud": False, "responsive": True},
                           post_script=_HOVER_JS)
     payload = json.dumps(thumbs).replace("</", "<\\/")
-    note = (f'<p style="font:13px sans-serif;color:#555">{html.escape(heading)}. Hover a point for its path; '
-            f"{len(thumbs):,} of {len(coords):,} points carry a thumbnail.</p>")
+    note = (f'<p style="font:13px sans-serif;color:#555;margin:4px 8px">Hover a point for its path; '
+            f"{len(thumbs):,} of {count:,} points carry a thumbnail. Drag to zoom, double-click to reset.</p>")
     extra = f'{note}<script type="application/json" id="{_THUMBS_ID}">{payload}</script>'
     page = page.replace("<body>", "<body>" + extra, 1)
-    page = page.replace("<head>", f"<head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>", 1)
+    page = page.replace("<head>", f"<head><title>{html.escape(title)}</title>", 1)
     out.write_text(page, encoding="utf-8")
     return out
 
@@ -179,7 +192,7 @@ def map_png(data: MapData, paths: Sequence[Path], out: Path, title: str, seed: i
     axes = data.projection.axis_titles()
     axis.set_xlabel(axes[0])
     axis.set_ylabel(axes[1])
-    axis.set_title(f"{title}: {len(coords):,} images, {data.projection.summary()}")
+    axis.set_title(heading(data, title))
     if len(order) > 1:
         axis.legend(fontsize=8, markerscale=2, loc="best", title="colour" if len(order) <= 20 else "first 20")
     axis.grid(True, alpha=0.2)

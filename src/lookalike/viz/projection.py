@@ -4,7 +4,9 @@ given."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -60,19 +62,28 @@ def pca(vectors: np.ndarray, dims: int) -> Projection:
     return Projection(coords, "pca", tuple(float(max(v, 0.0)) / total for v in values[order]))
 
 
-def umap(vectors: np.ndarray, dims: int, seed: int = 0) -> Projection:
-    """UMAP (umap-learn, imported only here) on the first principal components."""
+def require_umap() -> Any:
+    """The umap-learn module, or a one-line error saying how to install it."""
     try:
         import umap as umap_learn
     except ImportError:
         raise LookalikeError("UMAP needs umap-learn: pip install 'lookalike[viz]' (or use the PCA method)") from None
+    return umap_learn
+
+
+def umap(vectors: np.ndarray, dims: int, seed: int = 0) -> Projection:
+    """UMAP (umap-learn, imported only here) on the first principal components."""
+    umap_learn = require_umap()
     n = len(vectors)
     if n < 4:
         raise LookalikeError(f"UMAP needs at least 4 images, the library has {n}; use the PCA method")
     reduced = pca(vectors, UMAP_PCA_DIMS).coords if vectors.shape[1] > UMAP_PCA_DIMS else vectors
     reducer = umap_learn.UMAP(n_components=dims, n_neighbors=min(15, n - 1), random_state=seed,
                               init="spectral" if n > 50 else "random")
-    return Projection(np.asarray(reducer.fit_transform(reduced), np.float32), "umap")
+    with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": the seed is the point
+        warnings.simplefilter("ignore", UserWarning)
+        coords = reducer.fit_transform(reduced)
+    return Projection(np.asarray(coords, np.float32), "umap")
 
 
 def project(vectors: np.ndarray, method: str, dims: int, seed: int = 0) -> Projection:
