@@ -47,6 +47,15 @@ def test_pca_matches_numpy_svd() -> None:
     assert projection.axis_titles()[0] == f"PC1 ({shares[0]:.1%})"
 
 
+def test_pca_on_wide_vectors_uses_the_top_components() -> None:
+    rng = np.random.default_rng(2)
+    vectors = (rng.normal(size=(200, 3)) * [5, 3, 2]) @ rng.normal(size=(3, 300)) + rng.normal(size=(200, 300)) * 0.01
+    projection = pca(vectors.astype(np.float32), 2)  # d = 300: the Lanczos path
+    full = np.linalg.eigvalsh(np.cov(vectors.T, bias=True))[::-1]
+    np.testing.assert_allclose(projection.explained, full[:2] / full.sum(), rtol=1e-4)
+    assert projection.explained[0] > projection.explained[1] > 0.1
+
+
 def test_kmeans_separates_clusters_and_is_capped() -> None:
     vectors = blobs(40)
     assigned = kmeans(vectors, 2)

