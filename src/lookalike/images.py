@@ -7,10 +7,12 @@ and enforces a pixel limit. Every failure is an `ImageReadError(path, reason)`.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -36,6 +38,9 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
     (4, b"ftypavif", "avif"),
 )
 DEFAULT_MAX_PIXELS = 100_000_000
+UPLOAD_NAME = "<upload>"
+ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
+"""A file path, the bytes of an image file, or a readable binary file object."""
 MIN_SIDE = 8
 _STATE_DIR_NAMES = frozenset({".lookalike"})
 
@@ -133,17 +138,36 @@ def _draft_request(size: tuple[int, int], short_side: int) -> tuple[int, int]:
     return max(1, int(width * scale + 0.999)), max(1, int(height * scale + 0.999))
 
 
-def _open_checked(path: str | os.PathLike[str], options: DecodeOptions) -> Image.Image:
+def source_name(source: ImageSource, name: str | None = None) -> str | os.PathLike[str]:
+    """What error messages call a source: its path, or `name` / "<upload>" for bytes and file objects."""
+    if isinstance(source, str | os.PathLike):
+        return source
+    return name or getattr(source, "name", None) or UPLOAD_NAME
+
+
+def _opened(source: ImageSource, path: str | os.PathLike[str]) -> Image.Image:
+    """Pillow's lazy open of a path, of bytes (decoded in memory) or of a binary file object."""
+    if isinstance(source, str | os.PathLike):
+        try:
+            size = os.stat(source).st_size
+        except FileNotFoundError:
+            raise ImageReadError(path, "file not found") from None
+        except PermissionError:
+            raise ImageReadError(path, "permission denied") from None
+        if size == 0:
+            raise ImageReadError(path, "empty file (0 bytes)")
+        return Image.open(source)
+    if isinstance(source, bytes | bytearray | memoryview):
+        if len(source) == 0:
+            raise ImageReadError(path, "empty file (0 bytes)")
+        return Image.open(io.BytesIO(bytes(source)))
+    return Image.open(source)
+
+
+def _open_checked(source: ImageSource, options: DecodeOptions, name: str | None = None) -> Image.Image:
+    path = source_name(source, name)
     try:
-        size = os.stat(path).st_size
-    except FileNotFoundError:
-        raise ImageReadError(path, "file not found") from None
-    except PermissionError:
-        raise ImageReadError(path, "permission denied") from None
-    if size == 0:
-        raise ImageReadError(path, "empty file (0 bytes)")
-    try:
-        image = Image.open(path)
+        image = _opened(source, path)
     except PermissionError:
         raise ImageReadError(path, "permission denied") from None
     except IsADirectoryError:
@@ -160,7 +184,8 @@ def _open_checked(path: str | os.PathLike[str], options: DecodeOptions) -> Image
         raise ImageReadError(
             path,
             f"image is {width}x{height} ({width * height / 1e6:.0f} MP), above the limit of "
-            f"{options.max_pixels / 1e6:.0f} MP (raise it with --max-megapixels)",
+            f"{options.max_pixels / 1e6:.0f} MP",
+            limit="max_pixels",
         )
     if min(width, height) < options.min_side:
         image.close()
@@ -171,13 +196,15 @@ def _open_checked(path: str | os.PathLike[str], options: DecodeOptions) -> Image
 
 
 def decode_image(
-    path: str | os.PathLike[str], options: DecodeOptions | None = None
+    source: ImageSource, options: DecodeOptions | None = None, name: str | None = None
 ) -> tuple[Image.Image, tuple[int, int]]:
-    """Decode `path` into an upright RGB image; also return the file's full upright size (before
-    draft-mode reduction). Raises `ImageReadError` saying why a file cannot be read."""
+    """Decode a file, image bytes or a binary file object into an upright RGB image; also return the
+    full upright size (before draft-mode reduction). Bytes are decoded in memory, never written out.
+    Raises `ImageReadError` saying why the source cannot be read (named `name` or "<upload>")."""
     options = options or DecodeOptions()
     _register_optional_formats()
-    image = _open_checked(path, options)
+    path = source_name(source, name)
+    image = _open_checked(source, options, name)
     full_size = image.size
     try:
         with image:
@@ -203,6 +230,6 @@ def decode_image(
     return rgb, full_size
 
 
-def load_image(path: str | os.PathLike[str], options: DecodeOptions | None = None) -> Image.Image:
-    """Decode `path` into an upright RGB image, or raise `ImageReadError` saying why not."""
-    return decode_image(path, options)[0]
+def load_image(source: ImageSource, options: DecodeOptions | None = None, name: str | None = None) -> Image.Image:
+    """Decode a path, bytes or a file object into an upright RGB image, or raise `ImageReadError`."""
+    return decode_image(source, options, name)[0]

@@ -105,8 +105,8 @@ def all_pairs(vectors: np.ndarray, limit: int = ALL_PAIRS_LIMIT) -> list[ScoredP
     n = len(vectors)
     if n > limit:
         raise TooManyItemsError(
-            f"--all on {n} images would print {n * (n - 1) // 2:,} pairs (limit {limit} images); "
-            f"use --top K for the K most similar pairs"
+            f"every pair of {n} images would be {n * (n - 1) // 2:,} pairs (limit {limit} images)",
+            count=n, limit=limit
         )
     if n < 2:
         return []

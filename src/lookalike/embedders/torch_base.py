@@ -8,8 +8,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..pipeline import available_cores
+from ..system import available_cores
 from .base import Embedder, Precision
+
+
+def limit_torch_threads(threads: int | None = None) -> None:
+    """Cap torch's intra-op threads at `threads` (default: the cores this process may use; torch
+    counts the machine's). Process-wide, so the CLI or the service calls it once, never an embedder."""
+    wanted = threads or available_cores()
+    if torch.get_num_threads() > wanted:
+        torch.set_num_threads(wanted)
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -57,9 +65,6 @@ class TorchEmbedder(Embedder):
     def __init__(self, device: str | None = None, precision: Precision = "auto", allow_bf16: bool = True):
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device, allow_bf16)
-        cores = available_cores()
-        if torch.get_num_threads() > cores:  # torch counts the machine's cores, not the ones we may use
-            torch.set_num_threads(cores)
 
     def _place(self, module: torch.nn.Module) -> torch.nn.Module:
         """Move the model to the device and compute dtype, in eval mode."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import LookalikeError
+from ..errors import InvalidArgumentError, LookalikeError
 from ..images import find_images
 
 LABEL_COLUMNS = ("label", "class", "group", "category")
@@ -85,7 +85,7 @@ def split_classes(classes: list[str], holdout: float, seed: int) -> ClassSplit:
     """Hold out a seeded share of the classes (at least 2, so retrieval is not trivial; at least one
     left for training)."""
     if not 0 < holdout < 1:
-        raise LookalikeError(f"--holdout must be between 0 and 1, not {holdout}")
+        raise InvalidArgumentError(f"holdout must be between 0 and 1, not {holdout}", argument="holdout")
     ordered = sorted(classes)
     if len(ordered) < 3:
         raise LookalikeError(f"the unseen-classes protocol needs at least 3 classes, found {len(ordered)}")

@@ -4,12 +4,17 @@ The catalog is the library's source of truth. Vectors live here as float32 blobs
 facts, so one transaction commits both and a crash at any moment leaves either the old or the new
 rows; the FAISS index is rebuilt or patched from it. WAL mode lets readers work during a write.
 Paths are stored as bytes (os.fsencode of the path relative to the root), so any file name works.
+
+A `Catalog` may be shared by threads: each thread gets its own SQLite connection (a connection
+holds one transaction at a time, so sharing one would let one thread's COMMIT end another's
+snapshot). All connections are closed by `close()`.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,22 +92,20 @@ def _row(values: tuple[object, ...]) -> FileRow:
 
 
 class Catalog:
-    """A connection to one library's catalog.sqlite."""
+    """One library's catalog.sqlite, with one connection per thread that uses it."""
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = path
+        self.readonly = readonly
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._closed = False
         try:
-            if readonly:
-                self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                                          check_same_thread=False)
-            else:
-                self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-                self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA busy_timeout=10000")
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise CorruptLibraryError(f"{path}: not a readable catalog ({exc}); nothing was changed") from None
+            self.close()
+            raise CorruptLibraryError(f"not a readable catalog ({exc}); nothing was changed", path=path) from None
         if version > SCHEMA_VERSION:
             raise CorruptLibraryError(
                 f"{path}: catalog schema {version} is newer than this lookalike understands ({SCHEMA_VERSION}); "
@@ -118,8 +121,37 @@ class Catalog:
                     self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
+                                 check_same_thread=False)
+        else:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=10000")
+        return db
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            with self._guard:
+                if self._closed:
+                    raise sqlite3.ProgrammingError(f"catalog {self.path} is closed")
+                db = self._connect()
+                self._connections.append(db)
+            self._local.db = db
+        return db
+
     def close(self) -> None:
-        self.db.close()
+        """Close every thread's connection."""
+        with self._guard:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for db in connections:
+            db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -181,6 +213,29 @@ class Catalog:
             for row_id, raw in self.db.execute(f"SELECT id, path FROM files WHERE id IN ({marks})", chunk):
                 found[row_id] = _decode(raw)
         return found
+
+    def rows_for_ids(self, ids: Iterable[int]) -> dict[int, FileRow]:
+        """The rows of these ids (unknown ids are absent)."""
+        wanted = [int(i) for i in ids]
+        found: dict[int, FileRow] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for values in self.db.execute(f"SELECT {_ROW_COLUMNS} FROM files WHERE id IN ({marks})", chunk):
+                row = _row(values)
+                found[row.id] = row
+        return found
+
+    def iter_vectors(self, dim: int, chunk: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) of the indexed files in id order, `chunk` rows at a time (call inside a
+        snapshot for one consistent state)."""
+        cursor = self.db.execute("SELECT id, vector FROM files WHERE status = 'indexed' ORDER BY id")
+        while True:
+            rows = cursor.fetchmany(chunk)
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            yield ids, np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim).copy()
 
     def row_for_path(self, path: str) -> FileRow | None:
         row = self.db.execute(f"SELECT {_ROW_COLUMNS} FROM files WHERE path = ?", (_encode(path),)).fetchone()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..images import find_images
-from ..pipeline import available_cores
+from ..system import available_cores
 from .catalog import FileRow, NewFile
 
 

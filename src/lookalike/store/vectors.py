@@ -69,12 +69,10 @@ class Manifest:
             data = json.loads(path.read_text())
             manifest = cls(**data)
         except (OSError, ValueError, TypeError) as exc:
-            raise CorruptLibraryError(
-                f"{path}: unreadable manifest ({exc}); nothing was changed; "
-                "`lookalike index --rebuild-index` rewrites it from the catalog"
-            ) from None
+            raise CorruptLibraryError(f"unreadable manifest ({exc}); nothing was changed", path=path,
+                                      repair=True) from None
         if manifest.format > MANIFEST_FORMAT:
-            raise CorruptLibraryError(f"{path}: manifest format {manifest.format} is newer than this lookalike")
+            raise CorruptLibraryError(f"manifest format {manifest.format} is newer than this lookalike", path=path)
         return manifest
 
 
@@ -181,8 +179,6 @@ class VectorIndex:
             index = faiss.read_index(str(path), flags)
         except RuntimeError as exc:
             first = (str(exc).strip().splitlines() or ["unreadable"])[-1][:160]
-            raise CorruptLibraryError(
-                f"{path}: unreadable FAISS index ({first}); nothing was changed; "
-                "`lookalike index --rebuild-index` rebuilds it from the catalog"
-            ) from None
+            raise CorruptLibraryError(f"unreadable FAISS index ({first}); nothing was changed", path=path,
+                                      repair=True) from None
         return cls(index, params, requested)
