@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import LookalikeError
+from ..errors import InvalidArgumentError, LookalikeError
 from .common import LibraryOption, ModelOption, app
 
 
@@ -58,10 +58,10 @@ def map_command(
     from ..viz.projection import require_umap
 
     if folder is None and library is None:
-        raise LookalikeError("map needs an indexed FOLDER or --library DIR")
+        raise InvalidArgumentError("map needs an indexed FOLDER or --library DIR")
     check_map_output(out, dims)
     if labels is not None and not labels.is_file():
-        raise LookalikeError(f"{labels}: no such labels file")
+        raise InvalidArgumentError("no such labels file", path=labels)
     if method is MapMethod.umap:
         require_umap()
     with Library.open(folder, model=model, library=library, readonly=True) as opened:

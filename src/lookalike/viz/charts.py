@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..errors import LookalikeError, display_path
+from ..errors import InvalidArgumentError, LookalikeError, display_path
 
 _AT_K = re.compile(r"^precision@(\d+)$")
 
@@ -18,9 +18,9 @@ def precision_curves(scores: Mapping[str, Mapping[str, float]], out: str | os.Pa
     "precision@K" are plotted, K on the x axis). Returns the file written."""
     target = Path(out)
     if target.suffix.lower() != ".png":
-        raise LookalikeError(f"{display_path(target)}: the plot is a PNG file; give a name ending in .png")
+        raise InvalidArgumentError("the plot is a PNG file; give a name ending in .png", path=target)
     if not target.parent.is_dir():
-        raise LookalikeError(f"{display_path(target)}: the folder {display_path(target.parent)} does not exist")
+        raise InvalidArgumentError(f"the folder {display_path(target.parent)} does not exist", path=target)
     curves: dict[str, list[tuple[int, float]]] = {}
     for model, metrics in scores.items():
         points = sorted((int(m.group(1)), float(v)) for key, v in metrics.items() if (m := _AT_K.match(key)))

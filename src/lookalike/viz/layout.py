@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from ..errors import LookalikeError, display_path
+from ..errors import InvalidArgumentError, display_path
 from .tiles import BACKGROUND, INK, MUTED, fit_text, font, tile_image
 
 ACCENTS = {"query": (40, 100, 200), "keeper": (30, 140, 60), "best": (30, 140, 60)}
@@ -53,9 +53,9 @@ class GridStyle:
 
     def __post_init__(self) -> None:
         if self.tile < 32:
-            raise LookalikeError(f"tile size must be at least 32 pixels, not {self.tile}")
+            raise InvalidArgumentError(f"tile size must be at least 32 pixels, not {self.tile}")
         if self.columns < 1 or self.rows_per_page < 1:
-            raise LookalikeError("a grid needs at least one column and one row per page")
+            raise InvalidArgumentError("a grid needs at least one column and one row per page")
 
     @property
     def line_height(self) -> int:
@@ -146,11 +146,11 @@ def check_output(out: str | os.PathLike[str]) -> Path:
     """`out` as a Path, after checking it names a PNG file in an existing folder."""
     target = Path(out)
     if target.suffix.lower() != ".png":
-        raise LookalikeError(f"{display_path(target)}: grids are PNG files; give a name ending in .png")
+        raise InvalidArgumentError("grids are PNG files; give a name ending in .png", path=target)
     if not target.parent.is_dir():
-        raise LookalikeError(f"{display_path(target)}: the folder {display_path(target.parent)} does not exist")
+        raise InvalidArgumentError(f"the folder {display_path(target.parent)} does not exist", path=target)
     if target.is_dir():
-        raise LookalikeError(f"{display_path(target)}: is a folder, not a file name")
+        raise InvalidArgumentError("is a folder, not a file name", path=target)
     return target
 
 

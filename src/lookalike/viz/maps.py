@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LookalikeError, display_path
+from ..errors import InvalidArgumentError, display_path
 from .projection import Projection, kmeans, project, sample_indices
 from .tiles import data_uri, thumbnail
 
@@ -65,9 +65,9 @@ def prepare_map(paths: Sequence[Path], vectors: np.ndarray, method: str = "pca",
     """Project `vectors` and name each point's group: its label when `labels` are given, else its
     k-means cluster (at most `clusters`, capped at the number of points)."""
     if len(paths) != len(vectors):
-        raise LookalikeError(f"{len(paths)} paths but {len(vectors)} vectors")
+        raise InvalidArgumentError(f"{len(paths)} paths but {len(vectors)} vectors")
     if labels is not None and len(labels) != len(paths):
-        raise LookalikeError(f"{len(labels)} labels for {len(paths)} images")
+        raise InvalidArgumentError(f"{len(labels)} labels for {len(paths)} images")
     projection = project(vectors, method, dims, seed)
     if labels is not None:
         groups = [str(label) for label in labels]
@@ -83,11 +83,11 @@ def check_map_output(out: str | os.PathLike[str], dims: int) -> Path:
     target = Path(out)
     kind = target.suffix.lower()
     if kind not in (".html", ".htm", ".png"):
-        raise LookalikeError(f"{display_path(target)}: a map is written as .html (interactive) or .png")
+        raise InvalidArgumentError("a map is written as .html (interactive) or .png", path=target)
     if kind == ".png" and dims != 2:
-        raise LookalikeError(f"{display_path(target)}: PNG maps are 2-D; write a .html file for a 3-D map")
+        raise InvalidArgumentError("PNG maps are 2-D; write a .html file for a 3-D map", path=target)
     if not target.parent.is_dir():
-        raise LookalikeError(f"{display_path(target)}: the folder {display_path(target.parent)} does not exist")
+        raise InvalidArgumentError(f"the folder {display_path(target.parent)} does not exist", path=target)
     return target
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LookalikeError
+from ..errors import InvalidArgumentError, LookalikeError
 
 _BLOCK = 16384
 UMAP_PCA_DIMS = 50  # UMAP runs on the first 50 principal components: much faster, same picture
@@ -101,12 +101,12 @@ def umap(vectors: np.ndarray, dims: int, seed: int = 0) -> Projection:
 def project(vectors: np.ndarray, method: str, dims: int, seed: int = 0) -> Projection:
     """`vectors` reduced to `dims` (2 or 3) coordinates with `method` ("pca" or "umap")."""
     if dims not in (2, 3):
-        raise LookalikeError(f"a map has 2 or 3 dimensions, not {dims}")
+        raise InvalidArgumentError(f"a map has 2 or 3 dimensions, not {dims}")
     if method == "pca":
         return pca(vectors, dims)
     if method == "umap":
         return umap(vectors, dims, seed)
-    raise LookalikeError(f"unknown projection method {method!r}; choose pca or umap")
+    raise InvalidArgumentError(f"unknown projection method {method!r}; choose pca or umap")
 
 
 def kmeans(vectors: np.ndarray, clusters: int, seed: int = 0) -> np.ndarray:
@@ -114,7 +114,7 @@ def kmeans(vectors: np.ndarray, clusters: int, seed: int = 0) -> np.ndarray:
     import faiss
 
     if clusters < 1:
-        raise LookalikeError(f"the number of clusters must be at least 1, not {clusters}")
+        raise InvalidArgumentError(f"the number of clusters must be at least 1, not {clusters}")
     k = min(clusters, len(vectors))
     if k <= 1:
         return np.zeros(len(vectors), np.int64)

@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import LookalikeError, display_path
+from ..errors import InvalidArgumentError, display_path
 from .tiles import data_uri, png_data_uri
 
 PathLike = str | os.PathLike[str]
@@ -60,9 +60,9 @@ def command_line() -> str:
 def _check_output(out: PathLike) -> Path:
     target = Path(out)
     if target.suffix.lower() not in (".html", ".htm"):
-        raise LookalikeError(f"{display_path(target)}: reports are HTML files; give a name ending in .html")
+        raise InvalidArgumentError("reports are HTML files; give a name ending in .html", path=target)
     if not target.parent.is_dir():
-        raise LookalikeError(f"{display_path(target)}: the folder {display_path(target.parent)} does not exist")
+        raise InvalidArgumentError(f"the folder {display_path(target.parent)} does not exist", path=target)
     return target
 
 
@@ -100,7 +100,7 @@ def write_report(
     target = _check_output(out)
     unknown = set(image_columns) - set(columns)
     if unknown:
-        raise LookalikeError(f"image columns {sorted(unknown)} are not among the columns {list(columns)}")
+        raise InvalidArgumentError(f"image columns {sorted(unknown)} are not among the columns {list(columns)}")
     images = {columns.index(name) for name in image_columns}
     cache: dict[str, str] = {}
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
