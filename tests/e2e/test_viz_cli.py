@@ -32,8 +32,11 @@ def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def indexed(image_folder: Path, tiny_siglip_dir: Path) -> Path:
-    run("index", str(image_folder), "-m", str(tiny_siglip_dir), "-q")
+def indexed(image_folder: Path, tiny_siglip) -> Path:  # type: ignore[no-untyped-def]
+    from lookalike.store import Library
+
+    with Library.open(image_folder, model=tiny_siglip, create=True) as library:
+        library.sync()
     return image_folder
 
 
