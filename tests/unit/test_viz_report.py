@@ -31,7 +31,8 @@ def jpeg_thumbnails(page) -> list[str]:  # type: ignore[no-untyped-def]
 
 def test_search_report_is_self_contained(pictures: list[Path], tmp_path: Path) -> None:
     hits = [(p, 0.9 - i / 10) for i, p in enumerate(pictures[1:])]
-    out = search_report(pictures[0], hits, tmp_path / "r.html", command="lookalike search q.jpg photos/")
+    out = search_report(pictures[0], hits, tmp_path / "r.html", command="lookalike search q.jpg photos/",
+                        relative_to=tmp_path)
     page = parse(out)
     assert network_loads(page) == []
     assert len(jpeg_thumbnails(page)) == len(hits) + 1  # the query and one per result
@@ -39,7 +40,7 @@ def test_search_report_is_self_contained(pictures: list[Path], tmp_path: Path) -
     text = out.read_text()
     assert "lookalike search q.jpg photos/" in text
     assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", text)
-    assert "p1 &lt;&amp;&gt;.jpg" in text and "p1 <&>.jpg" not in text
+    assert '<div class="path">p1 &lt;&amp;&gt;.jpg</div>' in text and "p1 <&>.jpg" not in text  # relative, escaped
     assert 'class="sortable"' in text and "addEventListener(\"click\"" in text
 
 

@@ -142,7 +142,7 @@ def search(
     if report is not None:
         from ..viz.report import command_line, search_report
 
-        search_report(query, hits, report, text=text, command=command_line())
+        search_report(query, hits, report, text=text, command=command_line(), relative_to=Path.cwd())
         typer.echo(f"wrote {report}", err=True)
 
 

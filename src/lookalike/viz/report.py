@@ -66,11 +66,19 @@ def _check_output(out: PathLike) -> Path:
     return target
 
 
-def _image_cell(path: PathLike, cache: dict[str, str], side: int) -> str:
+def _shown(path: PathLike, base: Path | None) -> str:
+    """`path` as text, relative to `base` when it lies below it."""
+    candidate = Path(path)
+    if base is not None and candidate.is_absolute() and candidate.is_relative_to(base):
+        candidate = candidate.relative_to(base)
+    return display_path(candidate)
+
+
+def _image_cell(path: PathLike, cache: dict[str, str], side: int, base: Path | None) -> str:
     key = os.fspath(path)
     if key not in cache:
         cache[key] = data_uri(path, side)
-    text = html.escape(display_path(path))
+    text = html.escape(_shown(path, base))
     return (f'<td data-sort="{text}"><img src="{cache[key]}" alt="{text}" loading="lazy">'
             f'<div class="path">{text}</div></td>')
 
@@ -93,15 +101,18 @@ def write_report(
     figures: Sequence[PathLike] = (),
     notes: Sequence[str] = (),
     thumbnail_side: int = 160,
+    relative_to: PathLike | None = None,
 ) -> Path:
     """Write one self-contained HTML file: `title`, the command and date, optional `lead_images`
     (caption, image: e.g. the query), `notes`, PNG `figures`, then a sortable table of `rows` in which
-    the cells of `image_columns` are shown as thumbnails with their path. Returns the file written."""
+    the cells of `image_columns` are shown as thumbnails with their path (relative to `relative_to` when
+    below it). Returns the file written."""
     target = _check_output(out)
     unknown = set(image_columns) - set(columns)
     if unknown:
         raise InvalidArgumentError(f"image columns {sorted(unknown)} are not among the columns {list(columns)}")
     images = {columns.index(name) for name in image_columns}
+    base = Path(relative_to).resolve() if relative_to is not None else None
     cache: dict[str, str] = {}
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -113,7 +124,7 @@ def write_report(
     if lead_images:
         parts.append('<div class="lead">')
         for caption, path in lead_images:
-            text = html.escape(display_path(path))
+            text = html.escape(_shown(path, base))
             parts.append(f'<figure><img src="{data_uri(path, 320)}" alt="{text}">'
                          f"<figcaption>{html.escape(caption)}: {text}</figcaption></figure>")
         parts.append("</div>")
@@ -124,7 +135,7 @@ def write_report(
     parts.extend(f"<th>{html.escape(name)}</th>" for name in columns)
     parts.append("</tr></thead><tbody>")
     for row in rows:
-        cells = [_image_cell(value, cache, thumbnail_side) if i in images else _cell(value)
+        cells = [_image_cell(value, cache, thumbnail_side, base) if i in images else _cell(value)
                  for i, value in enumerate(row)]
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append(f"</tbody></table><script>{_SORT_JS}</script></body></html>")
@@ -133,28 +144,30 @@ def write_report(
 
 
 def search_report(query: PathLike | None, hits: Sequence[tuple[PathLike, float]], out: PathLike, *,
-                  text: str | None = None, command: str | None = None) -> Path:
+                  text: str | None = None, command: str | None = None, relative_to: PathLike | None = None) -> Path:
     """A search answer: the query image (when there is one) on top, then rank, image and score."""
     title = "Search results" + (f" for “{text}”" if text else "")
     rows = [[rank, path, float(score)] for rank, (path, score) in enumerate(hits, start=1)]
     return write_report(out, title, ["rank", "image", "score"], rows, image_columns=["image"], command=command,
-                        lead_images=[("query", query)] if query is not None else ())
+                        lead_images=[("query", query)] if query is not None else (), relative_to=relative_to)
 
 
 def pairs_report(pairs: Sequence[tuple[PathLike, PathLike, float]], out: PathLike, *,
-                 command: str | None = None, title: str = "Most similar pairs") -> Path:
+                 command: str | None = None, title: str = "Most similar pairs",
+                 relative_to: PathLike | None = None) -> Path:
     """One table row per pair: rank, a, b, score."""
     rows = [[rank, a, b, float(score)] for rank, (a, b, score) in enumerate(pairs, start=1)]
-    return write_report(out, title, ["rank", "a", "b", "score"], rows, image_columns=["a", "b"], command=command)
+    return write_report(out, title, ["rank", "a", "b", "score"], rows, image_columns=["a", "b"], command=command,
+                        relative_to=relative_to)
 
 
 def duplicates_report(groups: Sequence[Sequence[PathLike]], out: PathLike, *,
                       labels: Sequence[Sequence[str]] | None = None, command: str | None = None,
-                      title: str = "Near-duplicate groups") -> Path:
+                      title: str = "Near-duplicate groups", relative_to: PathLike | None = None) -> Path:
     """One table row per group member: group number, image, and the member's label (e.g. "keeper")."""
     rows: list[list[Any]] = []
     for number, group in enumerate(groups, start=1):
         group_labels = labels[number - 1] if labels is not None else [""] * len(group)
         rows.extend([number, path, label] for path, label in zip(group, group_labels, strict=True))
     return write_report(out, title, ["group", "image", "label"], rows, image_columns=["image"], command=command,
-                        notes=[f"{len(groups)} group(s), {len(rows)} image(s)."])
+                        notes=[f"{len(groups)} group(s), {len(rows)} image(s)."], relative_to=relative_to)
