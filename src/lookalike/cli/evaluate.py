@@ -16,15 +16,15 @@ from .common import (
     BatchOption,
     DeviceOption,
     FormatOption,
-    PrecisionChoice,
+    MegapixelsOption,
     PrecisionOption,
     QuietOption,
     WorkersOption,
     app,
     check_picture_outputs,
-    embed_options,
     emit,
-    pipeline_options,
+    progress_bar,
+    service_for,
 )
 
 if TYPE_CHECKING:
@@ -60,15 +60,15 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     as_markdown: Annotated[bool, typer.Option("--markdown", help="Same as --format markdown.")] = False,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
+    batch_size: BatchOption = None,
+    workers: WorkersOption = None,
+    max_megapixels: MegapixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Retrieval quality (precision/recall@k, mAP, all-match@k, UKBench N-S) and images/s per model.
 
-    \\b
     lookalike eval ../shared/data/ukbench-a -m efficientnet-lite0 -m histogram
     lookalike eval photos/ --protocol unseen --holdout 0.3 -m efficientnet-lite0 --markdown
     lookalike eval photos/ -m efficientnet-lite0 -m histogram --plot curves.png --report eval.html
@@ -90,8 +90,10 @@ def eval_command(
         labelled = labelled.subset([i for i, label in enumerate(labelled.labels) if label in held_out])
         typer.echo(f"unseen classes: {', '.join(chosen.test)} ({len(labelled.paths)} images)", err=True)
     labelled = sample(labelled, limit, seed)
-    results = evaluate(labelled, models or ["siglip-base"], pipeline_options(batch_size, workers, 100.0, quiet),
-                       **embed_options(device, precision))
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+        names = models or [service.model_for(folder, None)]
+        results = evaluate(labelled, [service.embedder(name) for name in names],
+                           service.pipeline_options(progress_bar("embedding", quiet)))
     for result in results:
         for skipped in result.skipped:
             typer.echo(f"skipped ({result.model}): {skipped}", err=True)
@@ -120,7 +122,7 @@ def _eval_pictures(results: list[EvalResult], folder: Path, plot: Path | None, r
             typer.echo(f"wrote {plot}", err=True)
         if report is not None:
             columns, rows = result_rows(results)
-            images = sum(result.images for result in results) // max(len(results), 1)
+            images = max((result.images for result in results), default=0)
             write_report(report, f"Evaluation on {folder}", columns, rows, command=command_line(), figures=[curves],
                          notes=[f"{images:,} labelled images; each queries all the others (leave-one-out)."])
             typer.echo(f"wrote {report}", err=True)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ..errors import InvalidArgumentError, LookalikeError
-from .common import LibraryOption, ModelOption, app
+from .common import LibraryOption, ModelOption, app, service_for
 
 
 class MapMethod(StrEnum):
@@ -48,27 +48,26 @@ def map_command(
 ) -> None:
     """A map of a library's images: similar images land close together.
 
-    \b
     lookalike index ~/Pictures && lookalike map ~/Pictures --out map.html
     lookalike map --library lib/ --method umap --dims 3 --out map3d.html
     lookalike map photos/ --labels labels.csv --out map.png
     """
-    from ..store import Library
     from ..viz.maps import check_map_output, write_map
     from ..viz.projection import require_umap
 
     if folder is None and library is None:
-        raise InvalidArgumentError("map needs an indexed FOLDER or --library DIR")
+        raise InvalidArgumentError("map needs an indexed FOLDER or --library DIR", argument="folder")
     check_map_output(out, dims)
     if labels is not None and not labels.is_file():
-        raise InvalidArgumentError("no such labels file", path=labels)
+        raise InvalidArgumentError(f"--labels {labels}: no such labels file", argument="labels")
     if method is MapMethod.umap:
         require_umap()
-    with Library.open(folder, model=model, library=library, readonly=True) as opened:
+    with service_for(folder) as service:
+        opened = service.library(folder=folder, library=library, model=model, readonly=True)
         paths, vectors = opened.vectors()
         root, name = opened.root, opened.spec.model
     if len(paths) < 2:
-        raise LookalikeError(f"{root}: the library holds {len(paths)} image(s); a map needs at least 2")
+        raise LookalikeError(f"the library holds {len(paths)} image(s); a map needs at least 2", path=root)
     chosen = _labels_for(paths, root, labels) if labels is not None else None
     written = write_map(paths, vectors, out, method=method.value, dims=dims, labels=chosen, clusters=clusters,
                         seed=seed, title=f"{root.name} ({name})", root=root, thumbnails=thumbnails)
