@@ -66,9 +66,11 @@ def test_map_errors_are_one_line(indexed: Path, tmp_path: Path) -> None:
         (["--out", str(tmp_path / "m.html"), "--labels", str(tmp_path / "none.csv")], "no such labels file"),
     ]:
         done = run("map", str(indexed), *args, check=False)
-        assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
+        assert done.returncode == 2, done.stderr  # usage errors
+        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "m.png").exists() and not (tmp_path / "m.html").exists()
     done = run("map", str(tmp_path), "--out", str(tmp_path / "m.html"), check=False)
-    assert done.returncode == 1 and "no library here" in done.stderr
+    assert done.returncode == 1 and "no library" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_search_grid_and_report(image_folder: Path, tiny_siglip_dir: Path, tmp_path: Path) -> None:
@@ -88,7 +90,7 @@ def test_search_grid_and_report(image_folder: Path, tiny_siglip_dir: Path, tmp_p
     assert "--report" in report.read_text()  # the command line that made it
     done = run("search", str(query), str(image_folder), "-m", str(tiny_siglip_dir), "--grid",
                str(tmp_path / "grid.jpg"), check=False)
-    assert done.returncode == 1 and "--grid" in done.stderr and ".png" in done.stderr
+    assert done.returncode == 2 and "--grid" in done.stderr and ".png" in done.stderr
 
 
 @pytest.fixture

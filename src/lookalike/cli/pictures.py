@@ -43,7 +43,7 @@ def map_command(
     clusters: Annotated[int, typer.Option(min=1, help="Without --labels, colour by this many k-means clusters "
                                           "(at most one per image).")] = 8,
     thumbnails: Annotated[int | None, typer.Option(min=0, help="Points shown with a thumbnail, a seeded sample "
-                                                   "[default: 2000 in HTML, 120 in PNG].")] = None,
+                                                   "(default: 2000 in HTML, 120 in PNG).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for k-means, UMAP and the thumbnail sample.")] = 0,
 ) -> None:
     """A map of a library's images: similar images land close together.
