@@ -22,6 +22,8 @@ from .tiles import data_uri, thumbnail
 HTML_THUMBNAILS = 2000
 PNG_THUMBNAILS = 120
 _TIP_ID = "lookalike-tip"
+_HOW_TO = {2: "Drag to zoom, double-click to reset, click a legend entry to hide it.",
+           3: "Drag to rotate, scroll to zoom, click a legend entry to hide it."}
 _THUMBS_ID = "lookalike-thumbnails"
 
 _HOVER_JS = """
@@ -159,7 +161,7 @@ def map_html(data: MapData, paths: Sequence[Path], out: Path, title: str, seed: 
                           post_script=_HOVER_JS)
     payload = json.dumps(thumbs).replace("</", "<\\/")
     note = (f'<p style="font:13px sans-serif;color:#555;margin:4px 8px">Hover a point for its path; '
-            f"{len(thumbs):,} of {count:,} points carry a thumbnail. Drag to zoom, double-click to reset.</p>")
+            f"{len(thumbs):,} of {count:,} points carry a thumbnail. {_HOW_TO[data.projection.coords.shape[1]]}</p>")
     extra = f'{note}<script type="application/json" id="{_THUMBS_ID}">{payload}</script>'
     page = page.replace("<body>", "<body>" + extra, 1)
     page = page.replace("<head>", f"<head><title>{html.escape(title)}</title>", 1)
