@@ -5,7 +5,11 @@ PY     := $(VENV)/bin/python
 SHARED ?= ../shared/data
 STAMP  := $(VENV)/.installed
 
+<<<<<<< HEAD
+.PHONY: setup demo test test-all lint bench results clean stress fuzz
+=======
 .PHONY: setup demo test test-all lint bench results snapshots clean
+>>>>>>> main
 
 setup: $(STAMP)
 
@@ -28,9 +32,24 @@ test-all: setup
 	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -q -m ''
 
+<<<<<<< HEAD
+# Reliability: `make test` runs the quick form (4 SIGKILL runs, 60 s of fuzzing); these run longer.
+STRESS_RUNS ?= 20
+STRESS_FUZZ_SECONDS ?= 120
+FUZZ_SECONDS ?= 600
+
+stress: setup
+	STRESS_RUNS=$(STRESS_RUNS) FUZZ_SECONDS=$(STRESS_FUZZ_SECONDS) $(PY) -m pytest -q -p no:cacheprovider \
+		--timeout $$(( $(STRESS_FUZZ_SECONDS) + 600 )) tests/reliability
+
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m pytest -q -p no:cacheprovider --timeout $$(( $(FUZZ_SECONDS) + 600 )) \
+		tests/reliability/test_fuzz_decode.py
+=======
 # Rewrites tests/snapshots/ and the README's console blocks from what the program prints now.
 snapshots: setup
 	$(PY) -m pytest -q tests/e2e/test_snapshots.py tests/e2e/test_readme.py --update-snapshots
+>>>>>>> main
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

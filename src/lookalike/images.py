@@ -7,9 +7,11 @@ and enforces a pixel limit. Every failure is an `ImageReadError(path, reason)`.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -54,38 +56,116 @@ class DecodeOptions:
     min_side: int = MIN_SIDE
 
 
-def sniff_image_type(path: str | os.PathLike[str]) -> str | None:
-    """The image format from the file's first bytes, or None when it does not look like an image."""
+def not_regular_reason(path: str | os.PathLike[str]) -> str | None:
+    """Why `path` is not a regular file that may be opened (None when it is one).
+
+    Links are followed (the kernel's own loop limit applies); FIFOs, devices and sockets are never
+    opened, since opening or reading them can block for ever or never end.
+    """
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(16)
+        info = os.stat(path)
+    except OSError as exc:
+        return _stat_error_reason(exc)
+    return _mode_reason(info.st_mode)
+
+
+def _stat_error_reason(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop (too many levels of links)"
+    if exc.errno == errno.ENOENT:
+        return "no such file or folder (or a broken symbolic link)"
+    if exc.errno == errno.EACCES:
+        return "permission denied"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "file name too long"
+    return f"cannot read file information ({exc.strerror or exc})"
+
+
+def _mode_reason(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a directory, not an image file"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe (FIFO), not a regular file; not opened"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a regular file; not opened"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a regular file; not opened"
+    return "not a regular file; not opened"
+
+
+def open_regular(path: str | os.PathLike[str]) -> int:
+    """A read-only descriptor of `path`, only when it is a regular file (checked before opening, and
+    again on the open descriptor, so a file swapped for a FIFO in between cannot block). Raises
+    `ImageReadError` with the reason otherwise."""
+    reason = not_regular_reason(path)
+    if reason is not None:
+        raise ImageReadError(path, reason)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ImageReadError(path, _stat_error_reason(exc)) from None
+    reason = _mode_reason(os.fstat(fd).st_mode)
+    if reason is not None:
+        os.close(fd)
+        raise ImageReadError(path, reason)
+    return fd
+
+
+def sniff_image_type(path: str | os.PathLike[str]) -> str | None:
+    """The image format from the file's first bytes, or None when it does not look like an image
+    (or is not a regular file: FIFOs and devices are never opened)."""
+    try:
+        fd = open_regular(path)
+    except ImageReadError:
+        return None
+    try:
+        head = os.read(fd, 16)
     except OSError:
         return None
+    finally:
+        os.close(fd)
     for offset, magic, kind in _MAGIC:
         if head[offset : offset + len(magic)] == magic:
             return kind
     return None
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+FolderErrorHandler = Callable[[ImageReadError], None]
+
+
+def _walk(root: Path, on_error: FolderErrorHandler | None = None) -> Iterator[Path]:
+    def report(exc: OSError) -> None:
+        if on_error is not None:
+            where = exc.filename if exc.filename is not None else root
+            reason = "permission denied" if isinstance(exc, PermissionError) else \
+                f"cannot list folder ({exc.strerror or exc})"
+            on_error(ImageReadError(where, f"unreadable folder: {reason}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=report, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in _STATE_DIR_NAMES)
         for name in sorted(filenames):
             yield Path(dirpath) / name
 
 
-def find_images(root: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
+def find_images(root: str | os.PathLike[str], recursive: bool = True,
+                on_error: FolderErrorHandler | None = None) -> list[Path]:
     """Image files below `root`, sorted: by extension, or by content for files with another one.
 
-    Files with an image extension are listed even when their content is broken, so that the caller
-    can report them; files without one are listed only when their first bytes are an image's.
+    Files with an image extension are listed even when their content is broken (or they are not
+    regular files), so that the caller can report them; files without one are listed only when they
+    are regular files whose first bytes are an image's. Folders that cannot be listed go to
+    `on_error` (else they are skipped).
     """
     base = Path(root)
-    if base.is_file():
+    try:
+        info = os.stat(base)
+    except OSError as exc:
+        raise LookalikeError(f"{display_path(base)}: {_stat_error_reason(exc)}") from None
+    if not stat.S_ISDIR(info.st_mode):
         return [base]
-    if not base.is_dir():
-        raise LookalikeError(f"{display_path(base)}: no such file or folder")
-    candidates = _walk(base) if recursive else (p for p in sorted(base.iterdir()) if p.is_file())
+    candidates = _walk(base, on_error) if recursive else (p for p in sorted(base.iterdir()) if p.is_file())
     found = []
     for path in candidates:
         if path.name.startswith("."):
@@ -148,12 +228,13 @@ def source_name(source: ImageSource, name: str | None = None) -> str | os.PathLi
 def _opened(source: ImageSource, path: str | os.PathLike[str]) -> Image.Image:
     """Pillow's lazy open of a path, of bytes (decoded in memory) or of a binary file object."""
     if isinstance(source, str | os.PathLike):
+        reason = not_regular_reason(source)  # before any open(): a FIFO would block it for ever
+        if reason is not None:
+            raise ImageReadError(path, reason)
         try:
             size = os.stat(source).st_size
-        except FileNotFoundError:
-            raise ImageReadError(path, "file not found") from None
-        except PermissionError:
-            raise ImageReadError(path, "permission denied") from None
+        except OSError as exc:
+            raise ImageReadError(path, _stat_error_reason(exc)) from None
         if size == 0:
             raise ImageReadError(path, "empty file (0 bytes)")
         return Image.open(source)
@@ -168,6 +249,8 @@ def _open_checked(source: ImageSource, options: DecodeOptions, name: str | None 
     path = source_name(source, name)
     try:
         image = _opened(source, path)
+    except ImageReadError:
+        raise
     except PermissionError:
         raise ImageReadError(path, "permission denied") from None
     except IsADirectoryError:
@@ -176,8 +259,10 @@ def _open_checked(source: ImageSource, options: DecodeOptions, name: str | None 
         raise ImageReadError(path, "not an image (unrecognised format)") from None
     except Image.DecompressionBombError as exc:
         raise ImageReadError(path, f"too many pixels to decode safely ({exc})") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageReadError(path, f"truncated or corrupt image data ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a decoder bug on hostile bytes is still this file's problem
+        raise ImageReadError(path, f"cannot decode ({type(exc).__name__}: {exc})") from None
     width, height = image.size
     if width * height > options.max_pixels:
         image.close()
@@ -225,6 +310,8 @@ def decode_image(
         raise ImageReadError(path, f"too many pixels to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageReadError(path, f"truncated or corrupt image data ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a decoder bug on hostile bytes is still this file's problem
+        raise ImageReadError(path, f"cannot decode ({type(exc).__name__}: {exc})") from None
     if (upright.width > upright.height) != (image.width > image.height):
         full_size = (full_size[1], full_size[0])
     return rgb, full_size

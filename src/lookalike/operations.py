@@ -5,6 +5,7 @@ dataclasses; the CLI and the web layer format them."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,17 +14,19 @@ from pathlib import Path
 import numpy as np
 
 from .embedders import DEFAULT_MODEL, Embedder, create_embedder
-from .errors import ImageReadError, LibraryError
+from .errors import ImageReadError, InvalidArgumentError, LibraryError, TooManyItemsError
 from .images import ImageSource, find_images
-from .neighbors import all_pairs, duplicate_groups, knn, top_pairs
+from .neighbors import ALL_PAIRS_LIMIT, all_pairs, duplicate_groups, knn, top_pairs
 from .pipeline import EmbedResult, PipelineOptions, embed_paths
 from .query import Match, Pair, Query, check_count, check_threshold, embed_image, query_vector, rank_hits
 from .query import same_file_position as _same_file_position
+from .store.catalog import storage_writable
 from .store.layout import STATE_DIR, LibraryPaths, model_slug
 from .store.library import Library
 
 ModelArg = str | Embedder | None
 Factory = Callable[[str], Embedder]
+log = logging.getLogger(__name__)
 
 __all__ = ["DuplicatesResult", "Match", "Pair", "PairsResult", "SearchResult", "compare", "embed_folder",
            "embed_image", "find_duplicates", "find_pairs", "folder_vectors", "search"]
@@ -75,9 +78,20 @@ class LazyModel:
         return self._embedder
 
 
+def require_folder(folder: str | os.PathLike[str], argument: str = "folder") -> None:
+    """Raise unless `folder` is a folder (a file given where a folder is expected says so)."""
+    path = Path(folder)
+    if path.is_dir():
+        return
+    if path.exists() or path.is_symlink():
+        raise InvalidArgumentError("is a file, not a folder of images", path=path, argument=argument)
+    raise InvalidArgumentError("no such folder", path=path, argument=argument)
+
+
 def embed_folder(folder: str | os.PathLike[str], embedder: Embedder,
                  options: PipelineOptions | None = None) -> EmbedResult:
     """Every image below `folder` embedded; unreadable files are returned as failures."""
+    require_folder(folder)
     paths = find_images(folder)
     if not paths:
         raise LibraryError("no image files found", path=folder)
@@ -91,24 +105,35 @@ def has_folder_library(folder: str | os.PathLike[str], model: str | Embedder) ->
 
 
 def open_folder_library(folder: str | os.PathLike[str], model: LazyModel) -> Library | None:
-    """The folder's own library for this model, when one exists (its model comes from `model`)."""
+    """The folder's own library for this model, when one exists (its model comes from `model`);
+    opened read-only where its storage cannot be written (it is then used as it is, without a sync)."""
     if not has_folder_library(folder, model.name):
         return None
-    library = Library.open(folder, model=model.name)
+    catalog = LibraryPaths(Path(folder) / STATE_DIR / model_slug(model.name)).catalog
+    library = Library.open(folder, model=model.name, readonly=not storage_writable(catalog))
     library.set_embedder_factory(model)
     return library
+
+
+def _sync_if_writable(library: Library, options: PipelineOptions | None) -> None:
+    if library.catalog.readonly:
+        log.warning("%s is read-only here: using it as it is (new or changed files are not included)",
+                    library.paths.directory)
+        return
+    library.sync(options=options)
 
 
 def folder_vectors(folder: str | os.PathLike[str], model: ModelArg | LazyModel,
                    options: PipelineOptions | None = None) -> EmbedResult:
     """Every image of `folder` with its vector: from the folder's library (brought up to date first;
     the model is built only when files changed) when it has one for this model, else embedded now."""
+    require_folder(folder)
     lazy = model if isinstance(model, LazyModel) else LazyModel(model)
     library = open_folder_library(folder, lazy)
     if library is None:
         return embed_folder(folder, lazy(), options)
     with library:
-        library.sync(options=options)
+        _sync_if_writable(library, options)
         paths, vectors = library.vectors()
         return EmbedResult(paths, vectors, library.failures())
 
@@ -121,8 +146,17 @@ def compare(a: ImageSource, b: ImageSource, model: ModelArg = None) -> float:
 
 def find_pairs(folder: str | os.PathLike[str], model: ModelArg | LazyModel = None, top: int = 1,
                every: bool = False, options: PipelineOptions | None = None) -> PairsResult:
-    """The `top` most similar pairs in a folder (exact, through a kNN graph), or every pair."""
+    """The `top` most similar pairs in a folder (exact, through a kNN graph), or every pair
+    (refused before any embedding when the folder holds more than ALL_PAIRS_LIMIT images)."""
     check_count(top, "top")
+    require_folder(folder)
+    if every:
+        count = len(find_images(folder))
+        if count > ALL_PAIRS_LIMIT:
+            raise TooManyItemsError(
+                f"every pair of {count} images would be {count * (count - 1) // 2:,} pairs (limit "
+                f"{ALL_PAIRS_LIMIT} images)", count=count, limit=ALL_PAIRS_LIMIT,
+            )
     embedded = folder_vectors(folder, model, options)
     scored = all_pairs(embedded.vectors) if every else top_pairs(embedded.vectors, top)
     pairs = [Pair(embedded.paths[p.i], embedded.paths[p.j], p.score) for p in scored]
@@ -146,11 +180,12 @@ def search(
     asked = Query(query, text, text_weight)
     check_count(k, "k")
     check_threshold(threshold)
+    require_folder(folder)
     lazy = model if isinstance(model, LazyModel) else LazyModel(model)
     library = open_folder_library(folder, lazy)
     if library is not None:
         with library:
-            library.sync(options=options)
+            _sync_if_writable(library, options)
             return SearchResult(library.search(asked, k=k, threshold=threshold), library.failures())
     vector = query_vector(asked, lazy)
     embedded = embed_folder(folder, lazy(), options)

@@ -4,6 +4,8 @@ and result printing."""
 
 from __future__ import annotations
 
+import math
+import re
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -58,6 +60,43 @@ LibraryOption = Annotated[
 ]
 
 
+MAX_K = 1_000_000_000  # far above any collection; k is capped at the collection's size anyway
+_DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
+
+
+def check_device(device: str | None) -> str | None:
+    """`device` when it names a device this machine has: a usage error for a malformed name or a GPU
+    that is not there. Checked before any model loads."""
+    if device is None:
+        return None
+    if not _DEVICE.fullmatch(device):
+        raise typer.BadParameter(f"'{device}' is not a device: use auto, cpu, cuda or cuda:N", param_hint="'--device'")
+    if device.startswith("cuda"):
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        wanted = int(device.partition(":")[2] or 0)
+        if wanted >= count:
+            have = f"only {count} CUDA device(s)" if count else "no CUDA GPU"
+            raise InvalidArgumentError(f"device {device}: this machine has {have}; use cpu or auto",
+                                       argument="device")
+    return device
+
+
+def score_value(value: float | None) -> float | None:
+    """Typer callback: a cosine-similarity threshold must be a number in [-1, 1] (not nan)."""
+    if value is not None and (math.isnan(value) or not -1.0 <= value <= 1.0):
+        raise typer.BadParameter(f"{value} is not a similarity score: give a number between -1 and 1")
+    return value
+
+
+def weight_value(value: float) -> float:
+    """Typer callback: a weight in [0, 1] (not nan)."""
+    if math.isnan(value) or not 0.0 <= value <= 1.0:
+        raise typer.BadParameter(f"{value} is not a weight: give a number between 0 and 1")
+    return value
+
+
 def service_for(folder: Path | None = None, device: str | None = None, precision: PrecisionChoice | None = None,
                 batch_size: int | None = None, workers: int | None = None,
                 max_megapixels: float | None = None) -> Any:
@@ -65,6 +104,7 @@ def service_for(folder: Path | None = None, device: str | None = None, precision
     from ..service import Lookalike
     from ..settings import load_settings
 
+    check_device(device)
     settings = load_settings(
         folder, device=device, precision=precision.value if precision is not None else None,
         batch_size=batch_size, workers=workers, max_megapixels=max_megapixels,
@@ -98,9 +138,20 @@ def report_failures(failures: list[ImageReadError]) -> None:
     for failure in failures:
         extra = hint(failure)
         where = path_text(failure.path) if failure.path is not None else "?"
-        typer.echo(f"skipped: {where}: {failure.reason}" + (f"; {extra}" if extra else ""), err=True)
+        typer.echo(one_line(f"skipped: {where}: {failure.reason}" + (f"; {extra}" if extra else "")), err=True)
     if failures:
         typer.echo(f"{len(failures)} file(s) skipped", err=True)
+
+
+def report_unreadable(problems: list[ImageReadError]) -> None:
+    """Folders and files that could not be read this time; their catalog rows were kept."""
+    for problem in problems:
+        typer.echo(f"unreadable (kept as it was): {one_line(str(problem))}", err=True)
+
+
+def one_line(text: str) -> str:
+    """Text with newlines and carriage returns shown as \\n and \\r (file names may hold them)."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def emit(columns: list[str], rows: list[list[Any]], fmt: OutputFormat) -> None:

@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, display_path
 from ..output import OutputFormat
 from .common import (
+    MAX_K,
     BatchOption,
     DeviceOption,
     FormatOption,
@@ -26,8 +27,25 @@ from .common import (
     path_text,
     progress_bar,
     report_failures,
+    score_value,
     service_for,
+    weight_value,
 )
+
+
+def check_query(path: Path | None, argument: str = "query") -> None:
+    """A query image must be a regular file (a folder, FIFO, device or link loop says why)."""
+    from ..images import not_regular_reason
+
+    if path is not None and (reason := not_regular_reason(path)) is not None:
+        raise InvalidArgumentError(reason, path=display_path(path), argument=argument)
+
+
+def check_folder(folder: Path) -> None:
+    """A folder argument must be a folder (checked before any model loads)."""
+    from ..operations import require_folder
+
+    require_folder(folder)
 
 
 @app.command()
@@ -41,6 +59,8 @@ def compare(
     device: DeviceOption = None,
 ) -> None:
     """Cosine similarity of two images."""
+    check_query(a, "a")
+    check_query(b, "b")
     with service_for(None, device, precision) as service:
         score = service.compare(a, b, service.model_for(None, model))
     emit(["a", "b", "score"], [[path_text(a), path_text(b), round(score, 4)]], fmt)
@@ -54,7 +74,8 @@ def compare(
 @app.command()
 def pairs(
     folder: Annotated[Path, typer.Argument(help="Folder of images (searched recursively).")],
-    top: Annotated[int, typer.Option("--top", "-k", min=1, help="How many of the most similar pairs.")] = 1,
+    top: Annotated[int | None, typer.Option("--top", "-k", min=1, max=MAX_K,
+                                            help="How many of the most similar pairs [default: 1].")] = None,
     every: Annotated[bool, typer.Option("--all", help="Every pairwise score (small folders only).")] = False,
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
@@ -66,8 +87,12 @@ def pairs(
     quiet: QuietOption = False,
 ) -> None:
     """The most similar pairs of images in a folder."""
+    if every and top is not None:
+        raise typer.BadParameter("--all prints every pair; it cannot be combined with --top", param_hint="'--all'")
+    check_folder(folder)
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
-        result = service.folder_pairs(folder, model, top=top, every=every, progress=progress_bar("embedding", quiet))
+        result = service.folder_pairs(folder, model, top=top or 1, every=every,
+                                      progress=progress_bar("embedding", quiet))
     report_failures(result.failures)
     rows = [[path_text(p.a), path_text(p.b), round(p.score, 4)] for p in result.pairs]
     emit(["a", "b", "score"], rows, fmt)
@@ -77,15 +102,18 @@ def pairs(
 def search(
     query: Annotated[Path | None, typer.Argument(help="Query image (omit with --text).")] = None,
     folder: Annotated[Path | None, typer.Argument(help="Folder of images to search (or use --library).")] = None,
-    k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many results.")] = 5,
+    k: Annotated[int, typer.Option("-k", "--top", min=1, max=MAX_K,
+                                   help="How many results (at most the collection's size).")] = 5,
     text: Annotated[str | None, typer.Option(help="Text query (SigLIP/CLIP), alone or with an image.")] = None,
-    text_weight: Annotated[float, typer.Option(min=0, max=1, help="Weight of --text beside an image.")] = 0.5,
-    threshold: Annotated[float | None, typer.Option(min=-1, max=1, help="Only results with at least this score.")]
-    = None,
+    text_weight: Annotated[float, typer.Option(callback=weight_value, help="Weight of --text beside an image.")]
+    = 0.5,
+    threshold: Annotated[float | None, typer.Option(callback=score_value,
+                                                    help="Only results with at least this score (-1 to 1).")] = None,
     library: LibraryOption = None,
     exact: Annotated[bool, typer.Option(help="Exact search even when the library has an ANN index.")] = False,
-    ef_search: Annotated[int | None, typer.Option(min=1, help="HNSW search breadth (library).")] = None,
-    nprobe: Annotated[int | None, typer.Option(min=1, help="IVF lists to visit (library).")] = None,
+    ef_search: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="HNSW search breadth (library).")]
+    = None,
+    nprobe: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="IVF lists to visit (library).")] = None,
     model: ModelOption = None,
     grid: Annotated[Path | None, typer.Option(
         "--grid", "--show", help="PNG grid of the query and its results (long answers: out-2.png, ...).")] = None,
@@ -116,6 +144,9 @@ def search(
     if library is None and folder is None:
         raise InvalidArgumentError("search needs a folder: lookalike search QUERY FOLDER (or --library DIR)",
                                    argument="folder")
+    check_query(query)
+    if folder is not None:
+        check_folder(folder)
     asked = Query(query, text, text_weight)
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
         if library is not None:
@@ -145,7 +176,7 @@ def search(
 @app.command()
 def duplicates(
     folder: Annotated[Path, typer.Argument(help="Folder of images.")],
-    threshold: Annotated[float, typer.Option(min=-1, max=1, help="Cosine similarity that links two images.")]
+    threshold: Annotated[float, typer.Option(callback=score_value, help="Cosine similarity that links two images.")]
     = 0.95,
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
@@ -157,6 +188,7 @@ def duplicates(
     quiet: QuietOption = False,
 ) -> None:
     """Groups of near-duplicate images (linked by similarity >= --threshold)."""
+    check_folder(folder)
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
         result = service.folder_duplicates(folder, model, threshold=threshold,
                                            progress=progress_bar("embedding", quiet))

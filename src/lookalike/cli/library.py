@@ -22,9 +22,11 @@ from .common import (
     WorkersOption,
     app,
     emit,
+    one_line,
     path_text,
     progress_bar,
     report_failures,
+    report_unreadable,
     service_for,
 )
 
@@ -52,10 +54,13 @@ def index(
     model: ModelOption = None,
     index_type: Annotated[IndexChoice | None, typer.Option(
         "--index", help="auto: exact flat below 50,000 images, HNSW above; ivf is memory-mapped.")] = None,
-    ef_search: Annotated[int | None, typer.Option(min=1, help="HNSW default search breadth.")] = None,
-    nprobe: Annotated[int | None, typer.Option(min=1, help="IVF default lists to visit.")] = None,
+    ef_search: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="HNSW default search breadth.")]
+    = None,
+    nprobe: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="IVF default lists to visit.")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Try files that failed before, even if unchanged.")] = False,
     rebuild_index: Annotated[bool, typer.Option(help="Rebuild the FAISS index and manifest from the catalog.")]
+    = False,
+    rehash: Annotated[bool, typer.Option(help="Hash every file, even those whose size and times are unchanged.")]
     = False,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
@@ -73,8 +78,9 @@ def index(
         chosen = service.model_for(folder, model, library)
         opened = service.library(folder, library=library, model=chosen, create=True)
         report = service.sync(opened, progress_bar("indexing", quiet), retry_failed=retry_failed,
-                              index_params=params, rebuild_index=rebuild_index)
+                              index_params=params, rebuild_index=rebuild_index, rehash=rehash)
         report_failures(report.failures)
+        report_unreadable(report.unreadable)
         typer.echo(f"library: {path_text(opened.paths.directory)}", err=True)
     columns = ["added", "updated", "moved", "deleted", "unchanged", "failed", "index_rebuilt", "seconds"]
     emit(columns, [[report.added, report.updated, report.moved, report.deleted, report.unchanged,
@@ -96,7 +102,7 @@ def status(
            stats.pending if stats.pending is not None else "?", stats.missing if stats.missing is not None else "?"]],
          fmt)
     for path, reason in stats.failures:
-        typer.echo(f"failed: {path_text(path)}: {reason}", err=True)
+        typer.echo(one_line(f"failed: {path_text(path)}: {reason}"), err=True)
 
 
 @app.command("export")

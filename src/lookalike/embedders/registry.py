@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnknownModelError
+from ..errors import ModelLoadError, UnknownModelError
 from .base import Embedder
 from .hub import cached_file
 
@@ -74,6 +74,11 @@ def create_embedder(name: str | None = None, **options: Any) -> Embedder:
         from .timm import TimmEmbedder
 
         return TimmEmbedder(name.removeprefix("timm:"), name=name, **options)
+    if Path(name).is_dir() and not (Path(name) / "config.json").is_file():
+        raise ModelLoadError(
+            f"{name}: not a model folder (no config.json); pass a directory written by save_pretrained, "
+            "a registry name, timm:<name> or a Hugging Face id"
+        )
     if Path(name).is_dir() or (name.count("/") == 1 and not Path(name).exists() and " " not in name):
         from .hf import HFEmbedder
 

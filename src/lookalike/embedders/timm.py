@@ -40,6 +40,8 @@ class TimmEmbedder(TorchEmbedder):
     def _create(self, model_name: str, label: str, pretrained: bool) -> torch.nn.Module:
         import timm
 
+        if not timm.is_model(model_name):
+            raise ModelLoadError(f"timm has no model '{model_name}' (see timm.list_models())")
         overlay = None
         if pretrained:
             try:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import InvalidArgumentError
 from ..system import available_cores
 from .base import Embedder, Precision
 
@@ -24,7 +25,15 @@ def resolve_device(device: str | None) -> torch.device:
     """`None`/"auto" picks CUDA when present, else the CPU."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InvalidArgumentError(f"'{device}' is not a device: use auto, cpu, cuda or cuda:N",
+                                   argument="device") from None
+    if chosen.type == "cuda" and (chosen.index or 0) >= (torch.cuda.device_count() if torch.cuda.is_available() else 0):
+        raise InvalidArgumentError(f"device '{device}': this machine has no such CUDA GPU; use cpu or auto",
+                                   argument="device")
+    return chosen
 
 
 def bf16_is_fast(device: torch.device) -> bool:

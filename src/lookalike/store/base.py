@@ -60,6 +60,7 @@ class SyncReport:
     index_rebuilt: bool = False
     seconds: float = 0.0
     added_ids: list[int] = field(default_factory=list)
+    unreadable: list[ImageReadError] = field(default_factory=list)  # folders/files kept as they were
 
 
 @dataclass

@@ -5,6 +5,7 @@ process or another one, makes the next search load or rebuild the index first)."
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from .catalog import Catalog
 from .layout import LibraryPaths
 from .lock import writer_active
 from .rwlock import ReadWriteLock
-from .vectors import IndexParams, Manifest, VectorIndex, write_atomically
+from .vectors import IndexParams, Manifest, VectorIndex, file_checksum, write_atomically
+
+log = logging.getLogger(__name__)
 
 
 def _no_checkpoint(name: str) -> None:
@@ -50,9 +53,14 @@ class IndexKeeper:
         return manifest
 
     def saved_index(self, mmap: bool = False) -> VectorIndex | None:
-        """The index on disk, only when it is exactly in step with the catalog."""
+        """The index on disk, only when it is exactly in step with the catalog; None when stale or when
+        its content does not match the checksum in the manifest (it is then rebuilt from the catalog)."""
         manifest = self.manifest()
         if manifest is None or manifest.generation != self.catalog.generation() or not self.paths.index.exists():
+            return None
+        if manifest.checksum and file_checksum(self.paths.index) != manifest.checksum:
+            log.warning("%s does not match the checksum in its manifest; rebuilding it from the catalog",
+                        self.paths.index)
             return None
         built, requested = manifest.index_params()
         index = VectorIndex.load(self.paths.index, built, requested, mmap=mmap and built.kind == "ivf")
@@ -133,11 +141,12 @@ class IndexKeeper:
     def save(self, index: VectorIndex, checkpoint: Checkpoint = _no_checkpoint) -> None:
         """Write the index, then its manifest (each atomically), then serve it."""
         checkpoint("index-saving")
-        index.save(self.paths.index)
+        checksum = index.save(self.paths.index)
         checkpoint("index-written")
         generation = self.catalog.generation()
         manifest = Manifest(spec=asdict(self.spec), params=asdict(index.params), count=index.count,
-                            generation=generation, root=str(self.root), requested=asdict(index.requested))
+                            generation=generation, root=str(self.root), requested=asdict(index.requested),
+                            checksum=checksum)
         write_atomically(self.paths.manifest, lambda temp: temp.write_text(manifest.dump()))
         self.install(index, generation)
 

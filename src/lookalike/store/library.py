@@ -34,7 +34,7 @@ from .opening import (
     remove_unfinished,
     unfinished_creation,
 )
-from .scan import count_pending, stat_files
+from .scan import count_pending, scan_folder
 from .syncer import Syncer
 from .vectors import IndexParams, VectorIndex
 
@@ -87,7 +87,10 @@ class Library:
             if root is None:
                 raise LibraryError("creating a library needs the folder to index", argument="folder")
             embedder = model if isinstance(model, Embedder) else create_embedder(model, **embed_options)
-            return cls(create_catalog(paths, root, embedder.spec), embedder, embed_options)
+            created = create_catalog(paths, root, embedder.spec, exist_ok=True)
+            if created is not None:
+                return cls(created, embedder, embed_options)
+            model = embedder  # another process created it meanwhile: open theirs
         opened = cls(open_catalog(paths, root, is_inside(root, home_dir), readonly), model, embed_options)
         try:
             opened._check_model(model)
@@ -99,7 +102,9 @@ class Library:
     @classmethod
     def create_from_spec(cls, paths: LibraryPaths, root: Path, spec: EmbeddingSpec) -> Library:
         """A new, empty library for vectors of `spec` (no model is loaded)."""
-        return cls(create_catalog(paths, root, spec))
+        created = create_catalog(paths, root, spec)
+        assert created is not None  # exist_ok=False raises instead
+        return cls(created)
 
     def _check_model(self, model: str | Embedder | None) -> None:
         if isinstance(model, Embedder):
@@ -137,11 +142,12 @@ class Library:
     # sync -------------------------------------------------------------------------------------
     def sync(self, retry_failed: bool = False, options: PipelineOptions | None = None,
              index_params: IndexParams | None = None, rebuild_index: bool = False,
-             checkpoint: Checkpoint | None = None) -> SyncReport:
-        """Bring the library in line with its folder; embeds only new or changed files.
+             checkpoint: Checkpoint | None = None, rehash: bool = False) -> SyncReport:
+        """Bring the library in line with its folder; embeds only new or changed files (`rehash`:
+        hash every file instead of trusting unchanged size, mtime and ctime).
         `checkpoint(name)` is called at each durable step (crash tests pause there)."""
         syncer = Syncer(self.paths, self.catalog, self.keeper, self.root, self.embedder, checkpoint)
-        return syncer.run(retry_failed, options, index_params, rebuild_index)
+        return syncer.run(retry_failed, options, index_params, rebuild_index, rehash)
 
     # queries ----------------------------------------------------------------------------------
     def id_of(self, path: str | os.PathLike[str]) -> tuple[int | None, bool]:
@@ -246,15 +252,23 @@ class Library:
         Files still on disk come back at the next sync.
         """
         rows = self.catalog.rows()
-        ids = []
+        ids, unknown = [], []
         for file in files:
             path = Path(file)
             try:  # a path as the user sees it (absolute, or relative to the working directory)
                 rel = path.resolve().relative_to(self.root).as_posix()
-            except ValueError:  # else a path relative to the library's root
+            except (ValueError, OSError):  # else a path relative to the library's root
+                rel = path.as_posix()
+            if rel not in rows:
                 rel = path.as_posix()
             if rel in rows:
                 ids.append(rows[rel].id)
+            else:
+                unknown.append(path)
+        if unknown:  # checked before anything is removed
+            others = f" (and {len(unknown) - 1} other path(s))" if len(unknown) > 1 else ""
+            raise LibraryError(f"not in the library {self.paths.directory}{others}; nothing was removed",
+                               path=unknown[0], not_in_library=len(unknown))
         if not ids:
             return 0
         with writer_lock(self.paths.lock):
@@ -287,7 +301,7 @@ class Library:
         counts = self.catalog.counts()
         pending = missing = None
         if scan and self.root.is_dir():
-            pending, missing = count_pending(self.catalog.rows(), stat_files(self.root, exclude=self.paths.directory))
+            pending, missing = count_pending(self.catalog.rows(), scan_folder(self.root, exclude=self.paths.directory))
         return LibraryStats(
             root=str(self.root), model=self.spec.model, dim=self.spec.dim, index=self.keeper.describe(),
             indexed=counts.get("indexed", 0), failed=counts.get("failed", 0), pending=pending, missing=missing,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import LibraryLockedError
+from ..errors import LibraryError, LibraryLockedError
 
 GRACE_SECONDS = 0.5  # a reader's probe (`writer_active`) holds the lock for microseconds
 
@@ -32,7 +32,12 @@ def writer_active(path: Path) -> bool:
 @contextmanager
 def writer_lock(path: Path) -> Iterator[None]:
     """Hold the library's writer lock, or fail (within a moment) with who holds it."""
-    with open(path, "a+") as handle:
+    try:
+        handle = open(path, "a+")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:
+        raise LibraryError(f"cannot take the writer lock ({exc.strerror}); the library is read-only here",
+                           path=path.parent, read_only=True) from None
+    with handle:
         deadline = time.monotonic() + GRACE_SECONDS
         while True:
             try:

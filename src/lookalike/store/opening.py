@@ -17,6 +17,8 @@ from ..embedders import DEFAULT_MODEL, EmbeddingSpec
 from ..errors import CorruptLibraryError, LibraryError, SpecMismatchError
 from .catalog import Catalog
 from .layout import LibraryPaths, is_model_dir, locate, model_slug
+from .lock import writer_lock
+from .vectors import remove_stale_temp_files, sync_directory
 
 
 @dataclass
@@ -88,20 +90,28 @@ def open_catalog(paths: LibraryPaths, root: Path | None, inside_folder: bool, re
         catalog.close()
         raise CorruptLibraryError("catalog has no spec or root; nothing was changed", path=paths.catalog,
                                   unfinished=True)
+    try:
+        spec = EmbeddingSpec.from_dict(json.loads(spec_json))
+    except (ValueError, TypeError, KeyError) as exc:
+        catalog.close()
+        raise CorruptLibraryError(f"unreadable model spec ({exc}); nothing was changed", path=paths.catalog) \
+            from None
     found_root = root if inside_folder and root is not None else resolve_root(paths, recorded)
     if root is not None and root != found_root:
         catalog.close()
         raise LibraryError(f"this library indexes {found_root}, not {root}", path=paths.directory,
                            indexes=str(found_root))
-    return OpenedCatalog(paths, catalog, EmbeddingSpec.from_dict(json.loads(spec_json)), found_root)
+    return OpenedCatalog(paths, catalog, spec, found_root)
 
 
 def unfinished_creation(paths: LibraryPaths) -> bool:
-    """Whether `paths` holds a catalog whose creation was killed before its first commit (no spec and
-    no rows), which may be created again."""
+    """Whether `paths` holds a catalog whose creation (by a version that did not create catalogs
+    atomically) was killed between its schema and its first commit: tables, but no spec, no creation
+    time and no rows; it may be created again. An empty (0-byte) or unreadable catalog is an error
+    (`CorruptLibraryError`), never recreated."""
     catalog = Catalog(paths.catalog)
     try:
-        return catalog.get_meta("spec") is None and not catalog.counts()
+        return catalog.get_meta("spec") is None and catalog.get_meta("created") is None and not catalog.counts()
     finally:
         catalog.close()
 
@@ -111,9 +121,14 @@ def remove_unfinished(paths: LibraryPaths) -> None:
         leftover.unlink()
 
 
-def create_catalog(paths: LibraryPaths, root: Path, spec: EmbeddingSpec) -> OpenedCatalog:
-    """A new, empty catalog for vectors of `spec` indexing `root` (no model is loaded)."""
-    if paths.exists():
+def create_catalog(paths: LibraryPaths, root: Path, spec: EmbeddingSpec,
+                   exist_ok: bool = False) -> OpenedCatalog | None:
+    """A new, empty catalog for vectors of `spec` indexing `root` (no model is loaded).
+
+    The catalog is built under a temporary name and renamed into place, under the writer lock: a
+    catalog.sqlite is always complete, a second creator reports the lock (or, with `exist_ok`, gets
+    None when the library appeared meanwhile: open that one instead)."""
+    if paths.exists() and not exist_ok:
         raise LibraryError("a library already exists here; nothing was changed", path=paths.directory)
     if not root.is_dir():
         raise LibraryError("no such folder to index", path=root)
@@ -122,9 +137,21 @@ def create_catalog(paths: LibraryPaths, root: Path, spec: EmbeddingSpec) -> Open
     except OSError as exc:
         raise LibraryError(f"cannot create the library here ({exc.strerror})", path=paths.directory,
                            unwritable=True) from None
-    catalog = Catalog(paths.catalog)
-    with catalog.transaction():
-        catalog.set_meta("spec", spec.to_json())
-        catalog.set_meta("root", stored_root(paths, root))
-        catalog.set_meta("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    return OpenedCatalog(paths, catalog, spec, root)
+    with writer_lock(paths.lock):
+        if paths.exists():
+            if exist_ok:
+                return None
+            raise LibraryError("a library already exists here; nothing was changed", path=paths.directory)
+        remove_stale_temp_files(paths.directory)
+        temp = paths.directory / f".{paths.catalog.name}.{os.getpid()}.creating"
+        catalog = Catalog(temp, create=True)
+        try:
+            with catalog.transaction():
+                catalog.set_meta("spec", spec.to_json())
+                catalog.set_meta("root", stored_root(paths, root))
+                catalog.set_meta("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        finally:
+            catalog.close()
+        os.replace(temp, paths.catalog)
+        sync_directory(paths.directory)
+    return OpenedCatalog(paths, Catalog(paths.catalog), spec, root)

@@ -22,8 +22,8 @@ from .catalog import Catalog, FileRow
 from .index_keeper import IndexKeeper, _no_checkpoint
 from .layout import LibraryPaths
 from .lock import writer_lock
-from .scan import SyncPlan, plan_sync, stat_files
-from .vectors import IndexParams
+from .scan import SyncPlan, plan_sync, scan_folder
+from .vectors import IndexParams, remove_stale_temp_files
 
 
 class Syncer:
@@ -39,17 +39,21 @@ class Syncer:
         self.checkpoint = checkpoint or _no_checkpoint
 
     def run(self, retry_failed: bool = False, options: PipelineOptions | None = None,
-            index_params: IndexParams | None = None, rebuild_index: bool = False) -> SyncReport:
+            index_params: IndexParams | None = None, rebuild_index: bool = False,
+            rehash: bool = False) -> SyncReport:
         """Embed only new or changed files, keep moved files' vectors, drop deleted files; then bring
-        the index up to date (or rebuild it when asked or when the index type must change)."""
+        the index up to date (or rebuild it when asked or when the index type must change).
+        Folders and files that cannot be read now keep their rows (`report.unreadable`)."""
         started = time.perf_counter()
         report = SyncReport()
         with writer_lock(self.paths.lock):
+            remove_stale_temp_files(self.paths.directory)  # of killed runs: no other writer exists now
             current = None if rebuild_index else self.keeper.saved_index()
             generation_before = self.catalog.generation()
             rows = self.catalog.rows()
-            on_disk = stat_files(self.root, exclude=self.paths.directory)
-            plan = plan_sync(self.root, rows, on_disk, retry_failed)
+            scan = scan_folder(self.root, exclude=self.paths.directory)
+            plan = plan_sync(self.root, rows, scan, retry_failed, rehash=rehash)
+            report.unreadable = scan.problems + plan.kept_unreadable
             report.unchanged = plan.unchanged + plan.failed_unchanged
             removed = self._apply_bookkeeping(plan, rows, report)
             added_ids, added_vectors = self._embed_plan(plan, options, report)
@@ -70,10 +74,10 @@ class Syncer:
         if not (plan.moves or plan.touches or plan.deletes):
             return np.asarray(replaced, dtype=np.int64)
         with self.catalog.transaction():
-            for row_id, path, size, mtime in plan.moves:
-                self.catalog.move(row_id, path, size, mtime)
-            for row_id, size, mtime in plan.touches:
-                self.catalog.touch(row_id, size, mtime)
+            for row_id, path, size, mtime, ctime in plan.moves:
+                self.catalog.move(row_id, path, size, mtime, ctime)
+            for row_id, size, mtime, ctime in plan.touches:
+                self.catalog.touch(row_id, size, mtime, ctime)
             if plan.deletes:
                 self.catalog.delete(plan.deletes)
                 self.catalog.bump_generation()
