@@ -166,12 +166,17 @@ class Catalog:
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every query inside sees one consistent state."""
-        self.db.execute("BEGIN")
+        """A read transaction: every query inside sees one consistent state. Nested in another
+        transaction of this thread (a search that first loads the index), it shares the outer one."""
+        db = self.db
+        if db.in_transaction:
+            yield db
+            return
+        db.execute("BEGIN")
         try:
-            yield self.db
+            yield db
         finally:
-            self.db.execute("COMMIT")
+            db.execute("COMMIT")
 
     # meta -------------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
