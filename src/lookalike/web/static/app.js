@@ -286,6 +286,8 @@ async function loadStats() {
     $("stats").textContent = `${stats.library}: ${stats.indexed} images${failed} · ${stats.model} ` +
       `(${stats.dim}-d, ${stats.index} index)`;
     $("text").disabled = !stats.text;
+    for (const id of ["weight", "weight-value"]) $(id).hidden = !stats.text;
+    document.querySelector("label[for=weight]").hidden = !stats.text;
     $("text").placeholder = stats.text ? "a dog on grass" : `text search needs a SigLIP or CLIP model`;
   } catch (error) {
     $("stats").textContent = `Library unavailable: ${error.message}`;
