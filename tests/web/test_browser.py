@@ -8,7 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from web_server import running_server
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+from web_server import running_server  # noqa: E402
 
 pytestmark = pytest.mark.shared_data
 REPO = Path(__file__).resolve().parents[2]
