@@ -61,6 +61,8 @@ def serve(
         raise InvalidArgumentError("give either a FOLDER or --library, not both", argument="--library")
     if folder is None and library is None:
         raise InvalidArgumentError("serve needs an indexed FOLDER or --library DIR", argument="folder")
+    if folder is not None and not folder.is_dir():
+        raise InvalidArgumentError("no such folder", path=folder, argument="folder")
     if not is_loopback(host) and not token:
         raise InvalidArgumentError(f"serving on {host} lets other machines in: give --token (or LOOKALIKE_TOKEN)",
                                    argument="--token")
