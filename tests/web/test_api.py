@@ -329,6 +329,13 @@ def test_text_search_on_tiny_siglip(tiny_siglip_dir: Path, image_folder: Path) -
             photo = (image_folder / "a" / "img_0.jpg").read_bytes()
             both = client.post("/api/search?text=a+red+square&text_weight=0.3&k=6", files={"file": ("p.jpg", photo)})
             assert both.status_code == 200 and len(both.json()["results"]) == 6
+            # a file deleted since it was indexed: its id still resolves, the file is gone (404, by its name)
+            gone = next(i for i, f in library.files(range(1, 20)).items() if f.path.name == "img_5.jpg")
+            (image_folder / "b" / "img_5.jpg").unlink()
+            for url in (f"/api/images/{gone}/file", f"/api/images/{gone}/thumbnail?size=32"):
+                body = assert_error(client.get(url), 404)
+                assert body["error"].startswith("b/img_5.jpg: file not found")
+                assert str(image_folder) not in body["error"]
 
 
 # ---- the command --------------------------------------------------------------------------------
