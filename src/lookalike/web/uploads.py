@@ -23,19 +23,18 @@ def read_upload(stream: BinaryIO, field: str, max_bytes: int) -> bytes:
 
 
 def check_pixels(data: bytes, field: str, max_pixels: int) -> None:
-    """Refuse an image whose header declares more than `max_pixels` (the limit files are held to), or
-    whose header is not an image's, before the pixels are decoded."""
+    """Refuse an image whose header declares more than `max_pixels` (the limit files are held to) before
+    its pixels are decoded. A header Pillow cannot read here is left to the decoder, which names the
+    problem (and knows the optional formats)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
-    except UnidentifiedImageError:
-        raise ImageReadError(field, "not an image (unrecognised format)") from None
     except Image.DecompressionBombError as exc:
         raise ImageReadError(field, f"too many pixels to decode safely ({exc})", limit="max_pixels") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageReadError(field, f"truncated or corrupt image data ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return
     if width * height > max_pixels:
         raise ImageReadError(field, f"image is {width}x{height} ({width * height / 1e6:.0f} MP), above the limit "
                                     f"of {max_pixels / 1e6:.0f} MP", limit="max_pixels")
