@@ -68,5 +68,14 @@ def test_upload_results_side_by_side_and_pairs(browser, served_samples: Path, sh
             names = sorted(first_pair.locator(".card").evaluate_all("cards => cards.map(c => c.dataset.path)"))
             assert names == ["Dog_2.jpg", "Dog_3.jpg"]
             page.screenshot(path=str(tmp_path / "pairs.png"))
+
+            # labelled for screen readers: results and tabs are found by role and name
+            page.get_by_role("tab", name="Search").click()
+            assert page.get_by_role("button", name=re.compile(r"^Dog_2\.jpg, similarity 0\.8")).count() == 1
+            assert page.get_by_role("list", name="Results, most similar first").count() == 1
+            # phone width: nothing runs off the side
+            page.set_viewport_size({"width": 375, "height": 740})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375
+            page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
         finally:
             page.close()
