@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 SHARED ?= ../shared/data
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-all lint bench results clean
+.PHONY: setup demo test test-all lint bench results snapshots clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,10 @@ test: setup
 test-all: setup
 	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -q -m ''
+
+# Rewrites tests/snapshots/ and the README's console blocks from what the program prints now.
+snapshots: setup
+	$(PY) -m pytest -q tests/e2e/test_snapshots.py tests/e2e/test_readme.py --update-snapshots
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

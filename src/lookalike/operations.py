@@ -6,12 +6,13 @@ dataclasses; the CLI and the web layer format them."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .embedders import Embedder, create_embedder
+from .embedders import DEFAULT_MODEL, Embedder, create_embedder
 from .errors import ImageReadError, LibraryError
 from .images import ImageSource, find_images
 from .neighbors import all_pairs, duplicate_groups, knn, top_pairs
@@ -22,6 +23,7 @@ from .store.layout import STATE_DIR, LibraryPaths, model_slug
 from .store.library import Library
 
 ModelArg = str | Embedder | None
+Factory = Callable[[str], Embedder]
 
 __all__ = ["DuplicatesResult", "Match", "Pair", "PairsResult", "SearchResult", "compare", "embed_folder",
            "embed_image", "find_duplicates", "find_pairs", "folder_vectors", "search"]
@@ -59,6 +61,20 @@ def resolve_embedder(model: ModelArg, **options: object) -> Embedder:
     return create_embedder(model, **options)
 
 
+class LazyModel:
+    """A model by name, built (through `factory`, e.g. the service's cache) only when first needed."""
+
+    def __init__(self, model: ModelArg, factory: Factory | None = None) -> None:
+        self._embedder = model if isinstance(model, Embedder) else None
+        self.name = model.spec.model if isinstance(model, Embedder) else (model or DEFAULT_MODEL)
+        self._factory = factory or (lambda name: create_embedder(name))
+
+    def __call__(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = self._factory(self.name)
+        return self._embedder
+
+
 def embed_folder(folder: str | os.PathLike[str], embedder: Embedder,
                  options: PipelineOptions | None = None) -> EmbedResult:
     """Every image below `folder` embedded; unreadable files are returned as failures."""
@@ -68,23 +84,29 @@ def embed_folder(folder: str | os.PathLike[str], embedder: Embedder,
     return embed_paths(embedder, paths, options)
 
 
-def has_folder_library(folder: str | os.PathLike[str], embedder: Embedder) -> bool:
+def has_folder_library(folder: str | os.PathLike[str], model: str | Embedder) -> bool:
     """Whether the folder has its own library for this model (`FOLDER/.lookalike/<model>`)."""
-    return LibraryPaths(Path(folder) / STATE_DIR / model_slug(embedder.spec.model)).exists()
+    name = model.spec.model if isinstance(model, Embedder) else model
+    return LibraryPaths(Path(folder) / STATE_DIR / model_slug(name)).exists()
 
 
-def open_folder_library(folder: str | os.PathLike[str], embedder: Embedder) -> Library | None:
-    """The folder's own library for this model, when one exists."""
-    return Library.open(folder, model=embedder) if has_folder_library(folder, embedder) else None
+def open_folder_library(folder: str | os.PathLike[str], model: LazyModel) -> Library | None:
+    """The folder's own library for this model, when one exists (its model comes from `model`)."""
+    if not has_folder_library(folder, model.name):
+        return None
+    library = Library.open(folder, model=model.name)
+    library.set_embedder_factory(model)
+    return library
 
 
-def folder_vectors(folder: str | os.PathLike[str], embedder: Embedder,
+def folder_vectors(folder: str | os.PathLike[str], model: ModelArg | LazyModel,
                    options: PipelineOptions | None = None) -> EmbedResult:
-    """Every image of `folder` with its vector: from the folder's library (brought up to date first)
-    when it has one for this model, else embedded now."""
-    library = open_folder_library(folder, embedder)
+    """Every image of `folder` with its vector: from the folder's library (brought up to date first;
+    the model is built only when files changed) when it has one for this model, else embedded now."""
+    lazy = model if isinstance(model, LazyModel) else LazyModel(model)
+    library = open_folder_library(folder, lazy)
     if library is None:
-        return embed_folder(folder, embedder, options)
+        return embed_folder(folder, lazy(), options)
     with library:
         library.sync(options=options)
         paths, vectors = library.vectors()
@@ -97,11 +119,11 @@ def compare(a: ImageSource, b: ImageSource, model: ModelArg = None) -> float:
     return float(np.dot(embed_image(a, embedder), embed_image(b, embedder)))
 
 
-def find_pairs(folder: str | os.PathLike[str], model: ModelArg = None, top: int = 1, every: bool = False,
-               options: PipelineOptions | None = None) -> PairsResult:
+def find_pairs(folder: str | os.PathLike[str], model: ModelArg | LazyModel = None, top: int = 1,
+               every: bool = False, options: PipelineOptions | None = None) -> PairsResult:
     """The `top` most similar pairs in a folder (exact, through a kNN graph), or every pair."""
     check_count(top, "top")
-    embedded = folder_vectors(folder, resolve_embedder(model), options)
+    embedded = folder_vectors(folder, model, options)
     scored = all_pairs(embedded.vectors) if every else top_pairs(embedded.vectors, top)
     pairs = [Pair(embedded.paths[p.i], embedded.paths[p.j], p.score) for p in scored]
     return PairsResult(pairs, embedded.failures, count=len(embedded.paths))
@@ -112,7 +134,7 @@ def search(
     query: ImageSource | None = None,
     text: str | None = None,
     k: int = 5,
-    model: ModelArg = None,
+    model: ModelArg | LazyModel = None,
     text_weight: float = 0.5,
     options: PipelineOptions | None = None,
     threshold: float | None = None,
@@ -124,24 +146,24 @@ def search(
     asked = Query(query, text, text_weight)
     check_count(k, "k")
     check_threshold(threshold)
-    embedder = resolve_embedder(model)
-    library = open_folder_library(folder, embedder)
+    lazy = model if isinstance(model, LazyModel) else LazyModel(model)
+    library = open_folder_library(folder, lazy)
     if library is not None:
         with library:
             library.sync(options=options)
             return SearchResult(library.search(asked, k=k, threshold=threshold), library.failures())
-    vector = query_vector(asked, lambda: embedder)
-    embedded = embed_folder(folder, embedder, options)
+    vector = query_vector(asked, lazy)
+    embedded = embed_folder(folder, lazy(), options)
     exclude = _same_file_position(embedded.paths, query)
     scores, positions = knn(embedded.vectors, vector[None, :], min(k + 1, len(embedded.paths)))
     found = rank_hits(scores[0], positions[0], k, exclude, threshold)
     return SearchResult([Match(embedded.paths[i], s) for s, i in found], embedded.failures)
 
 
-def find_duplicates(folder: str | os.PathLike[str], model: ModelArg = None, threshold: float = 0.95,
+def find_duplicates(folder: str | os.PathLike[str], model: ModelArg | LazyModel = None, threshold: float = 0.95,
                     options: PipelineOptions | None = None) -> DuplicatesResult:
     """Groups of images whose similarity chains stay >= `threshold`."""
     check_threshold(threshold)
-    embedded = folder_vectors(folder, resolve_embedder(model), options)
+    embedded = folder_vectors(folder, model, options)
     groups = duplicate_groups(embedded.vectors, threshold)
     return DuplicatesResult([[embedded.paths[i] for i in group] for group in groups], embedded.failures)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from .embedders.base import Embedder
 from .errors import ImageReadError
 from .images import DecodeOptions, decode_image

@@ -27,6 +27,15 @@ import numpy as np
 from .embedders import DEFAULT_MODEL, Embedder, create_embedder
 from .errors import InvalidArgumentError
 from .images import ImageSource
+from .operations import (
+    DuplicatesResult,
+    LazyModel,
+    PairsResult,
+    SearchResult,
+    find_duplicates,
+    find_pairs,
+    search,
+)
 from .pipeline import PipelineOptions, Progress
 from .query import Match, Pair, Query, check_count, check_threshold, embed_image
 from .settings import Settings, load_settings
@@ -49,14 +58,16 @@ class Lookalike:
         self._threads_limited = False
 
     # models -------------------------------------------------------------------------------------
-    def model_for(self, folder: str | os.PathLike[str] | None = None, model: str | None = None) -> str:
-        """The model to use: `model` when given; else the model of the folder's only library; else the
-        configured default (settings.model, then the registry's default)."""
+    def model_for(self, folder: str | os.PathLike[str] | None = None, model: str | None = None,
+                  library: str | os.PathLike[str] | None = None) -> str:
+        """The model to use: `model` when given; else the model of the only library of the folder (or in
+        the `library` directory); else the configured default (settings.model, then the registry's)."""
         if model:
             return model
-        if folder is not None:
-            home = library_home(Path(folder), None, self.settings.home)
-            present = models_in(home) if home.is_dir() else []
+        if folder is not None or library is not None:
+            home = library_home(Path(folder) if folder is not None else None,
+                                Path(library) if library is not None else None, self.settings.home)
+            present = models_in(home)
             if len(present) == 1:
                 return present[0]
         return self.settings.model or DEFAULT_MODEL
@@ -164,6 +175,26 @@ class Lookalike:
         check_threshold(threshold)
         paths, vectors = library.vectors()
         return [[paths[i] for i in group] for group in duplicate_groups(vectors, threshold)]
+
+    # folders (answered from the folder's library for the model when it has one) ----------------------
+    def lazy_model(self, folder: str | os.PathLike[str] | None, model: str | None) -> LazyModel:
+        """The model for a folder command, built through this service's cache only when needed."""
+        return LazyModel(self.model_for(folder, model), self.embedder)
+
+    def folder_pairs(self, folder: str | os.PathLike[str], model: str | None = None, top: int = 1,
+                     every: bool = False, progress: Progress | None = None) -> PairsResult:
+        return find_pairs(folder, self.lazy_model(folder, model), top=top, every=every,
+                          options=self.pipeline_options(progress))
+
+    def folder_search(self, folder: str | os.PathLike[str], query: Query, k: int = 5, model: str | None = None,
+                      threshold: float | None = None, progress: Progress | None = None) -> SearchResult:
+        return search(folder, query.image, query.text, k=k, model=self.lazy_model(folder, model),
+                      text_weight=query.text_weight, options=self.pipeline_options(progress), threshold=threshold)
+
+    def folder_duplicates(self, folder: str | os.PathLike[str], model: str | None = None, threshold: float = 0.95,
+                          progress: Progress | None = None) -> DuplicatesResult:
+        return find_duplicates(folder, self.lazy_model(folder, model), threshold=threshold,
+                               options=self.pipeline_options(progress))
 
     def stats(self, library: Library, scan: bool = False) -> LibraryStats:
         return library.stats(scan=scan)

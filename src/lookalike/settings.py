@@ -83,10 +83,10 @@ def _checked(key: str, value: Any, source: str) -> Any:
                 raise ValueError(value)
             return number
         if key == "max_megapixels":
-            number = float(value)
-            if math.isnan(number) or number <= 0:
+            megapixels = float(value)
+            if math.isnan(megapixels) or megapixels <= 0:
                 raise ValueError(value)
-            return number
+            return megapixels
         if key == "home":
             return Path(os.path.expanduser(str(value)))
         text = str(value).strip()

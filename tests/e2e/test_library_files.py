@@ -30,9 +30,12 @@ def test_corrupted_file_gives_clear_error_and_is_kept(indexed: Library, image_fo
     target = indexed.paths.manifest if victim == "manifest" else indexed.paths.index
     target.write_bytes(b"\x00garbage{")
     with Library.open(image_folder) as reopened:
-        with pytest.raises(CorruptLibraryError, match="rebuild-index") as caught:
+        from lookalike.cli.errors import with_hint
+
+        with pytest.raises(CorruptLibraryError, match="nothing was changed") as caught:
             reopened.search(image_folder / "a" / "img_0.jpg", k=2)
         assert "\n" not in str(caught.value) and str(target) in str(caught.value)
+        assert "--rebuild-index" in with_hint(caught.value)
         with pytest.raises(CorruptLibraryError):
             reopened.sync()
         assert target.read_bytes() == b"\x00garbage{"  # nothing overwritten

@@ -16,14 +16,14 @@ from .common import (
     BatchOption,
     DeviceOption,
     FormatOption,
-    PrecisionChoice,
+    MegapixelsOption,
     PrecisionOption,
     QuietOption,
     WorkersOption,
     app,
-    embed_options,
     emit,
-    pipeline_options,
+    progress_bar,
+    service_for,
 )
 
 bench_app = typer.Typer(help="Benchmarks you can run on your own machine and data.", no_args_is_help=True)
@@ -53,15 +53,15 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     as_markdown: Annotated[bool, typer.Option("--markdown", help="Same as --format markdown.")] = False,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
+    batch_size: BatchOption = None,
+    workers: WorkersOption = None,
+    max_megapixels: MegapixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Retrieval quality (precision/recall@k, mAP, all-match@k, UKBench N-S) and images/s per model.
 
-    \\b
     lookalike eval ../shared/data/ukbench-a -m efficientnet-lite0 -m histogram
     lookalike eval photos/ --protocol unseen --holdout 0.3 -m efficientnet-lite0 --markdown
     """
@@ -81,8 +81,10 @@ def eval_command(
         labelled = labelled.subset([i for i, label in enumerate(labelled.labels) if label in held_out])
         typer.echo(f"unseen classes: {', '.join(chosen.test)} ({len(labelled.paths)} images)", err=True)
     labelled = sample(labelled, limit, seed)
-    results = evaluate(labelled, models or ["siglip-base"], pipeline_options(batch_size, workers, 100.0, quiet),
-                       **embed_options(device, precision))
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+        names = models or [service.model_for(folder, None)]
+        results = evaluate(labelled, [service.embedder(name) for name in names],
+                           service.pipeline_options(progress_bar("embedding", quiet)))
     for result in results:
         for skipped in result.skipped:
             typer.echo(f"skipped ({result.model}): {skipped}", err=True)

@@ -8,9 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .. import operations
-from ..embedders import list_models
-from ..errors import LookalikeError
+from ..errors import InvalidArgumentError
 from ..output import OutputFormat
 from .common import (
     BatchOption,
@@ -19,17 +17,15 @@ from .common import (
     LibraryOption,
     MegapixelsOption,
     ModelOption,
-    PrecisionChoice,
     PrecisionOption,
     QuietOption,
     WorkersOption,
     app,
-    embed_options,
     emit,
-    make_embedder,
     path_text,
-    pipeline_options,
+    progress_bar,
     report_failures,
+    service_for,
 )
 
 
@@ -40,11 +36,12 @@ def compare(
     model: ModelOption = None,
     show: Annotated[Path | None, typer.Option(help="Write the two images side by side to this PNG.")] = None,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
 ) -> None:
     """Cosine similarity of two images."""
-    score = operations.compare(a, b, make_embedder(model, device, precision))
+    with service_for(None, device, precision) as service:
+        score = service.compare(a, b, service.model_for(None, model))
     emit(["a", "b", "score"], [[path_text(a), path_text(b), round(score, 4)]], fmt)
     if show is not None:
         from ..viz import side_by_side
@@ -60,18 +57,16 @@ def pairs(
     every: Annotated[bool, typer.Option("--all", help="Every pairwise score (small folders only).")] = False,
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
-    max_megapixels: MegapixelsOption = 100.0,
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
+    batch_size: BatchOption = None,
+    workers: WorkersOption = None,
+    max_megapixels: MegapixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """The most similar pairs of images in a folder."""
-    result = operations.find_pairs(
-        folder, make_embedder(model, device, precision), top=top, every=every,
-        options=pipeline_options(batch_size, workers, max_megapixels, quiet),
-    )
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+        result = service.folder_pairs(folder, model, top=top, every=every, progress=progress_bar("embedding", quiet))
     report_failures(result.failures)
     rows = [[path_text(p.a), path_text(p.b), round(p.score, 4)] for p in result.pairs]
     emit(["a", "b", "score"], rows, fmt)
@@ -84,7 +79,8 @@ def search(
     k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many results.")] = 5,
     text: Annotated[str | None, typer.Option(help="Text query (SigLIP/CLIP), alone or with an image.")] = None,
     text_weight: Annotated[float, typer.Option(min=0, max=1, help="Weight of --text beside an image.")] = 0.5,
-    threshold: Annotated[float | None, typer.Option(help="Only results with at least this score.")] = None,
+    threshold: Annotated[float | None, typer.Option(min=-1, max=1, help="Only results with at least this score.")]
+    = None,
     library: LibraryOption = None,
     exact: Annotated[bool, typer.Option(help="Exact search even when the library has an ANN index.")] = False,
     ef_search: Annotated[int | None, typer.Option(min=1, help="HNSW search breadth (library).")] = None,
@@ -92,40 +88,40 @@ def search(
     model: ModelOption = None,
     show: Annotated[Path | None, typer.Option(help="Write a PNG grid of the query and its results.")] = None,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
-    max_megapixels: MegapixelsOption = 100.0,
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
+    batch_size: BatchOption = None,
+    workers: WorkersOption = None,
+    max_megapixels: MegapixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """The top-k images most similar to QUERY (an image), to --text, or to both.
 
-    \b
     lookalike search photo.jpg ~/Pictures -k 10
     lookalike search --text "a dog on grass" ~/Pictures
     lookalike search photo.jpg --library ~/Pictures/.lookalike --exact
     """
-    if library is not None:
-        from ..store import Library
+    from ..query import Query
 
-        if folder is not None:
-            raise LookalikeError("give either a FOLDER or --library, not both")
-        with Library.open(library=library, model=model, readonly=True,
-                          **embed_options(device, precision)) as opened:
-            matches = opened.search(query, text=text, k=k, text_weight=text_weight, threshold=threshold,
-                                    exact=exact, ef_search=ef_search, nprobe=nprobe)
-    else:
-        if folder is None and query is not None and text is not None:
-            query, folder = None, query
-        if folder is None:
-            raise LookalikeError("search needs a folder: lookalike search QUERY FOLDER (or --library DIR)")
-        result = operations.search(
-            folder, query=query, text=text, k=k, model=make_embedder(model, device, precision),
-            text_weight=text_weight, options=pipeline_options(batch_size, workers, max_megapixels, quiet),
-        )
-        report_failures(result.failures)
-        matches = [m for m in result.matches if threshold is None or m.score >= threshold]
+    if library is not None and folder is not None:
+        raise InvalidArgumentError("give either a FOLDER or --library, not both", argument="library")
+    if library is None and folder is None and query is not None and text is not None:
+        query, folder = None, query  # `search --text T FOLDER`
+    if library is None and folder is None:
+        raise InvalidArgumentError("search needs a folder: lookalike search QUERY FOLDER (or --library DIR)",
+                                   argument="folder")
+    asked = Query(query, text, text_weight)
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+        if library is not None:
+            opened = service.library(library=library, model=model, readonly=True)
+            matches = service.search(opened, asked, k=k, threshold=threshold, exact=exact, ef_search=ef_search,
+                                     nprobe=nprobe)
+        else:
+            assert folder is not None
+            result = service.folder_search(folder, asked, k=k, model=model, threshold=threshold,
+                                           progress=progress_bar("embedding", quiet))
+            report_failures(result.failures)
+            matches = result.matches
     emit(["path", "score"], [[path_text(m.path), round(m.score, 4)] for m in matches], fmt)
     if show is not None:
         from ..viz import result_grid
@@ -141,18 +137,17 @@ def duplicates(
     = 0.95,
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
-    max_megapixels: MegapixelsOption = 100.0,
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
+    batch_size: BatchOption = None,
+    workers: WorkersOption = None,
+    max_megapixels: MegapixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Groups of near-duplicate images (linked by similarity >= --threshold)."""
-    result = operations.find_duplicates(
-        folder, make_embedder(model, device, precision), threshold=threshold,
-        options=pipeline_options(batch_size, workers, max_megapixels, quiet),
-    )
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+        result = service.folder_duplicates(folder, model, threshold=threshold,
+                                           progress=progress_bar("embedding", quiet))
     report_failures(result.failures)
     rows = [[number, path_text(path)] for number, group in enumerate(result.groups, 1) for path in group]
     emit(["group", "path"], rows, fmt)
@@ -161,6 +156,8 @@ def duplicates(
 @app.command()
 def models(fmt: FormatOption = OutputFormat.table) -> None:
     """The models lookalike knows, their vector size, text support and offline availability."""
+    from ..embedders import list_models
+
     rows = [
         [info.name, info.source, info.dim, "yes" if info.text else "no",
          "yes" if info.available_offline() else "no", info.description]

@@ -8,10 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ..errors import LookalikeError
+from ..errors import LibraryError
 from ..output import OutputFormat
-from ..store import Library
-from ..store.vectors import IndexParams
 from .common import (
     BatchOption,
     DeviceOption,
@@ -19,16 +17,15 @@ from .common import (
     LibraryOption,
     MegapixelsOption,
     ModelOption,
-    PrecisionChoice,
     PrecisionOption,
     QuietOption,
     WorkersOption,
     app,
-    embed_options,
     emit,
     path_text,
-    pipeline_options,
+    progress_bar,
     report_failures,
+    service_for,
 )
 
 
@@ -61,29 +58,27 @@ def index(
     rebuild_index: Annotated[bool, typer.Option(help="Rebuild the FAISS index and manifest from the catalog.")]
     = False,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
-    max_megapixels: MegapixelsOption = 100.0,
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
+    batch_size: BatchOption = None,
+    workers: WorkersOption = None,
+    max_megapixels: MegapixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Create or update the library of FOLDER: embed only new or changed files, drop deleted ones."""
-    params = None
-    if index_type is not None or ef_search is not None or nprobe is not None:
-        params = IndexParams(kind=(index_type or IndexChoice.auto).value, ef_search=ef_search, nprobe=nprobe)
-    with Library.open(folder, model=model, library=library, create=True,
-                      **embed_options(device, precision)) as opened:
-        report = opened.sync(
-            retry_failed=retry_failed, index_params=params, rebuild_index=rebuild_index,
-            options=pipeline_options(batch_size, workers, max_megapixels, quiet, label="indexing"),
-        )
+    if not folder.is_dir():
+        raise LibraryError("not a folder", path=folder, argument="folder")
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+        params = service.index_params(index_type.value if index_type else None, ef_search, nprobe)
+        chosen = service.model_for(folder, model, library)
+        opened = service.library(folder, library=library, model=chosen, create=True)
+        report = service.sync(opened, progress_bar("indexing", quiet), retry_failed=retry_failed,
+                              index_params=params, rebuild_index=rebuild_index)
         report_failures(report.failures)
-        typer.echo(f"library: {opened.paths.directory}", err=True)
-        columns = ["added", "updated", "moved", "deleted", "unchanged", "failed", "index_rebuilt", "seconds"]
-        emit(columns, [[report.added, report.updated, report.moved, report.deleted, report.unchanged,
-                        len(report.failures), "yes" if report.index_rebuilt else "no", round(report.seconds, 2)]],
-             fmt)
+        typer.echo(f"library: {path_text(opened.paths.directory)}", err=True)
+    columns = ["added", "updated", "moved", "deleted", "unchanged", "failed", "index_rebuilt", "seconds"]
+    emit(columns, [[report.added, report.updated, report.moved, report.deleted, report.unchanged,
+                    len(report.failures), "yes" if report.index_rebuilt else "no", round(report.seconds, 2)]], fmt)
 
 
 @app.command()
@@ -94,10 +89,10 @@ def status(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Counts (indexed, failed, pending) and the files that failed, with their reasons."""
-    with Library.open(folder, model=model, library=library, readonly=True) as opened:
-        stats = opened.stats()
+    with service_for(folder) as service:
+        stats = service.library(folder, library=library, model=model, readonly=True).stats()
     emit(["root", "model", "dim", "index", "indexed", "failed", "pending", "missing"],
-         [[stats.root, stats.model, stats.dim, stats.index, stats.indexed, stats.failed,
+         [[path_text(stats.root), stats.model, stats.dim, stats.index, stats.indexed, stats.failed,
            stats.pending if stats.pending is not None else "?", stats.missing if stats.missing is not None else "?"]],
          fmt)
     for path, reason in stats.failures:
@@ -116,7 +111,8 @@ def export_command(
     """Write ids, paths, hashes and vectors of a library (Parquet, or .npy with a JSON sidecar)."""
     from ..store.exchange import export_library
 
-    with Library.open(folder, model=model, library=library, readonly=True) as opened:
+    with service_for(folder) as service:
+        opened = service.library(folder, library=library, model=model, readonly=True)
         for written in export_library(opened, out, export_format.value):
             typer.echo(f"wrote {written}", err=True)
 
@@ -132,7 +128,7 @@ def import_command(
     from ..store.exchange import import_library
 
     if not source.exists():
-        raise LookalikeError(f"{source}: no such file")
+        raise LibraryError("no such file", path=source)
     with import_library(source, library, root) as created:
         typer.echo(f"imported {created.stats(scan=False).indexed} vectors into {created.paths.directory}", err=True)
 
@@ -145,5 +141,6 @@ def remove(
     model: ModelOption = None,
 ) -> None:
     """Drop files from a library (files still on disk return at the next `index`)."""
-    with Library.open(folder, model=model, library=library) as opened:
-        typer.echo(f"removed {opened.remove(list(files))} file(s)", err=True)
+    with service_for(folder) as service:
+        removed = service.library(folder, library=library, model=model).remove(list(files))
+    typer.echo(f"removed {removed} file(s)", err=True)

@@ -166,8 +166,8 @@ class Catalog:
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every query inside sees one consistent state. Nested in another
-        transaction of this thread (a search that first loads the index), it shares the outer one."""
+        """A read transaction: every query inside sees one consistent state. Nested snapshots (or one
+        inside a write transaction) share the outer one."""
         db = self.db
         if db.in_transaction:
             yield db

@@ -15,6 +15,7 @@ from ..errors import CorruptLibraryError
 from .base import Checkpoint
 from .catalog import Catalog
 from .layout import LibraryPaths
+from .lock import writer_active
 from .rwlock import ReadWriteLock
 from .vectors import IndexParams, Manifest, VectorIndex, write_atomically
 
@@ -88,15 +89,39 @@ class IndexKeeper:
         return self._index
 
     def _ensure(self, generation: int) -> None:
+        """Bring the in-memory index up to `generation` when that is cheap and final.
+
+        While a writer (this process's or another's) is syncing, the catalog's generation moves with
+        every committed chunk; rebuilding at each would cost O(N) per chunk. Readers then keep the
+        index they have (hits the catalog no longer holds are dropped by the caller) and load the
+        writer's saved index when its manifest moves. With no writer, an index behind the catalog (a
+        writer killed mid-sync) is rebuilt from the catalog."""
         if self._index is not None and self._generation >= generation:
             return
         with self._lock.write():
             if self._index is not None and self._generation >= generation:
                 return
+            if self._index is not None and writer_active(self.paths.lock):
+                manifest = self._manifest_or_none()
+                if manifest is None or manifest.generation <= self._generation:
+                    return
+                with self.catalog.snapshot():
+                    now, saved = self.catalog.generation(), self.saved_index(mmap=True)
+                if saved is not None:
+                    self._index, self._generation = saved, now
+                return
             with self.catalog.snapshot():
                 now = self.catalog.generation()
-                index = self.saved_index(mmap=True) or self.build_from_catalog()
+                index = self.saved_index(mmap=True)
+                if index is None:
+                    index = self.build_from_catalog()
             self._index, self._generation = index, now
+
+    def _manifest_or_none(self) -> Manifest | None:
+        try:
+            return self.manifest()
+        except CorruptLibraryError:
+            return None
 
     def install(self, index: VectorIndex, generation: int) -> None:
         """Make `index` (reflecting `generation`) the one searches use, unless a newer one is in place."""

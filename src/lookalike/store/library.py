@@ -18,7 +18,6 @@ import numpy as np
 
 from ..embedders import Embedder, EmbeddingSpec, create_embedder
 from ..errors import ImageReadError, InvalidArgumentError, LibraryError, SpecMismatchError
-from ..neighbors import knn
 from ..pipeline import PipelineOptions
 from ..query import Match, Query, query_vector, rank_hits
 from .base import Checkpoint, LibraryStats, StoredFile, SyncReport
@@ -37,7 +36,7 @@ from .opening import (
 )
 from .scan import count_pending, stat_files
 from .syncer import Syncer
-from .vectors import IndexParams
+from .vectors import IndexParams, VectorIndex
 
 _FETCH_MARGIN = 8  # extra candidates fetched so that dropping the query itself still leaves k
 
@@ -212,14 +211,15 @@ class Library:
         with self.catalog.snapshot():
             if exact:
                 ids, vectors = self.catalog.vectors(self.spec.dim)
-                scores, positions = knn(vectors, vector[None, :], fetch)
-                keys = np.where(positions[0] >= 0, ids[np.maximum(positions[0], 0)], -1) if len(ids) else []
-                found = rank_hits(scores[0], np.asarray(keys), k, exclude, threshold) if len(ids) else []
+                flat = VectorIndex.build(ids, vectors, self.spec.dim, IndexParams(kind="flat"))
+                scores, keys = flat.search(vector[None, :], min(fetch, max(len(ids), 1)))
+                found = rank_hits(scores[0], keys[0], fetch, exclude, threshold)
             else:
                 scores_row, keys = self.keeper.search(vector, fetch, self.catalog.generation(), ef_search, nprobe)
-                found = rank_hits(scores_row, keys, k, exclude, threshold)
+                found = rank_hits(scores_row, keys, fetch, exclude, threshold)
             paths = self.catalog.paths_for(i for _, i in found)
-        return [Match(self.root / paths[i], s, i) for s, i in found if i in paths]
+        # ids this snapshot cannot see (an index newer or older than it) are dropped before the cut at k
+        return [Match(self.root / paths[i], s, i) for s, i in found if i in paths][:k]
 
     def vectors(self) -> tuple[list[Path], np.ndarray]:
         """Every indexed file and its vector (for pairs, duplicates, evaluation and export)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..embedders import DEFAULT_MODEL, EmbeddingSpec
 from ..errors import CorruptLibraryError, LibraryError, SpecMismatchError
 from .catalog import Catalog
-from .layout import LibraryPaths, locate, model_slug
+from .layout import LibraryPaths, is_model_dir, locate, model_slug
 
 
 @dataclass
@@ -44,9 +44,10 @@ def resolve_root(paths: LibraryPaths, recorded: str) -> Path:
 
 
 def models_in(home: Path) -> list[str]:
-    """The model names of the libraries under `home`."""
+    """The model names of the libraries under `home` (or of `home` itself when it is one model's library)."""
     names = []
-    for directory in sorted(home.iterdir()) if home.is_dir() else []:
+    directories = [home] if is_model_dir(home) else sorted(home.iterdir()) if home.is_dir() else []
+    for directory in directories:
         if (directory / "catalog.sqlite").is_file():
             catalog = Catalog(directory / "catalog.sqlite", readonly=True)
             try:
@@ -66,7 +67,7 @@ def find_paths(home: Path, model: str | None, create: bool) -> LibraryPaths:
     return LibraryPaths(home / model_slug(model or DEFAULT_MODEL))
 
 
-def missing_library_error(paths: LibraryPaths, home: Path, model: str | None) -> LibraryError:
+def missing_library_error(paths: LibraryPaths, home: Path, model: str | None) -> LibraryError | SpecMismatchError:
     """Why there is no library to open: another model's library, or none at all."""
     others = models_in(home)
     if others and model is not None:

@@ -101,7 +101,7 @@ class Syncer:
                     if facts.id is None:
                         report.added_ids.append(row_id)
                 for failure in batch.failures:
-                    self.catalog.put_failed(by_path[Path(failure.path)], failure.reason)
+                    self.catalog.put_failed(by_path[Path(failure.path or "")], failure.reason)
                 self.catalog.bump_generation()
             report.embedded += len(batch.paths)
             report.failures.extend(batch.failures)
