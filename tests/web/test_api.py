@@ -364,5 +364,5 @@ def test_serve_without_the_web_extra_says_how_to_install_it(tmp_path: Path) -> N
 
 def test_serve_on_another_host_needs_a_token(tmp_path: Path) -> None:
     result = run_cli("serve", str(tmp_path), "--host", "0.0.0.0")
-    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1  # a usage error
     assert "--token" in result.stderr and "Traceback" not in result.stderr

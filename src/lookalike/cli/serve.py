@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..errors import InvalidArgumentError, LookalikeError
-from .common import DeviceOption, LibraryOption, ModelOption, PrecisionChoice, PrecisionOption, app
+from .common import DeviceOption, LibraryOption, MegapixelsOption, ModelOption, PrecisionOption, app, service_for
 
 WEB_EXTRA = "pip install 'lookalike[web]'"
 
@@ -46,11 +46,14 @@ def serve(
     token: Annotated[str | None, typer.Option(envvar="LOOKALIKE_TOKEN", show_envvar=True,
                                               help="Bearer token every API request must carry.")] = None,
     max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest accepted upload, in MB.")] = 20.0,
+    max_megapixels: MegapixelsOption = None,
     model: ModelOption = None,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
 ) -> None:
     """Serve the page and REST API over FOLDER's library: drop a photo, see its look-alikes.
+
+    Uploads are held to --max-upload-mb and to the pixel limit of indexed files (--max-megapixels).
 
     \b
     lookalike serve ~/Pictures                  # then open http://127.0.0.1:8765
@@ -68,12 +71,9 @@ def serve(
                                    argument="--token")
     import uvicorn
 
-    from ..service import Lookalike
-    from ..settings import load_settings
     from ..web.app import create_app
 
-    service = Lookalike(load_settings(folder, device=device, precision=precision.value))
-    try:
+    with service_for(folder, device, precision, max_megapixels=max_megapixels) as service:
         opened = service.library(folder, library=library, model=model, readonly=True)
         opened.embedder()  # load the model now, so a model that cannot load is one line, not a traceback
         web = create_app(service, opened, token=token, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
@@ -81,5 +81,3 @@ def serve(
         typer.echo(f"serving {opened.root} ({opened.stats(scan=False).indexed} images, {opened.spec.model}) "
                    f"on http://{shown}:{port}", err=True)
         uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
-    finally:
-        service.close()

@@ -22,7 +22,8 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from .. import __version__
+import lookalike
+
 from ..service import Lookalike
 from ..store.library import Library
 from .context import DEFAULT_MAX_UPLOAD_BYTES, WebContext
@@ -60,7 +61,7 @@ def create_app(service: Lookalike, library: Library, token: str | None = None,
         await run_in_threadpool(library.embedder)  # the model loads once, before the first request
         yield
 
-    app = FastAPI(title="lookalike", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="lookalike", version=lookalike.__version__, lifespan=lifespan,
                   description="Image similarity and visual search over one library. Images are addressed "
                               "by catalog id.")
     app.state.lookalike = context
