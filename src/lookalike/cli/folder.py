@@ -75,7 +75,7 @@ def compare(
 def pairs(
     folder: Annotated[Path, typer.Argument(help="Folder of images (searched recursively).")],
     top: Annotated[int | None, typer.Option("--top", "-k", min=1, max=MAX_K,
-                                            help="How many of the most similar pairs [default: 1].")] = None,
+                                            help="How many of the most similar pairs (default: 1).")] = None,
     every: Annotated[bool, typer.Option("--all", help="Every pairwise score (small folders only).")] = False,
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
