@@ -33,7 +33,7 @@ def content_hash(content: dict[str, Any]) -> str:
         for name in sorted(content.get(group) or {}):
             tensor = content[group][name].detach().cpu().contiguous()
             digest.update(f"{group}/{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-            digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()
 
 
