@@ -167,3 +167,14 @@ def test_damaged_head_file_is_a_one_line_error(tmp_path: Path, damage: str) -> N
 def test_missing_head_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="no such head file"):
         load_head(tmp_path / "absent.pt")
+
+
+def test_progress_reports_every_epoch() -> None:
+    vectors, labels = structured_vectors()
+    reports = []
+    result = train_head(StoredVectors(vectors), labels, TrainConfig(loss="triplet", **{**SMALL, "epochs": 3}),
+                        progress=reports.append)
+    assert [r.epoch for r in reports] == [1, 2, 3] and all(r.epochs == 3 for r in reports)
+    assert [r.val_map for r in reports] == [point["map"] for point in result.curve[1:]]
+    assert reports[-1].best_epoch == result.best_epoch
+    assert all(r.loss > 0 for r in reports)

@@ -20,7 +20,7 @@ from ..embedders.autoencoder import SIDE, ConvAutoencoder, pixels
 from ..errors import ImageReadError, LookalikeError
 from ..images import DecodeOptions, load_image
 from .sampling import Split, split_indices
-from .trainer import EpochReport, Progress, TrainConfig, TrainResult, _scores
+from .trainer import EpochReport, Progress, TrainConfig, TrainResult, _scores, torch_threads
 
 
 def load_pixels(paths: Sequence[Path], side: int = SIDE) -> tuple[np.ndarray, list[int], list[ImageReadError]]:
@@ -48,6 +48,12 @@ def train_autoencoder(images: np.ndarray, labels: list[str] | None, config: Trai
                       progress: Progress | None = None, batch_size: int = 64) -> TrainResult:
     """Train on uint8 pixels (n, 3, side, side); `config.dim` is the bottleneck. The returned result's
     `head` is the autoencoder (typed loosely: it is not a projection head)."""
+    with torch_threads(config.threads):
+        return _train_autoencoder(images, labels, config, progress, batch_size)
+
+
+def _train_autoencoder(images: np.ndarray, labels: list[str] | None, config: TrainConfig,
+                       progress: Progress | None, batch_size: int) -> TrainResult:
     if config.epochs < 1 or config.dim < 1:
         raise LookalikeError("epochs and dim must be at least 1")
     started = time.perf_counter()
@@ -63,7 +69,7 @@ def train_autoencoder(images: np.ndarray, labels: list[str] | None, config: Trai
     model = ConvAutoencoder(config.dim, images.shape[-1])
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     label_array = np.asarray(labels) if labels is not None else None
-    by_map = label_array is not None and len(split.val) >= 2
+    by_map = label_array is not None and len(split.val) > len(set(label_array[split.val].tolist()))
 
     def tensor(positions: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(images[positions]).float() / 255.0

@@ -190,7 +190,7 @@ def _train_head(features: FeatureSource, labels: list[str], config: TrainConfig,
         [*head.parameters(), *loss_fn.parameters(), *features.parameters()],
         lr=config.lr, weight_decay=config.weight_decay)
     val_labels = label_array[split.val]
-    validate = len(split.val) >= 2 and len(set(val_labels.tolist())) >= 1
+    validate = len(val_labels) > len(set(val_labels.tolist()))  # some validation image has a positive
     base_scores = _scores(features.embed(split.val), val_labels) if validate else None
     batch = config.classes_per_batch * config.per_class
     steps = config.steps_per_epoch or max(5, len(split.train) // batch)
