@@ -69,7 +69,7 @@ def load_head(path: str | os.PathLike[str]) -> dict[str, Any]:
         content = torch.load(source, map_location="cpu", weights_only=True)
     except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile,
             AttributeError, KeyError, TypeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0][:120]
         raise ModelLoadError(f"{shown}: not a readable head file ({first})") from None
     if not isinstance(content, dict) or content.get("format") != FORMAT:
         raise ModelLoadError(f"{shown}: not a lookalike head file (no '{FORMAT}' marker)")
