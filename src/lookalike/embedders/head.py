@@ -91,7 +91,7 @@ class HeadEmbedder(Embedder):
         if self.base.spec.identity() != expected.identity():
             raise ModelLoadError(
                 f"{shown}: trained on model '{expected.model}' ({expected.source}), but '{base_name}' now "
-                f"loads as {self.base.spec.source}; retrain the head with `lookalike train --base {base_name}`"
+                f"loads as {self.base.spec.source}; the head must be trained again on it"
             )
         if content.get("backbone"):
             load_backbone_blocks(self.base.model, content["backbone"], shown)  # type: ignore[attr-defined]

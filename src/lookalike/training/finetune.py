@@ -43,7 +43,7 @@ def find_blocks(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
     if len(resnet) > 1:
         return resnet
     raise LookalikeError(f"cannot find the blocks of {type(model).__name__} to fine-tune; "
-                         "use a transformers or timm backbone, or train without --finetune-last")
+                         "only transformers and timm backbones can be fine-tuned")
 
 
 class BackboneFeatures:
@@ -53,13 +53,13 @@ class BackboneFeatures:
         model = getattr(embedder, "model", None)
         forward = getattr(embedder, "_forward_images", None)
         if not isinstance(model, torch.nn.Module) or forward is None:
-            raise LookalikeError(f"model '{embedder.spec.model}' is not a torch backbone; --finetune-last "
-                                 "needs a transformers or timm model")
+            raise LookalikeError(f"model '{embedder.spec.model}' is not a torch backbone; only transformers "
+                                 "and timm models can be fine-tuned")
         if next(model.parameters()).dtype != torch.float32:
-            raise LookalikeError("fine-tuning needs the base model in fp32 (--precision fp32)")
+            raise LookalikeError("fine-tuning needs the base model in fp32 precision")
         blocks = find_blocks(model)
         if not 1 <= count <= len(blocks):
-            raise LookalikeError(f"--finetune-last must be between 1 and {len(blocks)} for "
+            raise LookalikeError(f"the number of blocks to fine-tune must be between 1 and {len(blocks)} for "
                                  f"'{embedder.spec.model}', not {count}")
         self.embedder, self.model, self.items, self.chunk = embedder, model, list(items), chunk
         self.trained = blocks[-count:]

@@ -47,7 +47,7 @@ def read_texts(labels_csv: Path, root: Path) -> dict[Path, str]:
     with open(labels_csv, newline="") as handle:
         reader = csv.DictReader(handle)
         if TEXT_COLUMN not in (reader.fieldnames or []):
-            raise LookalikeError(f"{display_path(labels_csv)}: --with-text needs a '{TEXT_COLUMN}' column")
+            raise LookalikeError(f"{display_path(labels_csv)}: training with text needs a '{TEXT_COLUMN}' column")
         return {(root / row["path"]).resolve(): row[TEXT_COLUMN] or "" for row in reader}
 
 
@@ -108,9 +108,9 @@ def train_folder(
         return _train_autoencoder(root, target, labels_csv, config, progress)
     config.check()
     if with_text is not None and finetune_last:
-        raise LookalikeError("--with-text and --finetune-last cannot be combined")
+        raise LookalikeError("training with text and fine-tuning backbone blocks cannot be combined")
     if finetune_last < 0:
-        raise LookalikeError(f"--finetune-last must be at least 0, not {finetune_last}")
+        raise LookalikeError(f"finetune_last must be at least 0, not {finetune_last}")
     labelled = load_labelled(root, labels_csv)
     extra: dict[str, Any] = {"base_model": base_model_name(base), "with_text": with_text,
                              "finetune_last": finetune_last}
