@@ -15,6 +15,7 @@ import pytest
 import torch
 from conftest import pattern_image
 
+from lookalike.cli.errors import with_hint
 from lookalike.embedders import create_embedder, l2_normalize
 from lookalike.embedders.autoencoder import AutoencoderEmbedder
 from lookalike.embedders.head import HeadEmbedder
@@ -106,8 +107,9 @@ def test_library_built_with_a_head_refuses_the_base_and_another_head(
         for where in (home, model_dir):
             with pytest.raises(SpecMismatchError) as caught:
                 Library.open(library=where, model=other, **FP32)
-            message = str(caught.value)
-            assert f"--model {head_a}" in message and "\n" not in message
+            error = caught.value
+            assert error.details["expected"] == head_a and error.details["given"] == other
+            assert f"pass --model {head_a}" in with_hint(error) and "\n" not in with_hint(error)
     # the same path now holding a different head: caught by the spec check when the model loads
     swapped = tmp_path / "swapped"
     swapped.mkdir()

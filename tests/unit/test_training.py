@@ -12,7 +12,7 @@ import torch
 from lookalike.embedders import l2_normalize
 from lookalike.embedders.head import ProjectionHead, build_head
 from lookalike.embedders.headfile import load_head, save_head
-from lookalike.errors import LookalikeError, ModelLoadError
+from lookalike.errors import InvalidArgumentError, LookalikeError, ModelLoadError
 from lookalike.training.losses import MetricLoss, batch_hard_triplet, supcon
 from lookalike.training.sampling import balanced_batches, split_indices
 from lookalike.training.trainer import StoredVectors, TrainConfig, train_head
@@ -117,7 +117,7 @@ def test_losses_prefer_clustered_embeddings() -> None:
             with torch.no_grad():
                 loss.arcface.centres.copy_(torch.eye(3))  # type: ignore[union-attr]
         assert loss(clustered, labels) < loss(mixed, labels)
-    with pytest.raises(LookalikeError, match="unknown loss"):
+    with pytest.raises(InvalidArgumentError, match="loss must be one of"):
         MetricLoss("hinge", 3, 3)
 
 

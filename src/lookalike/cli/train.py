@@ -9,23 +9,22 @@ from typing import Annotated, Any
 
 import typer
 
-from ..embedders import DEFAULT_MODEL
 from ..output import OutputFormat
 from .common import (
     BatchOption,
     DeviceOption,
     FormatOption,
     LibraryOption,
-    PrecisionChoice,
+    MegapixelsOption,
     PrecisionOption,
     QuietOption,
     WorkersOption,
     app,
-    embed_options,
     emit,
     path_text,
-    pipeline_options,
+    progress_bar,
     report_failures,
+    service_for,
 )
 
 
@@ -52,8 +51,9 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Head file to write (.pt).")],
     labels: Annotated[Path | None, typer.Option(help="CSV with path,label[,text] (paths relative to FOLDER).")]
     = None,
-    base: Annotated[str, typer.Option("--base", "-b", help="Base model whose vectors the head refines.")]
-    = DEFAULT_MODEL,
+    base: Annotated[str | None, typer.Option("--base", "-b", help="Base model whose vectors the head refines "
+                                             "(default: the model of the folder's only library, else "
+                                             "LOOKALIKE_MODEL, else siglip-base).")] = None,
     loss: Annotated[LossChoice, typer.Option(help="Training objective; autoencoder trains on pixels.")]
     = LossChoice.supcon,
     dim: Annotated[int, typer.Option(min=1, help="Output dimension (the autoencoder's bottleneck).")] = 256,
@@ -72,21 +72,23 @@ def train(
                                                "(needs the images; slow without a GPU).")] = 0,
     library: LibraryOption = None,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
+    batch_size: BatchOption = None,
+    workers: WorkersOption = None,
+    max_megapixels: MegapixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Train a projection head on BASE's vectors of a labelled folder; use it as `--model HEAD.pt`.
 
-    \\b
     lookalike train photos/ --base efficientnet-lite0 --loss supcon --out photos-head.pt
     lookalike index photos/ --model photos-head.pt
     lookalike train photos/ --loss autoencoder --out photos-ae.pt --dim 128
     """
     from tqdm import tqdm
 
+    from ..embedders import DEFAULT_MODEL
+    from ..embedders.headfile import is_head_name
     from ..training.run import train_folder
     from ..training.trainer import EpochReport, TrainConfig
 
@@ -102,11 +104,16 @@ def train(
         bar.set_postfix(shown, refresh=False)
         bar.update(1)
 
-    with bar:
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service, bar:
+        settings = service.settings
+        chosen = service.model_for(folder, base, library)
+        if base is None and is_head_name(chosen):  # the folder's only library is a head's: not a base
+            chosen = settings.model or DEFAULT_MODEL
+        base = chosen
         outcome = train_folder(folder, out, base=base, labels_csv=labels, config=config, library=library,
-                               with_text=with_text, finetune_last=finetune_last,
-                               options=pipeline_options(batch_size, workers, 100.0, quiet, "indexing"),
-                               progress=progress, **embed_options(device, precision))
+                               home=settings.home, with_text=with_text, finetune_last=finetune_last,
+                               options=service.pipeline_options(progress_bar("indexing", quiet)),
+                               progress=progress, **settings.embed_options())
     report_failures(outcome.skipped)
     result = outcome.result
     typer.echo(f"wrote {path_text(outcome.path)} (hash {outcome.hash[:16]}): best epoch {result.best_epoch} of "

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelLoadError, display_path
+from ..errors import ModelLoadError
 
 FORMAT = "lookalike-head"
 VERSION = 1
@@ -43,7 +43,7 @@ def save_head(content: dict[str, Any], path: str | os.PathLike[str]) -> str:
 
     target = Path(path)
     if target.suffix != ".pt":
-        raise ModelLoadError(f"{display_path(target)}: a head file name must end in .pt")
+        raise ModelLoadError("a head file name must end in .pt", path=target)
     content = {**content, "format": FORMAT, "version": VERSION}
     content.pop("hash", None)
     content["hash"] = content_hash(content)
@@ -62,26 +62,25 @@ def load_head(path: str | os.PathLike[str]) -> dict[str, Any]:
     import torch
 
     source = Path(path)
-    shown = display_path(source)
     if not source.is_file():
-        raise ModelLoadError(f"{shown}: no such head file (train one with `lookalike train`)")
+        raise ModelLoadError("no such head file (train one with `lookalike train`)", path=source)
     try:
         content = torch.load(source, map_location="cpu", weights_only=True)
     except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile,
             AttributeError, KeyError, TypeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0][:120]
-        raise ModelLoadError(f"{shown}: not a readable head file ({first})") from None
+        raise ModelLoadError(f"not a readable head file ({first})", path=source) from None
     if not isinstance(content, dict) or content.get("format") != FORMAT:
-        raise ModelLoadError(f"{shown}: not a lookalike head file (no '{FORMAT}' marker)")
+        raise ModelLoadError(f"not a lookalike head file (no '{FORMAT}' marker)", path=source)
     if content.get("version") != VERSION:
-        raise ModelLoadError(f"{shown}: head file version {content.get('version')!r} is not supported "
-                             f"(this lookalike reads version {VERSION})")
+        raise ModelLoadError(f"head file version {content.get('version')!r} is not supported "
+                             f"(this lookalike reads version {VERSION})", path=source)
     try:
         actual = content_hash(content)
     except (AttributeError, TypeError, RuntimeError) as exc:
-        raise ModelLoadError(f"{shown}: damaged head file ({type(exc).__name__})") from None
+        raise ModelLoadError(f"damaged head file ({type(exc).__name__})", path=source) from None
     if actual != content.get("hash"):
-        raise ModelLoadError(f"{shown}: damaged head file (content hash does not match)")
+        raise ModelLoadError("damaged head file (content hash does not match)", path=source)
     return content
 
 

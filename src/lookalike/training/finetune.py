@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..embedders.base import Embedder
-from ..errors import LookalikeError
+from ..errors import InvalidArgumentError, LookalikeError
 
 _BLOCK_PATHS = (
     "vision_model.encoder.layers",  # SigLIP / CLIP (transformers)
@@ -59,8 +59,8 @@ class BackboneFeatures:
             raise LookalikeError("fine-tuning needs the base model in fp32 precision")
         blocks = find_blocks(model)
         if not 1 <= count <= len(blocks):
-            raise LookalikeError(f"the number of blocks to fine-tune must be between 1 and {len(blocks)} for "
-                                 f"'{embedder.spec.model}', not {count}")
+            raise InvalidArgumentError(f"finetune_last must be between 1 and {len(blocks)} (the blocks of "
+                                       f"'{embedder.spec.model}'), not {count}", argument="finetune_last")
         self.embedder, self.model, self.items, self.chunk = embedder, model, list(items), chunk
         self.trained = blocks[-count:]
         for parameter in model.parameters():

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..errors import LookalikeError
+from ..errors import InvalidArgumentError
 
 LOSSES = ("triplet", "contrastive", "supcon", "arcface")
 
@@ -96,7 +96,7 @@ class MetricLoss(torch.nn.Module):
     def __init__(self, name: str, dim: int, classes: int, options: LossOptions | None = None) -> None:
         super().__init__()
         if name not in LOSSES:
-            raise LookalikeError(f"unknown loss '{name}': choose one of {', '.join(LOSSES)}")
+            raise InvalidArgumentError(f"loss must be one of {', '.join(LOSSES)}, not '{name}'", argument="loss")
         self.name = name
         self.options = options or LossOptions()
         self.arcface = ArcFace(dim, classes, self.options.arcface_scale, self.options.arcface_margin) \

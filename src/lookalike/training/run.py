@@ -17,7 +17,7 @@ import numpy as np
 
 from ..embedders import create_embedder, l2_normalize
 from ..embedders.headfile import save_head
-from ..errors import ImageReadError, LookalikeError, display_path
+from ..errors import ImageReadError, InvalidArgumentError, LookalikeError, display_path
 from ..evaluation.labelled import LabelledSet, load_labelled
 from ..images import find_images, load_image
 from ..pipeline import PipelineOptions
@@ -55,18 +55,21 @@ def with_text_vectors(embedder: Any, image_vectors: np.ndarray, texts: list[str]
                       chunk: int = 64) -> np.ndarray:
     """Weighted sum of image and text vectors (`weight` on text), renormalised."""
     if not 0.0 <= weight <= 1.0:
-        raise LookalikeError(f"the text weight must be between 0 and 1, not {weight}")
+        raise InvalidArgumentError(f"with_text must be between 0 and 1, not {weight}", argument="with_text")
     text_vectors = np.concatenate([embedder.embed_texts(texts[s : s + chunk]) for s in range(0, len(texts), chunk)])
     return l2_normalize((1.0 - weight) * image_vectors + weight * text_vectors)
 
 
-def library_vectors(labelled: LabelledSet, base: str, library: Path | None, options: PipelineOptions | None,
-                    **embed_options: Any) -> tuple[LabelledSet, np.ndarray, dict[str, Any], list[ImageReadError]]:
+def library_vectors(
+    labelled: LabelledSet, base: str, library: Path | None, options: PipelineOptions | None,
+    home: Path | None = None, **embed_options: Any,
+) -> tuple[LabelledSet, np.ndarray, dict[str, Any], list[ImageReadError]]:
     """The labelled images' vectors from the folder's library for `base` (synced first), the labelled
     set cut to the images that have one, the library's spec and the unreadable files."""
     from ..store.library import Library
 
-    with Library.open(labelled.root, model=base, library=library, create=True, **embed_options) as opened:
+    with Library.open(labelled.root, model=base, library=library, create=True, home=home,
+                      **embed_options) as opened:
         opened.sync(options=options)
         paths, vectors = opened.vectors()
         failures = opened.failures()
@@ -90,6 +93,7 @@ def train_folder(
     labels_csv: Path | None = None,
     config: TrainConfig | None = None,
     library: Path | None = None,
+    home: Path | None = None,
     with_text: float | None = None,
     finetune_last: int = 0,
     options: PipelineOptions | None = None,
@@ -101,16 +105,17 @@ def train_folder(
     root = Path(folder)
     target = Path(out)
     if target.suffix != ".pt":
-        raise LookalikeError(f"{display_path(target)}: the head file name must end in .pt")
+        raise InvalidArgumentError("the head file name must end in .pt", path=target, argument="out")
     if not root.is_dir():
-        raise LookalikeError(f"{display_path(root)}: no such folder")
+        raise InvalidArgumentError("no such folder", path=root, argument="folder")
     if config.loss == "autoencoder":
         return _train_autoencoder(root, target, labels_csv, config, progress)
     config.check()
     if with_text is not None and finetune_last:
-        raise LookalikeError("training with text and fine-tuning backbone blocks cannot be combined")
+        raise InvalidArgumentError("training with text and fine-tuning backbone blocks cannot be combined",
+                                   argument="with_text")
     if finetune_last < 0:
-        raise LookalikeError(f"finetune_last must be at least 0, not {finetune_last}")
+        raise InvalidArgumentError(f"finetune_last must be at least 0, not {finetune_last}", argument="finetune_last")
     labelled = load_labelled(root, labels_csv)
     extra: dict[str, Any] = {"base_model": base_model_name(base), "with_text": with_text,
                              "finetune_last": finetune_last}
@@ -118,7 +123,8 @@ def train_folder(
         features, spec, labelled, skipped = _backbone(labelled, base, finetune_last, embed_options)
         result = train_head(features, labelled.labels, config, progress)
     else:
-        labelled, vectors, spec, skipped = library_vectors(labelled, base, library, options, **embed_options)
+        labelled, vectors, spec, skipped = library_vectors(labelled, base, library, options, home=home,
+                                                           **embed_options)
         if with_text is not None:
             texts_by_path = read_texts(labels_csv or root / "labels.csv", root)
             texts = [texts_by_path.get(path.resolve(), "") for path in labelled.paths]

@@ -8,7 +8,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import LookalikeError
+from ..errors import InvalidArgumentError
 from ..evaluation.labelled import split_classes
 
 SplitBy = Literal["image", "class"]
@@ -30,9 +30,9 @@ def split_indices(labels: Sequence[str], holdout: float, split_by: SplitBy, seed
     no validation set.
     """
     if not 0 <= holdout < 1:
-        raise LookalikeError(f"holdout must be at least 0 and below 1, not {holdout}")
+        raise InvalidArgumentError(f"holdout must be at least 0 and below 1, not {holdout}", argument="holdout")
     if split_by not in ("image", "class"):
-        raise LookalikeError(f"split must be by 'image' or 'class', not {split_by!r}")
+        raise InvalidArgumentError(f"split_by must be 'image' or 'class', not {split_by!r}", argument="split_by")
     array = np.asarray(labels)
     if holdout == 0:
         return Split(np.arange(len(array)), np.zeros(0, np.int64))

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..embedders.head import ProjectionHead
-from ..errors import LookalikeError
+from ..errors import InvalidArgumentError, LookalikeError
 from ..evaluation.evaluator import score_rankings
 from .losses import LOSSES, LossOptions, MetricLoss
 from .sampling import SplitBy, balanced_batches, split_indices
@@ -49,14 +49,17 @@ class TrainConfig:
     def check(self) -> None:
         """Raise a one-line error for a value that cannot work."""
         if self.loss not in LOSSES:
-            raise LookalikeError(f"unknown loss '{self.loss}': choose one of {', '.join(LOSSES)}")
+            raise InvalidArgumentError(f"loss must be one of {', '.join(LOSSES)}, not '{self.loss}'", argument="loss")
         for name in ("dim", "hidden", "epochs", "classes_per_batch", "per_class"):
             if getattr(self, name) < 1:
-                raise LookalikeError(f"{name} must be at least 1, not {getattr(self, name)}")
+                raise InvalidArgumentError(f"{name} must be at least 1, not {getattr(self, name)}", argument=name)
         if self.per_class < 2:
-            raise LookalikeError(f"per_class must be at least 2 (a batch needs positives), not {self.per_class}")
-        if self.patience < 1 or self.lr <= 0:
-            raise LookalikeError("patience must be at least 1 and the learning rate positive")
+            raise InvalidArgumentError(f"per_class must be at least 2 (a batch needs positives), not {self.per_class}",
+                                       argument="per_class")
+        if self.patience < 1:
+            raise InvalidArgumentError(f"patience must be at least 1, not {self.patience}", argument="patience")
+        if self.lr <= 0:
+            raise InvalidArgumentError(f"lr must be positive, not {self.lr}", argument="lr")
 
 
 @dataclass(frozen=True)
