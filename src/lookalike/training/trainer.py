@@ -182,7 +182,8 @@ def _train_head(features: FeatureSource, labels: list[str], config: TrainConfig,
     train_labels = label_array[split.train]
     classes, class_ids = np.unique(train_labels, return_inverse=True)
     if len(classes) < 2:
-        raise LookalikeError("the training part of the split has fewer than two labels; hold out less")
+        raise InvalidArgumentError(f"holdout {config.holdout} by {config.split_by} leaves fewer than two labels "
+                                   "to train on", argument="holdout")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     base_train = features.embed(split.train)
