@@ -223,6 +223,14 @@ def test_autoencoder_trains_on_pixels_and_is_a_model(labelled_folder: Path, tmp_
         assert len(library.vectors()[0]) == 18
 
 
+def test_autoencoder_refuses_text_and_fine_tuning(labelled_folder: Path, tmp_path: Path) -> None:
+    config = TrainConfig(loss="autoencoder", dim=8, epochs=1)
+    for extra in ({"with_text": 0.5}, {"finetune_last": 1}):
+        with pytest.raises(LookalikeError, match="pixels alone"):
+            train_folder(labelled_folder, tmp_path / "ae.pt", config=config, **extra)  # type: ignore[arg-type]
+    assert not (tmp_path / "ae.pt").exists()
+
+
 def test_autoencoder_without_labels_stops_on_reconstruction(tmp_path: Path) -> None:
     folder = tmp_path / "flat"
     folder.mkdir()

@@ -109,6 +109,9 @@ def train_folder(
     if not root.is_dir():
         raise InvalidArgumentError("no such folder", path=root, argument="folder")
     if config.loss == "autoencoder":
+        if with_text is not None or finetune_last:
+            raise InvalidArgumentError("the autoencoder trains on pixels alone: no text, no backbone to fine-tune",
+                                       argument="loss")
         return _train_autoencoder(root, target, labels_csv, config, progress)
     config.check()
     if with_text is not None and finetune_last:
