@@ -119,7 +119,7 @@ class Lookalike:
         with lock:  # one open (or creation) of a library at a time
             with self._guard:
                 cached = self._libraries.get(key)
-            if cached is not None and (chosen is None or chosen == cached.spec.model):
+            if cached is not None and (chosen is None or cached.same_model(chosen)):
                 if root is not None and root != cached.root:
                     raise LibraryError(f"this library indexes {cached.root}, not {root}", path=paths.directory,
                                        indexes=str(cached.root))
@@ -128,7 +128,7 @@ class Lookalike:
             model_arg: str | Embedder | None = self.embedder(chosen) if create and not paths.exists() else chosen
             opened = Library.open(folder, model=model_arg, library=library, create=create, readonly=readonly,
                                   home=self.settings.home, **self.settings.embed_options())
-            opened.set_embedder_factory(lambda: self.embedder(opened.spec.model))
+            opened.set_embedder_factory(lambda: self.embedder(opened.model_location()))
             with self._guard:
                 self._libraries[key] = opened
         return opened

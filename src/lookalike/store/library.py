@@ -108,10 +108,27 @@ class Library:
         assert created is not None  # exist_ok=False raises instead
         return cls(created)
 
+    def model_location(self) -> str:
+        """How to build the library's model from anywhere: a model file or directory by its absolute
+        path (a relative name only works from where it was indexed), else its registry name or id."""
+        for candidate in (self.spec.extra.get("path"), self.spec.source):
+            if isinstance(candidate, str) and candidate.startswith("/") and Path(candidate).exists():
+                return candidate
+        return self.spec.model
+
+    def same_model(self, name: str) -> bool:
+        """Whether `name` names the library's model (another spelling of the same path counts)."""
+        if name == self.spec.model:
+            return True
+        try:
+            return Path(name).exists() and Path(name).resolve() == Path(self.model_location()).resolve()
+        except OSError:
+            return False
+
     def _check_model(self, model: str | Embedder | None) -> None:
         if isinstance(model, Embedder):
             self.spec.check_compatible(model.spec, f"library {self.paths.directory}")
-        elif model is not None and model != self.spec.model:
+        elif model is not None and not self.same_model(model):
             raise SpecMismatchError(
                 f"library {self.paths.directory} was built with model '{self.spec.model}' but the query "
                 f"uses '{model}'", expected=self.spec.model, given=model,
@@ -135,7 +152,7 @@ class Library:
         """The library's model, loaded once on first use and checked against the library's spec."""
         with self._embedder_lock:
             if self._embedder is None:
-                name = self._model if isinstance(self._model, str) else self.spec.model
+                name = self._model if isinstance(self._model, str) else self.model_location()
                 embedder = self._factory() if self._factory else create_embedder(name, **self._embed_options)
                 self.spec.check_compatible(embedder.spec, f"library {self.paths.directory}")
                 self._embedder = embedder
