@@ -21,7 +21,7 @@ from .pipeline import EmbedResult, PipelineOptions, embed_paths
 from .query import Match, Pair, Query, check_count, check_threshold, embed_image, query_vector, rank_hits
 from .query import same_file_position as _same_file_position
 from .store.catalog import storage_writable
-from .store.layout import STATE_DIR, LibraryPaths, model_slug
+from .store.layout import LibraryPaths, library_home, model_slug
 from .store.library import Library
 
 ModelArg = str | Embedder | None
@@ -65,12 +65,14 @@ def resolve_embedder(model: ModelArg, **options: object) -> Embedder:
 
 
 class LazyModel:
-    """A model by name, built (through `factory`, e.g. the service's cache) only when first needed."""
+    """A model by name, built (through `factory`, e.g. the service's cache) only when first needed;
+    `home` is where folders' libraries live when not inside the folders (settings.home)."""
 
-    def __init__(self, model: ModelArg, factory: Factory | None = None) -> None:
+    def __init__(self, model: ModelArg, factory: Factory | None = None, home: Path | None = None) -> None:
         self._embedder = model if isinstance(model, Embedder) else None
         self.name = model.spec.model if isinstance(model, Embedder) else (model or DEFAULT_MODEL)
         self._factory = factory or (lambda name: create_embedder(name))
+        self.home = home
 
     def __call__(self) -> Embedder:
         if self._embedder is None:
@@ -98,19 +100,25 @@ def embed_folder(folder: str | os.PathLike[str], embedder: Embedder,
     return embed_paths(embedder, paths, options)
 
 
-def has_folder_library(folder: str | os.PathLike[str], model: str | Embedder) -> bool:
-    """Whether the folder has its own library for this model (`FOLDER/.lookalike/<model>`)."""
+def folder_library_paths(folder: str | os.PathLike[str], model: str | Embedder,
+                         home: Path | None = None) -> LibraryPaths:
+    """Where the folder's library for this model is (`FOLDER/.lookalike/<model>`, or under `home`)."""
     name = model.spec.model if isinstance(model, Embedder) else model
-    return LibraryPaths(Path(folder) / STATE_DIR / model_slug(name)).exists()
+    return LibraryPaths(library_home(Path(folder), None, home) / model_slug(name))
+
+
+def has_folder_library(folder: str | os.PathLike[str], model: str | Embedder, home: Path | None = None) -> bool:
+    """Whether the folder has a library for this model."""
+    return folder_library_paths(folder, model, home).exists()
 
 
 def open_folder_library(folder: str | os.PathLike[str], model: LazyModel) -> Library | None:
-    """The folder's own library for this model, when one exists (its model comes from `model`);
+    """The folder's library for this model, when one exists (its model comes from `model`);
     opened read-only where its storage cannot be written (it is then used as it is, without a sync)."""
-    if not has_folder_library(folder, model.name):
+    paths = folder_library_paths(folder, model.name, model.home)
+    if not paths.exists():
         return None
-    catalog = LibraryPaths(Path(folder) / STATE_DIR / model_slug(model.name)).catalog
-    library = Library.open(folder, model=model.name, readonly=not storage_writable(catalog))
+    library = Library.open(folder, model=model.name, readonly=not storage_writable(paths.catalog), home=model.home)
     library.set_embedder_factory(model)
     return library
 
@@ -165,7 +173,7 @@ def find_pairs(folder: str | os.PathLike[str], model: ModelArg | LazyModel = Non
 
 def search(
     folder: str | os.PathLike[str],
-    query: ImageSource | None = None,
+    query: ImageSource | Query | None = None,
     text: str | None = None,
     k: int = 5,
     model: ModelArg | LazyModel = None,
@@ -177,7 +185,7 @@ def search(
 
     When the query image is itself in the folder it is left out of its results (by file identity).
     """
-    asked = Query(query, text, text_weight)
+    asked = query if isinstance(query, Query) else Query(query, text, text_weight)
     check_count(k, "k")
     check_threshold(threshold)
     require_folder(folder)
@@ -189,7 +197,7 @@ def search(
             return SearchResult(library.search(asked, k=k, threshold=threshold), library.failures())
     vector = query_vector(asked, lazy)
     embedded = embed_folder(folder, lazy(), options)
-    exclude = _same_file_position(embedded.paths, query)
+    exclude = _same_file_position(embedded.paths, asked.image)
     scores, positions = knn(embedded.vectors, vector[None, :], min(k + 1, len(embedded.paths)))
     found = rank_hits(scores[0], positions[0], k, exclude, threshold)
     return SearchResult([Match(embedded.paths[i], s) for s, i in found], embedded.failures)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .embedders import DEFAULT_MODEL, Embedder, create_embedder
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, LibraryError
 from .images import ImageSource
 from .operations import (
     DuplicatesResult,
@@ -54,6 +54,7 @@ class Lookalike:
         self._embedders: dict[tuple[str, str, str], Embedder] = {}
         self._libraries: dict[tuple[Path, bool], Library] = {}
         self._loading: dict[tuple[str, str, str], threading.Lock] = {}
+        self._opening: dict[tuple[Path, bool], threading.Lock] = {}
         self._guard = threading.Lock()
         self._threads_limited = False
 
@@ -106,24 +107,30 @@ class Lookalike:
     def library(self, folder: str | os.PathLike[str] | None = None, library: str | os.PathLike[str] | None = None,
                 model: str | None = None, create: bool = False, readonly: bool = False) -> Library:
         """The library of `folder` (or at `library`), opened once and kept open; `create` makes it."""
-        chosen = model if (model or folder is None) else self.model_for(folder, None)
+        chosen = model if (model or folder is None) else self.model_for(folder, None, library)
         if create and chosen is None:
             chosen = self.settings.model or DEFAULT_MODEL
         root = Path(folder).resolve() if folder is not None else None
         home = library_home(root, Path(library) if library is not None else None, self.settings.home)
-        key = (find_paths(home, chosen, create).directory.resolve(), readonly)
+        paths = find_paths(home, chosen, create)
+        key = (paths.directory.resolve(), readonly)
         with self._guard:
-            cached = self._libraries.get(key)
-        if cached is not None and (chosen is None or chosen == cached.spec.model):
-            return cached
-        opened = Library.open(folder, model=chosen, library=library, create=create, readonly=readonly,
-                              home=self.settings.home, **self.settings.embed_options())
-        opened.set_embedder_factory(lambda: self.embedder(opened.spec.model))
-        with self._guard:
-            if key in self._libraries:  # another thread opened it meanwhile: keep theirs
-                opened.close()
-                return self._libraries[key]
-            self._libraries[key] = opened
+            lock = self._opening.setdefault(key, threading.Lock())
+        with lock:  # one open (or creation) of a library at a time
+            with self._guard:
+                cached = self._libraries.get(key)
+            if cached is not None and (chosen is None or cached.same_model(chosen)):
+                if root is not None and root != cached.root:
+                    raise LibraryError(f"this library indexes {cached.root}, not {root}", path=paths.directory,
+                                       indexes=str(cached.root))
+                return cached
+            # a new library learns its spec from the model: build it through this service's cache
+            model_arg: str | Embedder | None = self.embedder(chosen) if create and not paths.exists() else chosen
+            opened = Library.open(folder, model=model_arg, library=library, create=create, readonly=readonly,
+                                  home=self.settings.home, **self.settings.embed_options())
+            opened.set_embedder_factory(lambda: self.embedder(opened.model_location()))
+            with self._guard:
+                self._libraries[key] = opened
         return opened
 
     def sync(self, library: Library, progress: Progress | None = None, **options: Any) -> SyncReport:
@@ -179,7 +186,7 @@ class Lookalike:
     # folders (answered from the folder's library for the model when it has one) ----------------------
     def lazy_model(self, folder: str | os.PathLike[str] | None, model: str | None) -> LazyModel:
         """The model for a folder command, built through this service's cache only when needed."""
-        return LazyModel(self.model_for(folder, model), self.embedder)
+        return LazyModel(self.model_for(folder, model), self.embedder, self.settings.home)
 
     def folder_pairs(self, folder: str | os.PathLike[str], model: str | None = None, top: int = 1,
                      every: bool = False, progress: Progress | None = None) -> PairsResult:
@@ -188,7 +195,7 @@ class Lookalike:
 
     def folder_search(self, folder: str | os.PathLike[str], query: Query, k: int = 5, model: str | None = None,
                       threshold: float | None = None, progress: Progress | None = None) -> SearchResult:
-        return search(folder, query.image, query.text, k=k, model=self.lazy_model(folder, model),
+        return search(folder, query, query.text, k=k, model=self.lazy_model(folder, model),
                       text_weight=query.text_weight, options=self.pipeline_options(progress), threshold=threshold)
 
     def folder_duplicates(self, folder: str | os.PathLike[str], model: str | None = None, threshold: float = 0.95,

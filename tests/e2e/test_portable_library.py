@@ -60,11 +60,19 @@ def test_library_elsewhere_refuses_another_folder(image_folder: Path, tmp_path: 
         assert opened.root == image_folder.resolve()
 
 
-def test_home_setting_keeps_libraries_out_of_the_folder(image_folder: Path, tmp_path: Path) -> None:
+def test_home_setting_keeps_libraries_out_of_the_folder(image_folder: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import lookalike.operations
+
     home = tmp_path / "home"
     with Lookalike(Settings(home=home)) as service:
         library = service.library(image_folder, model=MODEL, create=True)
         service.sync(library)
         assert library.paths.directory.is_relative_to(home) and not (image_folder / ".lookalike").exists()
         assert service.model_for(image_folder) == MODEL  # the folder's only library decides the model
+
+        def no_embedding(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the folder was embedded again instead of read from its library")
+
+        monkeypatch.setattr(lookalike.operations, "embed_folder", no_embedding)
         assert len(service.folder_pairs(image_folder, top=2).pairs) == 2

@@ -110,3 +110,27 @@ def test_console_block(number: int, shared_data: Path, tmp_path: Path, update_sn
     for step, output in zip(steps, outputs, strict=True):
         assert _same(normalise(step.output), normalise(output)), (
             f"README block {number}, `{step.command[0]}` prints:\n" + "\n".join(output) + "\n(run `make snapshots`)")
+
+
+PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def python_blocks() -> list[str]:
+    return PYTHON_BLOCK.findall(README.read_text())
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("number", range(len(python_blocks())))
+def test_python_block_runs(number: int, shared_data: Path, tmp_path: Path) -> None:
+    """Each ```python block runs as written in a folder holding `photos/` (the sample images) and
+    `query.jpg`, as the README says."""
+    import shutil
+
+    (tmp_path / "shared").symlink_to(shared_data.parent)
+    workdir = tmp_path / "work"
+    shutil.copytree(shared_data / "samples" / "Images", workdir / "photos")
+    shutil.copy(shared_data / "samples" / "Query_Image.jpg", workdir / "query.jpg")
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, "-c", python_blocks()[number]], capture_output=True, text=True,
+                          cwd=workdir, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]

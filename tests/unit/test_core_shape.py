@@ -110,3 +110,20 @@ def test_light_commands_import_no_model_library(argv: list[str]) -> None:
             "print(sorted(m for m in ('torch', 'timm', 'transformers') if m in sys.modules), file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
     assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+
+
+def test_answers_from_stored_vectors_import_no_model_library(image_folder: Path, tiny_siglip_dir: Path,
+                                                             tmp_path: Path) -> None:
+    """status, export and a search for an image already in a (torch-model) library load no model code."""
+    from lookalike.store import Library
+
+    with Library.open(image_folder, model=str(tiny_siglip_dir), create=True, precision="fp32") as library:
+        library.sync()
+    query = str(image_folder / "a" / "img_0.jpg")
+    code = ("import sys; from lookalike.cli import main; sys.argv = ['lookalike', *sys.argv[1:]]\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "print(sorted(m for m in ('torch', 'timm', 'transformers') if m in sys.modules), file=sys.stderr)")
+    for argv in (["status", str(image_folder)], ["export", str(tmp_path / "out.parquet"), str(image_folder)],
+                 ["search", query, "--library", str(image_folder / ".lookalike"), "-k", "2"]):
+        done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and done.stderr.strip().splitlines()[-1] == "[]", (argv, done.stderr)

@@ -76,24 +76,31 @@ def test_a_broken_settings_file_is_one_line(config_home: Path) -> None:
         load_settings(environ={"XDG_CONFIG_HOME": str(config_home)})
 
 
-def test_unset_batch_size_keeps_the_models_own(config_home: Path, image_folder: Path,
+def test_unset_batch_size_keeps_the_models_own(config_home: Path, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """The classical embedders batch 256 images; a CLI run without --batch-size must not cut that to 32."""
-    from lookalike.pipeline import Pipeline
+    """The classical embedders batch 256 images; a run without --batch-size must not cut that to 32."""
+    from conftest import pattern_image
+
+    from lookalike.embedders.classical import HistogramEmbedder
     from lookalike.service import Lookalike
 
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for seed in range(40):
+        pattern_image(seed).save(folder / f"img_{seed:02d}.png")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home))
-    seen: list[int] = []
-    original = Pipeline.iter_batches
+    batches: list[int] = []
+    original = HistogramEmbedder._embed_prepared
 
-    def spy(self: Pipeline, paths):  # type: ignore[no-untyped-def]
-        seen.append(self.options.batch_size or self.embedder.default_batch_size)
-        return original(self, paths)
+    def spy(self: HistogramEmbedder, items):  # type: ignore[no-untyped-def]
+        batches.append(len(items))
+        return original(self, items)
 
-    monkeypatch.setattr(Pipeline, "iter_batches", spy)
-    with Lookalike(load_settings(image_folder)) as service:
-        service.folder_pairs(image_folder, "histogram", top=1)
-        assert seen == [256] and service.embedder("histogram").default_batch_size == 256
-        with Lookalike(load_settings(image_folder, batch_size=4)) as flagged:
-            flagged.folder_pairs(image_folder, "histogram", top=1)
-    assert seen == [256, 4]
+    monkeypatch.setattr(HistogramEmbedder, "_embed_prepared", spy)
+    with Lookalike(load_settings(folder)) as service:
+        service.folder_pairs(folder, "histogram", top=1)
+    assert batches == [40]  # one batch: the model's own size (256), not 32
+    batches.clear()
+    with Lookalike(load_settings(folder, batch_size=16)) as flagged:
+        flagged.folder_pairs(folder, "histogram", top=1)
+    assert batches == [16, 16, 8]

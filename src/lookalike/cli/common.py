@@ -165,3 +165,17 @@ def path_text(path: Path | str) -> str:
     if candidate.is_absolute() and candidate.is_relative_to(Path.cwd()):
         candidate = candidate.relative_to(Path.cwd())
     return display_path(candidate)
+
+
+def check_picture_outputs(grid: Path | None = None, report: Path | None = None, plot: Path | None = None) -> None:
+    """Fail before any work when a picture option names the wrong kind of file or a missing folder."""
+    for option, target, kinds in (("--grid", grid, (".png",)), ("--report", report, (".html", ".htm")),
+                                  ("--plot", plot, (".png",))):
+        if target is None:
+            continue
+        if target.suffix.lower() not in kinds:
+            raise InvalidArgumentError(f"{option} {display_path(target)}: give a file name ending in {kinds[0]}",
+                                       argument=option.lstrip("-"))
+        if not target.parent.is_dir():
+            raise InvalidArgumentError(f"{option} {display_path(target)}: the folder {display_path(target.parent)} "
+                                       "does not exist", argument=option.lstrip("-"))

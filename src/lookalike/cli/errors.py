@@ -17,6 +17,8 @@ from ..errors import (
 FLAGS = {
     "k": "-k", "top": "--top", "threshold": "--threshold", "text_weight": "--text-weight",
     "holdout": "--holdout", "folder": "FOLDER", "library": "--library", "query": "QUERY or --text",
+    "with_text": "--with-text", "finetune_last": "--finetune-last", "split_by": "--split-by", "out": "--out",
+    "epochs": "--epochs", "dim": "--dim", "hidden": "--hidden", "patience": "--patience", "lr": "--lr",
 }
 USAGE_ERRORS = (InvalidArgumentError,)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,10 +21,14 @@ from .common import (
     QuietOption,
     WorkersOption,
     app,
+    check_picture_outputs,
     emit,
     progress_bar,
     service_for,
 )
+
+if TYPE_CHECKING:
+    from ..evaluation.evaluator import EvalResult
 
 bench_app = typer.Typer(help="Benchmarks you can run on your own machine and data.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -50,6 +54,9 @@ def eval_command(
     split: Annotated[Path | None, typer.Option(help="Split file: reused when it exists, else written.")] = None,
     limit: Annotated[int | None, typer.Option(min=2, help="Evaluate on a seeded sample of this many images.")]
     = None,
+    plot: Annotated[Path | None, typer.Option(help="PNG of precision@k curves, one per model.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Self-contained HTML report: the table and the curves.")]
+    = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     as_markdown: Annotated[bool, typer.Option("--markdown", help="Same as --format markdown.")] = False,
     fmt: FormatOption = OutputFormat.table,
@@ -64,7 +71,9 @@ def eval_command(
 
     lookalike eval ../shared/data/ukbench-a -m efficientnet-lite0 -m histogram
     lookalike eval photos/ --protocol unseen --holdout 0.3 -m efficientnet-lite0 --markdown
+    lookalike eval photos/ -m efficientnet-lite0 -m histogram --plot curves.png --report eval.html
     """
+    check_picture_outputs(plot=plot, report=report)
     from ..evaluation.evaluator import default_split_path, evaluate, result_rows
     from ..evaluation.labelled import ClassSplit, load_labelled, sample, split_classes
 
@@ -91,9 +100,32 @@ def eval_command(
     chosen_format = OutputFormat.json if as_json else OutputFormat.markdown if as_markdown else fmt
     if chosen_format is OutputFormat.json:
         typer.echo(json.dumps([r.record() for r in results], indent=2))
-        return
-    columns, rows = result_rows(results)
-    emit(columns, rows, chosen_format)
+    else:
+        emit(*result_rows(results), chosen_format)
+    if plot is not None or report is not None:
+        _eval_pictures(results, folder, plot, report)
+
+
+def _eval_pictures(results: list[EvalResult], folder: Path, plot: Path | None, report: Path | None) -> None:
+    """`eval --plot` and `eval --report`: the curves PNG and/or the HTML report embedding them."""
+    import tempfile
+
+    from ..evaluation.evaluator import result_rows
+    from ..viz.charts import precision_curves
+    from ..viz.report import command_line, write_report
+
+    scores = {result.model: result.scores for result in results}
+    with tempfile.TemporaryDirectory() as scratch:
+        curves = precision_curves(scores, plot if plot is not None else Path(scratch) / "curves.png",
+                                  title=f"precision@k on {folder.name}")
+        if plot is not None:
+            typer.echo(f"wrote {plot}", err=True)
+        if report is not None:
+            columns, rows = result_rows(results)
+            images = max((result.images for result in results), default=0)
+            write_report(report, f"Evaluation on {folder}", columns, rows, command=command_line(), figures=[curves],
+                         notes=[f"{images:,} labelled images; each queries all the others (leave-one-out)."])
+            typer.echo(f"wrote {report}", err=True)
 
 
 @bench_app.command("index")

@@ -22,6 +22,7 @@ from .common import (
     QuietOption,
     WorkersOption,
     app,
+    check_picture_outputs,
     emit,
     path_text,
     progress_bar,
@@ -114,7 +115,9 @@ def search(
     = None,
     nprobe: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="IVF lists to visit (library).")] = None,
     model: ModelOption = None,
-    show: Annotated[Path | None, typer.Option(help="Write a PNG grid of the query and its results.")] = None,
+    grid: Annotated[Path | None, typer.Option(
+        "--grid", "--show", help="PNG grid of the query and its results (long answers: out-2.png, ...).")] = None,
+    report: Annotated[Path | None, typer.Option(help="Self-contained HTML report of the results.")] = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
     device: DeviceOption = None,
@@ -128,8 +131,11 @@ def search(
     lookalike search photo.jpg ~/Pictures -k 10
     lookalike search --text "a dog on grass" ~/Pictures
     lookalike search photo.jpg --library ~/Pictures/.lookalike --exact
+    lookalike search photo.jpg ~/Pictures --grid results.png --report results.html
     """
     from ..query import Query
+
+    check_picture_outputs(grid, report)
 
     if library is not None and folder is not None:
         raise InvalidArgumentError("give either a FOLDER or --library, not both", argument="library")
@@ -154,11 +160,17 @@ def search(
             report_failures(result.failures)
             matches = result.matches
     emit(["path", "score"], [[path_text(m.path), round(m.score, 4)] for m in matches], fmt)
-    if show is not None:
-        from ..viz import result_grid
+    hits = [(m.path, m.score) for m in matches]
+    if grid is not None:
+        from ..viz import search_grid
 
-        result_grid(query, [(m.path, m.score) for m in matches], show, title=text)
-        typer.echo(f"wrote {show}", err=True)
+        for written in search_grid(query, hits, grid, title=f"“{text}”" if text else None):
+            typer.echo(f"wrote {written}", err=True)
+    if report is not None:
+        from ..viz.report import command_line, search_report
+
+        search_report(query, hits, report, text=text, command=command_line(), relative_to=Path.cwd())
+        typer.echo(f"wrote {report}", err=True)
 
 
 @app.command()

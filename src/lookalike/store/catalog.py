@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -117,6 +118,10 @@ def _is_disk_full(exc: sqlite3.Error) -> bool:
     return "full" in text or "no space" in text
 
 
+class _ThreadMark:
+    """Lives in a thread's local storage; its finalizer closes that thread's connection."""
+
+
 class Catalog:
     """One library's catalog.sqlite, with one connection per thread that uses it."""
 
@@ -203,7 +208,24 @@ class Catalog:
                 db = self._connect()
                 self._connections.append(db)
             self._local.db = db
+            # the thread-local value dies with its thread: close the connection then, not at close()
+            self._local.owner = _ThreadMark()
+            weakref.finalize(self._local.owner, self._release, db)
         return db
+
+    def _release(self, db: sqlite3.Connection) -> None:
+        """Close one thread's connection (its thread has ended)."""
+        with self._guard:
+            if db in self._connections:
+                self._connections.remove(db)
+            else:
+                return
+        db.close()
+
+    def open_connections(self) -> int:
+        """How many connections are open (one per live thread that used the catalog)."""
+        with self._guard:
+            return len(self._connections)
 
     def close(self) -> None:
         """Close every thread's connection."""
@@ -255,7 +277,8 @@ class Catalog:
         try:
             yield db
         finally:
-            db.execute("COMMIT")
+            if db.in_transaction:  # SQLite may already have ended it after an error
+                db.execute("COMMIT")
 
     # meta -------------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -311,15 +334,21 @@ class Catalog:
         return found
 
     def iter_vectors(self, dim: int, chunk: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(ids, vectors) of the indexed files in id order, `chunk` rows at a time (call inside a
-        snapshot for one consistent state)."""
-        cursor = self.db.execute("SELECT id, vector FROM files WHERE status = 'indexed' ORDER BY id")
-        while True:
-            rows = cursor.fetchmany(chunk)
-            if not rows:
-                return
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            yield ids, np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim).copy()
+        """(ids, vectors) of the indexed files in id order, `chunk` rows at a time, all from one
+        committed state. The iterator reads through a connection of its own (closed when it ends or
+        is dropped), so it may be consumed slowly, partly, or from another thread."""
+        db = self._connect()
+        try:
+            db.execute("BEGIN")
+            cursor = db.execute("SELECT id, vector FROM files WHERE status = 'indexed' ORDER BY id")
+            while True:
+                rows = cursor.fetchmany(chunk)
+                if not rows:
+                    return
+                ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                yield ids, np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim).copy()
+        finally:
+            db.close()
 
     def row_for_path(self, path: str) -> FileRow | None:
         row = self.db.execute(f"SELECT {self._row_columns} FROM files WHERE path = ?", (_encode(path),)).fetchone()

@@ -6,6 +6,7 @@ process or another one, makes the next search load or rebuild the index first)."
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from .vectors import IndexParams, Manifest, VectorIndex, file_checksum, write_at
 log = logging.getLogger(__name__)
 
 
+RECHECK_SECONDS = 0.5  # while a writer syncs, readers look for its saved index this often
+
+
 def _no_checkpoint(name: str) -> None:
     """The default checkpoint: nothing to announce."""
 
@@ -38,6 +42,7 @@ class IndexKeeper:
         self._index: VectorIndex | None = None
         self._generation = -1
         self._lock = ReadWriteLock()
+        self._checked = (-1, 0.0)  # (generation, when) a busy writer was last seen
 
     # the saved index ----------------------------------------------------------------------------
     def manifest(self) -> Manifest | None:
@@ -81,14 +86,16 @@ class IndexKeeper:
 
     # the shared in-memory index -----------------------------------------------------------------
     def search(self, vector: np.ndarray, fetch: int, generation: int, ef_search: int | None = None,
-               nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids) of one query from an index at least as new as `generation`."""
+               nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+        """(scores, ids, vectors in the index) of one query, from an index at least as new as
+        `generation` (or, while a writer syncs, the last one it saved: see `_ensure`)."""
         self._ensure(generation)
         with self._lock.read():
             assert self._index is not None
-            fetch = min(fetch, max(self._index.count, 1))
-            scores, ids = self._index.search(vector[None, :], fetch, ef_search=ef_search, nprobe=nprobe)
-        return scores[0], ids[0]
+            total = self._index.count
+            scores, ids = self._index.search(vector[None, :], min(fetch, max(total, 1)), ef_search=ef_search,
+                                             nprobe=nprobe)
+        return scores[0], ids[0], total
 
     def current(self) -> VectorIndex:
         """The in-memory index, brought up to the catalog's generation."""
@@ -106,17 +113,21 @@ class IndexKeeper:
         writer killed mid-sync) is rebuilt from the catalog."""
         if self._index is not None and self._generation >= generation:
             return
+        checked_generation, checked_at = self._checked
+        if self._index is not None and generation <= checked_generation and \
+                time.monotonic() - checked_at < RECHECK_SECONDS:
+            return  # a writer was busy a moment ago: keep the index without probing again
+        if self._index is not None and writer_active(self.paths.lock):
+            manifest = self._manifest_or_none()
+            if manifest is not None and manifest.generation > self._generation:
+                with self._lock.write(), self.catalog.snapshot():
+                    now, saved = self.catalog.generation(), self.saved_index(mmap=True)
+                    if saved is not None and now > self._generation:
+                        self._index, self._generation = saved, now
+            self._checked = (generation, time.monotonic())
+            return
         with self._lock.write():
             if self._index is not None and self._generation >= generation:
-                return
-            if self._index is not None and writer_active(self.paths.lock):
-                manifest = self._manifest_or_none()
-                if manifest is None or manifest.generation <= self._generation:
-                    return
-                with self.catalog.snapshot():
-                    now, saved = self.catalog.generation(), self.saved_index(mmap=True)
-                if saved is not None:
-                    self._index, self._generation = saved, now
                 return
             with self.catalog.snapshot():
                 now = self.catalog.generation()

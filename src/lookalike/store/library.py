@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..embedders import Embedder, EmbeddingSpec, create_embedder
-from ..errors import ImageReadError, InvalidArgumentError, LibraryError, SpecMismatchError
+from ..errors import ImageReadError, InvalidArgumentError, LibraryError, LibraryLockedError, SpecMismatchError
 from ..pipeline import PipelineOptions
 from ..query import Match, Query, query_vector, rank_hits
 from .base import Checkpoint, LibraryStats, StoredFile, SyncReport
@@ -55,6 +56,7 @@ class Library:
         self._embedder = model if isinstance(model, Embedder) else None
         self._embedder_lock = threading.Lock()
         self._factory: Callable[[], Embedder] | None = None
+        self._write_guard = threading.Lock()
         self.keeper = IndexKeeper(self.paths, self.catalog, self.spec, self.root)
 
     # opening ----------------------------------------------------------------------------------
@@ -106,10 +108,27 @@ class Library:
         assert created is not None  # exist_ok=False raises instead
         return cls(created)
 
+    def model_location(self) -> str:
+        """How to build the library's model from anywhere: a model file or directory by its absolute
+        path (a relative name only works from where it was indexed), else its registry name or id."""
+        for candidate in (self.spec.extra.get("path"), self.spec.source):
+            if isinstance(candidate, str) and candidate.startswith("/") and Path(candidate).exists():
+                return candidate
+        return self.spec.model
+
+    def same_model(self, name: str) -> bool:
+        """Whether `name` names the library's model (another spelling of the same path counts)."""
+        if name == self.spec.model:
+            return True
+        try:
+            return Path(name).exists() and Path(name).resolve() == Path(self.model_location()).resolve()
+        except OSError:
+            return False
+
     def _check_model(self, model: str | Embedder | None) -> None:
         if isinstance(model, Embedder):
             self.spec.check_compatible(model.spec, f"library {self.paths.directory}")
-        elif model is not None and model != self.spec.model:
+        elif model is not None and not self.same_model(model):
             raise SpecMismatchError(
                 f"library {self.paths.directory} was built with model '{self.spec.model}' but the query "
                 f"uses '{model}'", expected=self.spec.model, given=model,
@@ -133,13 +152,24 @@ class Library:
         """The library's model, loaded once on first use and checked against the library's spec."""
         with self._embedder_lock:
             if self._embedder is None:
-                name = self._model if isinstance(self._model, str) else self.spec.model
+                name = self._model if isinstance(self._model, str) else self.model_location()
                 embedder = self._factory() if self._factory else create_embedder(name, **self._embed_options)
                 self.spec.check_compatible(embedder.spec, f"library {self.paths.directory}")
                 self._embedder = embedder
             return self._embedder
 
     # sync -------------------------------------------------------------------------------------
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One writer per library inside this process (the file lock covers other processes)."""
+        if not self._write_guard.acquire(blocking=False):
+            raise LibraryLockedError("another thread of this process is updating this library; wait for it "
+                                     "to finish (searches keep working meanwhile)", path=self.paths.directory)
+        try:
+            yield
+        finally:
+            self._write_guard.release()
+
     def sync(self, retry_failed: bool = False, options: PipelineOptions | None = None,
              index_params: IndexParams | None = None, rebuild_index: bool = False,
              checkpoint: Checkpoint | None = None, rehash: bool = False) -> SyncReport:
@@ -147,7 +177,8 @@ class Library:
         hash every file instead of trusting unchanged size, mtime and ctime).
         `checkpoint(name)` is called at each durable step (crash tests pause there)."""
         syncer = Syncer(self.paths, self.catalog, self.keeper, self.root, self.embedder, checkpoint)
-        return syncer.run(retry_failed, options, index_params, rebuild_index, rehash)
+        with self._writing():
+            return syncer.run(retry_failed, options, index_params, rebuild_index, rehash)
 
     # queries ----------------------------------------------------------------------------------
     def id_of(self, path: str | os.PathLike[str]) -> tuple[int | None, bool]:
@@ -213,19 +244,28 @@ class Library:
         if vector.shape[-1] != self.spec.dim:
             raise InvalidArgumentError(
                 f"query vector has {vector.shape[-1]} dimensions, the library {self.spec.dim}", argument="vector")
-        fetch = k + (exclude is not None) + _FETCH_MARGIN
         with self.catalog.snapshot():
             if exact:
                 ids, vectors = self.catalog.vectors(self.spec.dim)
                 flat = VectorIndex.build(ids, vectors, self.spec.dim, IndexParams(kind="flat"))
-                scores, keys = flat.search(vector[None, :], min(fetch, max(len(ids), 1)))
+                fetch = min(k + (exclude is not None), max(len(ids), 1))
+                scores, keys = flat.search(vector[None, :], fetch)
                 found = rank_hits(scores[0], keys[0], fetch, exclude, threshold)
-            else:
-                scores_row, keys = self.keeper.search(vector, fetch, self.catalog.generation(), ef_search, nprobe)
+                paths = self.catalog.paths_for(i for _, i in found)
+                return [Match(self.root / paths[i], s, i) for s, i in found if i in paths][:k]
+            generation = self.catalog.generation()
+            fetch = k + (exclude is not None) + _FETCH_MARGIN
+            while True:
+                # while a writer syncs, the index may hold ids this snapshot no longer has (or not yet):
+                # they are dropped before the cut at k, fetching more until k remain or none are left
+                scores_row, keys, total = self.keeper.search(vector, fetch, generation, ef_search, nprobe)
                 found = rank_hits(scores_row, keys, fetch, exclude, threshold)
-            paths = self.catalog.paths_for(i for _, i in found)
-        # ids this snapshot cannot see (an index newer or older than it) are dropped before the cut at k
-        return [Match(self.root / paths[i], s, i) for s, i in found if i in paths][:k]
+                paths = self.catalog.paths_for(i for _, i in found)
+                visible = [Match(self.root / paths[i], s, i) for s, i in found if i in paths]
+                cut = threshold is not None and len(scores_row) > 0 and scores_row[-1] < threshold
+                if len(visible) >= k or fetch >= total or cut:
+                    return visible[:k]
+                fetch = min(fetch * 4, total)
 
     def vectors(self) -> tuple[list[Path], np.ndarray]:
         """Every indexed file and its vector (for pairs, duplicates, evaluation and export)."""
@@ -236,8 +276,7 @@ class Library:
 
     def iter_vectors(self, chunk: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, vectors) in id order, `chunk` rows at a time, from one committed state."""
-        with self.catalog.snapshot():
-            yield from self.catalog.iter_vectors(self.spec.dim, chunk)
+        yield from self.catalog.iter_vectors(self.spec.dim, chunk)
 
     def files(self, ids: Sequence[int]) -> dict[int, StoredFile]:
         """The facts (path, size, hash, width, height) of these ids."""
@@ -271,7 +310,7 @@ class Library:
                                path=unknown[0], not_in_library=len(unknown))
         if not ids:
             return 0
-        with writer_lock(self.paths.lock):
+        with self._writing(), writer_lock(self.paths.lock):
             current = self.keeper.saved_index()
             with self.catalog.transaction():
                 self.catalog.delete(ids)
@@ -285,7 +324,7 @@ class Library:
         if vectors.shape[1:] != (self.spec.dim,):
             raise InvalidArgumentError(
                 f"vectors have shape {vectors.shape}, the library expects (n, {self.spec.dim})", argument="vectors")
-        with writer_lock(self.paths.lock):
+        with self._writing(), writer_lock(self.paths.lock):
             with self.catalog.transaction():
                 for position, facts in enumerate(files):
                     self.catalog.put_indexed(facts, vectors[position], sizes[position] if sizes else None)

@@ -46,7 +46,7 @@ def writer_lock(path: Path) -> Iterator[None]:
             except BlockingIOError:
                 handle.seek(0)
                 holder = handle.read().strip()
-                if holder and time.monotonic() < deadline:  # maybe a reader's probe: try again shortly
+                if time.monotonic() < deadline:  # maybe only a reader's probe: try again shortly
                     time.sleep(0.02)
                     continue
                 raise LibraryLockedError(

@@ -101,6 +101,10 @@ def open_catalog(paths: LibraryPaths, root: Path | None, inside_folder: bool, re
         catalog.close()
         raise LibraryError(f"this library indexes {found_root}, not {root}", path=paths.directory,
                            indexes=str(found_root))
+    portable = stored_root(paths, found_root)
+    if inside_folder and not readonly and recorded != portable:
+        with catalog.transaction():  # a library written by an older version: record the folder relatively
+            catalog.set_meta("root", portable)
     return OpenedCatalog(paths, catalog, spec, found_root)
 
 
