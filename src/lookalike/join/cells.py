@@ -1,6 +1,6 @@
 """The inverted-file partition the join runs over: spherical k-means centroids trained on a sample,
-every vector's own cell and the `nprobe` nearest cells it is compared with. Reads the vectors in chunks, so a memory-mapped
-array is never loaded whole."""
+every vector's own cell and the `nprobe` nearest cells it is compared with. Reads the vectors in
+chunks, so a memory-mapped array is never loaded whole."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -126,7 +127,9 @@ def count_tasks(*cells: Cells) -> int:
     return int(np.count_nonzero(np.logical_and.reduce([np.diff(c.starts) > 0 for c in cells])))
 
 
-class Sink:  # the protocol every sink in sinks.py follows
+class Sink(Protocol):
+    """What the loop hands each block of vectors to (the sinks in sinks.py)."""
+
     def block(self, rows: np.ndarray, row_vectors: np.ndarray, cols: np.ndarray, col_vectors: np.ndarray,
               same: int) -> None: ...
 
