@@ -76,10 +76,10 @@ class TopPairsSink:
         scores = row_vectors @ col_vectors.T
         _mask_lower(scores, rows, cols, same)
         flat = scores.ravel()
-        picked = np.flatnonzero(flat >= self._cutoff())
-        if len(picked) > self.count:  # keep the block's own top count (and its ties)
-            best = np.partition(flat[picked], len(picked) - self.count)[len(picked) - self.count]
-            picked = picked[flat[picked] >= best]
+        cutoff = self._cutoff()
+        if np.count_nonzero(flat >= cutoff) > self.count:  # only the block's own top count (and ties)
+            cutoff = max(cutoff, np.partition(flat, flat.size - self.count)[flat.size - self.count])
+        picked = np.flatnonzero(flat >= cutoff)
         if not len(picked):
             return
         i, j = rows[picked // scores.shape[1]], cols[picked % scores.shape[1]]
