@@ -12,7 +12,7 @@ from .errors import TooManyItemsError
 from .join import JoinOptions, ScoredPair, connected_groups, threshold_edges
 from .join import top_pairs as join_top_pairs
 
-__all__ = ["ALL_PAIRS_LIMIT", "ScoredPair", "all_pairs", "duplicate_groups", "knn", "knn_graph",
+__all__ = ["ALL_PAIRS_LIMIT", "ScoredPair", "all_pairs", "check_all_pairs", "duplicate_groups", "knn", "knn_graph",
            "pairs_from_graph", "top_pairs"]
 
 ALL_PAIRS_LIMIT = 2000
@@ -92,14 +92,19 @@ def top_pairs(vectors: np.ndarray, count: int, options: JoinOptions | None = Non
     return join_top_pairs(vectors, count, options)[0]
 
 
+def check_all_pairs(count: int, limit: int = ALL_PAIRS_LIMIT) -> None:
+    """Refuse every-pair output above `limit` items (checked before anything is embedded)."""
+    if count > limit:
+        raise TooManyItemsError(
+            f"--all on {count} images would print {count * (count - 1) // 2:,} pairs (limit {limit} images); "
+            f"use --top K for the K most similar pairs"
+        )
+
+
 def all_pairs(vectors: np.ndarray, limit: int = ALL_PAIRS_LIMIT) -> list[ScoredPair]:
     """Every pair's score, best first; refused above `limit` vectors."""
     n = len(vectors)
-    if n > limit:
-        raise TooManyItemsError(
-            f"--all on {n} images would print {n * (n - 1) // 2:,} pairs (limit {limit} images); "
-            f"use --top K for the K most similar pairs"
-        )
+    check_all_pairs(n, limit)
     if n < 2:
         return []
     matrix = vectors @ vectors.T
