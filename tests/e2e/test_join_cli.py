@@ -146,3 +146,42 @@ def test_pairs_all_limit_is_checked_before_any_model_is_built(tmp_path: Path) ->
 def test_library_and_folder_together_is_an_error(library: Path, folder: Path) -> None:
     done = run("pairs", str(folder), "--library", str(library), check=False)
     assert done.returncode == 1 and done.stderr.startswith("error: give either a folder or --library")
+
+
+PEAK_CLI = textwrap.dedent("""
+    import resource, sys
+    from lookalike.cli import main
+    sys.argv = ["lookalike", *sys.argv[1:]]
+    try:
+        main()
+    except SystemExit as exit:
+        assert not exit.code, exit.code
+    print(f"peak-kb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+""")
+
+
+def test_pairs_on_a_library_stay_within_vectors_plus_scaled_overhead(tmp_path: Path) -> None:
+    """`pairs --library L --top 1000` on 20k x 1280 stored vectors (98 MB): the whole CLI process
+    stays under the vectors' size + 1.5 GB scaled to 20k/200k (150 MB) + a fixed 400 MB (the
+    interpreter and its imports, about 150 MB, and the join's 256 MiB block budget)."""
+    from lookalike.embedders import EmbeddingSpec
+    from lookalike.evaluation.synthetic import clustered_vectors
+    from lookalike.store.catalog import NewFile
+    from lookalike.store.layout import LibraryPaths
+    from lookalike.store.library import Library
+
+    count, dim = 20_000, 1280
+    vectors = clustered_vectors(count, dim, seed=7)[0]
+    spec = EmbeddingSpec(model="synthetic", source="test", dim=dim, preprocessing="none")
+    files = [NewFile(f"img_{n}.jpg", 1, 1, f"hash{n}") for n in range(count)]
+    with Library.create_from_spec(LibraryPaths(tmp_path / "lib"), tmp_path, spec) as created:
+        created.add_vectors(files, vectors)
+    del vectors
+    done = subprocess.run([sys.executable, "-c", PEAK_CLI, "pairs", "--library", str(tmp_path / "lib"), "--top",
+                           "1000", "-f", "csv"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 1001 and "pairs: exact join over 20,000 vectors" in done.stderr
+    peak_mb = int(done.stderr.split("peak-kb ")[1].split()[0]) / 1024
+    bound_mb = count * dim * 4 / 2**20 + 1.5 * 1024 * count / 200_000 + 400
+    print(f"peak RSS {peak_mb:.0f} MB, bound {bound_mb:.0f} MB")
+    assert peak_mb < bound_mb, (peak_mb, bound_mb)

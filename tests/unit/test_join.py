@@ -170,8 +170,9 @@ PEAK_SCRIPT = textwrap.dedent("""
 
 
 def test_peak_memory_stays_bounded_on_memory_mapped_vectors(tmp_path: Path) -> None:
-    """40k x 1280 float32 (205 MB, memory-mapped): the whole process must stay under the vectors'
-    size + 1.5 GB scaled to 40k/200k (300 MB) + 250 MB for the interpreter, numpy, FAISS and scipy."""
+    """40k x 1280 float32 (195 MB, memory-mapped): the whole process must stay under the vectors'
+    size + 1.5 GB scaled to 40k/200k (300 MB) + a fixed 400 MB (the interpreter and its imports,
+    about 150 MB, and the join's 256 MiB block budget). An N x N matrix would be 6.4 GB."""
     count, dim = 40_000, 1280
     planted = write_clustered_npy(str(tmp_path / "v.npy"), count, dim, seed=5, planted=20)
     done = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(tmp_path / "v.npy")], capture_output=True,
@@ -180,7 +181,7 @@ def test_peak_memory_stays_bounded_on_memory_mapped_vectors(tmp_path: Path) -> N
     assert result["method"] == "ivf" and len(result["pairs"]) == 1000
     assert {tuple(p) for p in planted.tolist()} <= {tuple(p) for p in result["pairs"]}  # planted copies found
     vectors_mb = count * dim * 4 / 2**20
-    bound_mb = vectors_mb + 1.5 * 1024 * count / 200_000 + 250
+    bound_mb = vectors_mb + 1.5 * 1024 * count / 200_000 + 400
     peak_mb = result["peak_kb"] / 1024
     print(f"peak RSS {peak_mb:.0f} MB, bound {bound_mb:.0f} MB")
     assert peak_mb < bound_mb, (peak_mb, bound_mb)
