@@ -5,7 +5,8 @@ PY     := $(VENV)/bin/python
 SHARED ?= ../shared/data
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-all lint bench results clean
+	$(PY) benchmarks/serve.py --samples $(SHARED)/samples --vectors 10000
+	$(PY) benchmarks/pairs.py --sizes $(BENCH_SIZES)
 
 setup: $(STAMP)
 
@@ -28,6 +29,25 @@ test-all: setup
 	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -q -m ''
 
+<<<<<<< HEAD
+# Reliability: `make test` runs the quick form (4 SIGKILL runs, 60 s of fuzzing); these run longer.
+STRESS_RUNS ?= 20
+STRESS_FUZZ_SECONDS ?= 120
+FUZZ_SECONDS ?= 600
+
+stress: setup
+	STRESS_RUNS=$(STRESS_RUNS) FUZZ_SECONDS=$(STRESS_FUZZ_SECONDS) $(PY) -m pytest -q -p no:cacheprovider \
+		--timeout $$(( $(STRESS_FUZZ_SECONDS) + 600 )) tests/reliability
+
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m pytest -q -p no:cacheprovider --timeout $$(( $(FUZZ_SECONDS) + 600 )) \
+		tests/reliability/test_fuzz_decode.py
+=======
+# Rewrites tests/snapshots/ and the README's console blocks from what the program prints now.
+snapshots: setup
+	$(PY) -m pytest -q tests/e2e/test_snapshots.py tests/e2e/test_readme.py --update-snapshots
+>>>>>>> main
+
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy src/lookalike
@@ -37,7 +57,11 @@ BENCH_SIZES ?= 10000,100000
 bench: setup
 	$(PY) benchmarks/embed_throughput.py --data $(SHARED)/ukbench-a
 	$(PY) benchmarks/library.py --images $(SHARED)/ukbench-a --sizes $(BENCH_SIZES)
+<<<<<<< HEAD
 	$(PY) benchmarks/pairs.py --sizes $(BENCH_SIZES)
+=======
+	$(PY) benchmarks/serve.py --samples $(SHARED)/samples --vectors 10000
+>>>>>>> main
 
 results: setup
 	$(PY) benchmarks/results.py --data $(SHARED) --out docs/results.md

@@ -30,11 +30,19 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _offline_hub() -> Iterator[None]:
-    """No test may reach a model hub (subprocesses inherit this too)."""
+def _offline_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test may reach a model hub, and none sees this machine's caches or settings: an empty
+    HF_HOME, so a machine with cached weights behaves like one without, and no user lookalike.toml
+    or LOOKALIKE_* variable (subprocesses inherit all of this)."""
+    isolated = tmp_path_factory.mktemp("isolated-home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HF_HUB_OFFLINE", "1")
         patch.setenv("TRANSFORMERS_OFFLINE", "1")
+        patch.setenv("HF_HOME", str(isolated / "huggingface"))
+        patch.setenv("XDG_CONFIG_HOME", str(isolated / "config"))
+        for name in list(os.environ):
+            if name.startswith("LOOKALIKE_"):
+                patch.delenv(name)
         yield
 
 
@@ -109,3 +117,13 @@ def browser() -> Iterator[object]:
             yield launched
         finally:
             launched.close()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-snapshots", action="store_true",
+                     help="rewrite tests/snapshots and the README's console blocks from what the program prints now")
+
+
+@pytest.fixture(scope="session")
+def update_snapshots(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-snapshots"))

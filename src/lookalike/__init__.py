@@ -1,6 +1,13 @@
 """lookalike: image similarity, visual search and top-k retrieval.
 
-The public API is imported lazily, so `import lookalike` stays cheap (no torch, no FAISS).
+The public API is imported lazily, so `import lookalike` stays cheap (no torch, no FAISS):
+
+    from lookalike import Lookalike, Query
+    with Lookalike() as service:
+        library = service.library("photos", create=True)
+        service.sync(library)
+        for match in service.search(library, Query("query.jpg"), k=5):
+            print(match.path, match.score)
 """
 
 from __future__ import annotations
@@ -11,25 +18,44 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "Lookalike": "service",
+    "Settings": "settings",
+    "load_settings": "settings",
+    "Library": "store.library",
+    "VectorStore": "store.base",
+    "SyncReport": "store.base",
+    "LibraryStats": "store.base",
+    "Query": "query",
+    "Match": "query",
+    "Pair": "query",
     "compare": "operations",
     "find_pairs": "operations",
     "find_duplicates": "operations",
     "search": "operations",
     "embed_folder": "operations",
-    "embed_image": "operations",
-    "Match": "operations",
-    "Pair": "operations",
+    "embed_image": "query",
     "create_embedder": "embedders",
     "list_models": "embedders",
     "register_model": "embedders",
+    "ModelInfo": "embedders",
+    "DEFAULT_MODEL": "embedders",
     "Embedder": "embedders",
     "EmbeddingSpec": "embedders",
     "load_image": "images",
+    "decode_image": "images",
     "find_images": "images",
     "LookalikeError": "errors",
     "ImageReadError": "errors",
+    "UnknownModelError": "errors",
     "ModelLoadError": "errors",
+    "UnsupportedQueryError": "errors",
+    "InvalidArgumentError": "errors",
+    "TooManyItemsError": "errors",
     "SpecMismatchError": "errors",
+    "ConfigError": "errors",
+    "LibraryError": "errors",
+    "LibraryLockedError": "errors",
+    "CorruptLibraryError": "errors",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -38,3 +64,7 @@ def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'lookalike' has no attribute {name!r}")
     return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -7,10 +7,14 @@ and enforces a pixel limit. Every failure is an `ImageReadError(path, reason)`.
 
 from __future__ import annotations
 
+import errno
+import io
 import os
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -36,6 +40,9 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
     (4, b"ftypavif", "avif"),
 )
 DEFAULT_MAX_PIXELS = 100_000_000
+UPLOAD_NAME = "<upload>"
+ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
+"""A file path, the bytes of an image file, or a readable binary file object."""
 MIN_SIDE = 8
 _STATE_DIR_NAMES = frozenset({".lookalike"})
 
@@ -49,38 +56,116 @@ class DecodeOptions:
     min_side: int = MIN_SIDE
 
 
-def sniff_image_type(path: str | os.PathLike[str]) -> str | None:
-    """The image format from the file's first bytes, or None when it does not look like an image."""
+def not_regular_reason(path: str | os.PathLike[str]) -> str | None:
+    """Why `path` is not a regular file that may be opened (None when it is one).
+
+    Links are followed (the kernel's own loop limit applies); FIFOs, devices and sockets are never
+    opened, since opening or reading them can block for ever or never end.
+    """
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(16)
+        info = os.stat(path)
+    except OSError as exc:
+        return _stat_error_reason(exc)
+    return _mode_reason(info.st_mode)
+
+
+def _stat_error_reason(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop (too many levels of links)"
+    if exc.errno == errno.ENOENT:
+        return "no such file or folder (or a broken symbolic link)"
+    if exc.errno == errno.EACCES:
+        return "permission denied"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "file name too long"
+    return f"cannot read file information ({exc.strerror or exc})"
+
+
+def _mode_reason(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a directory, not an image file"
+    if stat.S_ISFIFO(mode):
+        return "is a named pipe (FIFO), not a regular file; not opened"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a regular file; not opened"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a regular file; not opened"
+    return "not a regular file; not opened"
+
+
+def open_regular(path: str | os.PathLike[str]) -> int:
+    """A read-only descriptor of `path`, only when it is a regular file (checked before opening, and
+    again on the open descriptor, so a file swapped for a FIFO in between cannot block). Raises
+    `ImageReadError` with the reason otherwise."""
+    reason = not_regular_reason(path)
+    if reason is not None:
+        raise ImageReadError(path, reason)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ImageReadError(path, _stat_error_reason(exc)) from None
+    reason = _mode_reason(os.fstat(fd).st_mode)
+    if reason is not None:
+        os.close(fd)
+        raise ImageReadError(path, reason)
+    return fd
+
+
+def sniff_image_type(path: str | os.PathLike[str]) -> str | None:
+    """The image format from the file's first bytes, or None when it does not look like an image
+    (or is not a regular file: FIFOs and devices are never opened)."""
+    try:
+        fd = open_regular(path)
+    except ImageReadError:
+        return None
+    try:
+        head = os.read(fd, 16)
     except OSError:
         return None
+    finally:
+        os.close(fd)
     for offset, magic, kind in _MAGIC:
         if head[offset : offset + len(magic)] == magic:
             return kind
     return None
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+FolderErrorHandler = Callable[[ImageReadError], None]
+
+
+def _walk(root: Path, on_error: FolderErrorHandler | None = None) -> Iterator[Path]:
+    def report(exc: OSError) -> None:
+        if on_error is not None:
+            where = exc.filename if exc.filename is not None else root
+            reason = "permission denied" if isinstance(exc, PermissionError) else \
+                f"cannot list folder ({exc.strerror or exc})"
+            on_error(ImageReadError(where, f"unreadable folder: {reason}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=report, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if d not in _STATE_DIR_NAMES)
         for name in sorted(filenames):
             yield Path(dirpath) / name
 
 
-def find_images(root: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
+def find_images(root: str | os.PathLike[str], recursive: bool = True,
+                on_error: FolderErrorHandler | None = None) -> list[Path]:
     """Image files below `root`, sorted: by extension, or by content for files with another one.
 
-    Files with an image extension are listed even when their content is broken, so that the caller
-    can report them; files without one are listed only when their first bytes are an image's.
+    Files with an image extension are listed even when their content is broken (or they are not
+    regular files), so that the caller can report them; files without one are listed only when they
+    are regular files whose first bytes are an image's. Folders that cannot be listed go to
+    `on_error` (else they are skipped).
     """
     base = Path(root)
-    if base.is_file():
+    try:
+        info = os.stat(base)
+    except OSError as exc:
+        raise LookalikeError(f"{display_path(base)}: {_stat_error_reason(exc)}") from None
+    if not stat.S_ISDIR(info.st_mode):
         return [base]
-    if not base.is_dir():
-        raise LookalikeError(f"{display_path(base)}: no such file or folder")
-    candidates = _walk(base) if recursive else (p for p in sorted(base.iterdir()) if p.is_file())
+    candidates = _walk(base, on_error) if recursive else (p for p in sorted(base.iterdir()) if p.is_file())
     found = []
     for path in candidates:
         if path.name.startswith("."):
@@ -133,17 +218,39 @@ def _draft_request(size: tuple[int, int], short_side: int) -> tuple[int, int]:
     return max(1, int(width * scale + 0.999)), max(1, int(height * scale + 0.999))
 
 
-def _open_checked(path: str | os.PathLike[str], options: DecodeOptions) -> Image.Image:
+def source_name(source: ImageSource, name: str | None = None) -> str | os.PathLike[str]:
+    """What error messages call a source: its path, or `name` / "<upload>" for bytes and file objects."""
+    if isinstance(source, str | os.PathLike):
+        return source
+    return name or getattr(source, "name", None) or UPLOAD_NAME
+
+
+def _opened(source: ImageSource, path: str | os.PathLike[str]) -> Image.Image:
+    """Pillow's lazy open of a path, of bytes (decoded in memory) or of a binary file object."""
+    if isinstance(source, str | os.PathLike):
+        reason = not_regular_reason(source)  # before any open(): a FIFO would block it for ever
+        if reason is not None:
+            raise ImageReadError(path, reason)
+        try:
+            size = os.stat(source).st_size
+        except OSError as exc:
+            raise ImageReadError(path, _stat_error_reason(exc)) from None
+        if size == 0:
+            raise ImageReadError(path, "empty file (0 bytes)")
+        return Image.open(source)
+    if isinstance(source, bytes | bytearray | memoryview):
+        if len(source) == 0:
+            raise ImageReadError(path, "empty file (0 bytes)")
+        return Image.open(io.BytesIO(bytes(source)))
+    return Image.open(source)
+
+
+def _open_checked(source: ImageSource, options: DecodeOptions, name: str | None = None) -> Image.Image:
+    path = source_name(source, name)
     try:
-        size = os.stat(path).st_size
-    except FileNotFoundError:
-        raise ImageReadError(path, "file not found") from None
-    except PermissionError:
-        raise ImageReadError(path, "permission denied") from None
-    if size == 0:
-        raise ImageReadError(path, "empty file (0 bytes)")
-    try:
-        image = Image.open(path)
+        image = _opened(source, path)
+    except ImageReadError:
+        raise
     except PermissionError:
         raise ImageReadError(path, "permission denied") from None
     except IsADirectoryError:
@@ -152,15 +259,18 @@ def _open_checked(path: str | os.PathLike[str], options: DecodeOptions) -> Image
         raise ImageReadError(path, "not an image (unrecognised format)") from None
     except Image.DecompressionBombError as exc:
         raise ImageReadError(path, f"too many pixels to decode safely ({exc})") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageReadError(path, f"truncated or corrupt image data ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a decoder bug on hostile bytes is still this file's problem
+        raise ImageReadError(path, f"cannot decode ({type(exc).__name__}: {exc})") from None
     width, height = image.size
     if width * height > options.max_pixels:
         image.close()
         raise ImageReadError(
             path,
             f"image is {width}x{height} ({width * height / 1e6:.0f} MP), above the limit of "
-            f"{options.max_pixels / 1e6:.0f} MP (raise it with --max-megapixels)",
+            f"{options.max_pixels / 1e6:.0f} MP",
+            limit="max_pixels",
         )
     if min(width, height) < options.min_side:
         image.close()
@@ -171,13 +281,15 @@ def _open_checked(path: str | os.PathLike[str], options: DecodeOptions) -> Image
 
 
 def decode_image(
-    path: str | os.PathLike[str], options: DecodeOptions | None = None
+    source: ImageSource, options: DecodeOptions | None = None, name: str | None = None
 ) -> tuple[Image.Image, tuple[int, int]]:
-    """Decode `path` into an upright RGB image; also return the file's full upright size (before
-    draft-mode reduction). Raises `ImageReadError` saying why a file cannot be read."""
+    """Decode a file, image bytes or a binary file object into an upright RGB image; also return the
+    full upright size (before draft-mode reduction). Bytes are decoded in memory, never written out.
+    Raises `ImageReadError` saying why the source cannot be read (named `name` or "<upload>")."""
     options = options or DecodeOptions()
     _register_optional_formats()
-    image = _open_checked(path, options)
+    path = source_name(source, name)
+    image = _open_checked(source, options, name)
     full_size = image.size
     try:
         with image:
@@ -198,11 +310,13 @@ def decode_image(
         raise ImageReadError(path, f"too many pixels to decode safely ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageReadError(path, f"truncated or corrupt image data ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a decoder bug on hostile bytes is still this file's problem
+        raise ImageReadError(path, f"cannot decode ({type(exc).__name__}: {exc})") from None
     if (upright.width > upright.height) != (image.width > image.height):
         full_size = (full_size[1], full_size[0])
     return rgb, full_size
 
 
-def load_image(path: str | os.PathLike[str], options: DecodeOptions | None = None) -> Image.Image:
-    """Decode `path` into an upright RGB image, or raise `ImageReadError` saying why not."""
-    return decode_image(path, options)[0]
+def load_image(source: ImageSource, options: DecodeOptions | None = None, name: str | None = None) -> Image.Image:
+    """Decode a path, bytes or a file object into an upright RGB image, or raise `ImageReadError`."""
+    return decode_image(source, options, name)[0]

@@ -12,15 +12,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .embedders import Embedder, EmbeddingSpec
-from .errors import ImageReadError, LookalikeError
+from .embedders import EmbeddingSpec
+from .errors import ImageReadError, LibraryError
 from .images import find_images
 from .join import JoinOptions, JoinReport, Progress, connected_groups, cross_knn, exact_hash_groups
 from .join import threshold_edges as join_edges
 from .join import top_pairs as join_top_pairs
 from .neighbors import all_pairs
-from .operations import Pair, open_folder_library
+from .operations import LazyModel, open_folder_library, require_folder
 from .pipeline import PipelineOptions, embed_paths
+from .query import Pair
 
 if TYPE_CHECKING:
     from .store.library import Library
@@ -60,19 +61,23 @@ def count_images(folder: str | os.PathLike[str]) -> int:
     return len(find_images(folder))
 
 
-def folder_set(folder: str | os.PathLike[str], embedder: Embedder, options: PipelineOptions | None = None,
+def folder_set(folder: str | os.PathLike[str], model: LazyModel, options: PipelineOptions | None = None,
                unique_content: bool = False) -> VectorSet:
-    """A folder's images with their vectors: from the folder's library (brought up to date) when it
-    has one for this model, else embedded now. `unique_content`: hash the files first and embed one
-    file per content; its copies share the vector (exact duplicates cost no model time)."""
-    library = open_folder_library(folder, embedder)
+    """A folder's images with their vectors: from the folder's library (brought up to date where it
+    can be written) when it has one for this model, else embedded now. `unique_content`: hash the
+    files first and embed one file per content; its copies share the vector (exact duplicates cost
+    no model time). The model is built only when something must be embedded."""
+    require_folder(folder)
+    library = open_folder_library(folder, model)
     if library is not None:
         with library:
-            library.sync(options=options)
+            if not library.catalog.readonly:
+                library.sync(options=options)
             return library_set(library)
     paths = find_images(folder)
     if not paths:
-        raise LookalikeError(f"{folder}: no image files found")
+        raise LibraryError("no image files found", path=folder)
+    embedder = model()
     if not unique_content:
         embedded = embed_paths(embedder, paths, options)
         return VectorSet(embedded.paths, embedded.vectors, None, embedded.failures, embedder.spec)
@@ -84,7 +89,7 @@ def folder_set(folder: str | os.PathLike[str], embedder: Embedder, options: Pipe
         first.setdefault(digest or f"unreadable:{path}", path)
     embedded = embed_paths(embedder, list(first.values()), options)
     row_of = {path: row for row, path in enumerate(embedded.paths)}
-    reason = {Path(f.path): f.reason for f in embedded.failures}
+    reason = {Path(f.path or ""): f.reason for f in embedded.failures}
     kept, rows, failures = [], [], list(embedded.failures)
     for path, digest in zip(paths, hashes, strict=True):
         source = first[digest or f"unreadable:{path}"]

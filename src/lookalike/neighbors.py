@@ -96,8 +96,8 @@ def check_all_pairs(count: int, limit: int = ALL_PAIRS_LIMIT) -> None:
     """Refuse every-pair output above `limit` items (checked before anything is embedded)."""
     if count > limit:
         raise TooManyItemsError(
-            f"--all on {count} images would print {count * (count - 1) // 2:,} pairs (limit {limit} images); "
-            f"use --top K for the K most similar pairs"
+            f"every pair of {count} images would be {count * (count - 1) // 2:,} pairs (limit {limit} images)",
+            count=count, limit=limit
         )
 
 

@@ -25,6 +25,12 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _line_cell(value: Any) -> str:
+    """A cell for line-based formats (table, markdown): a newline or carriage return in a value (a
+    file name may hold one) is shown as \\n or \\r so that every row stays on one line."""
+    return _cell(value).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: OutputFormat) -> str:
     """Rows (one value per column) in the requested format; floats get 4 decimals except in JSON."""
     if fmt is OutputFormat.json:
@@ -38,9 +44,9 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: OutputFor
         return buffer.getvalue().rstrip("\n")
     if fmt is OutputFormat.markdown:
         lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        lines += ["| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |" for row in rows]
+        lines += ["| " + " | ".join(_line_cell(v).replace("|", "\\|") for v in row) + " |" for row in rows]
         return "\n".join(lines)
-    cells = [list(columns)] + [[_cell(v) for v in row] for row in rows]
+    cells = [list(columns)] + [[_line_cell(v) for v in row] for row in rows]
     widths = [max(len(row[c]) for row in cells) for c in range(len(columns))]
     numeric = [bool(rows) and all(isinstance(row[c], int | float) for row in rows) for c in range(len(columns))]
     lines = []

@@ -5,30 +5,21 @@ failures, never raised."""
 from __future__ import annotations
 
 import logging
-import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from .embedders.base import Embedder
 from .errors import ImageReadError
 from .images import DecodeOptions, decode_image
+from .system import available_cores
 
 log = logging.getLogger(__name__)
-
-
-def available_cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 @dataclass
@@ -50,15 +41,19 @@ class EmbedResult:
     failures: list[ImageReadError] = field(default_factory=list)
 
 
+Progress = Callable[[int, int], None]
+"""A progress callback: `progress(done, total)`; the API is silent unless one is given."""
+
+
 @dataclass(frozen=True)
 class PipelineOptions:
-    """Batch size, decode worker count and the pixel limit."""
+    """Batch size (None: the model's own), decode worker count (None: one per core), the pixel limit,
+    and an optional progress callback called after each batch."""
 
     batch_size: int | None = None
     workers: int | None = None
     max_pixels: int | None = None
-    progress: bool = False
-    progress_label: str = "embedding"
+    progress: Progress | None = None
 
 
 def _decode_and_prepare(path: Path, embedder: Embedder, options: DecodeOptions) -> tuple[Any, tuple[int, int]]:
@@ -89,10 +84,8 @@ class Pipeline:
         batch_size = self.options.batch_size or self.embedder.default_batch_size
         workers = self.options.workers or max(1, available_cores())
         look_ahead = batch_size * 2 + workers
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lookalike-decode") as pool, tqdm(
-            total=len(paths), desc=self.options.progress_label, unit="img",
-            disable=not self.options.progress, leave=False,
-        ) as bar:
+        done = 0
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lookalike-decode") as pool:
             pending: deque[tuple[Path, Future[Any]]] = deque()
             queue = iter(paths)
 
@@ -122,7 +115,9 @@ class Pipeline:
                     sizes.append(size)
                     good_paths.append(path)
                 vectors = self.embedder.embed_prepared(items)
-                bar.update(len(good_paths) + len(failures))
+                done += len(good_paths) + len(failures)
+                if self.options.progress is not None:
+                    self.options.progress(done, len(paths))
                 yield EmbeddedBatch(good_paths, vectors, failures, sizes)
 
     def run(self, paths: Sequence[Path]) -> EmbedResult:

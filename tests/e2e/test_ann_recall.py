@@ -34,8 +34,13 @@ def test_recall_on_gaussian_mixture() -> None:
 def test_auto_picks_flat_small_and_hnsw_large() -> None:
     assert IndexParams().resolved(1_000).kind == "flat"
     assert IndexParams().resolved(60_000).kind == "hnsw"
-    ivf = IndexParams(kind="ivf").resolved(100_000)
-    assert ivf.nlist == int(4 * np.sqrt(100_000)) and 16 <= (ivf.nprobe or 0) <= (ivf.nlist or 0)
+    lists = {n: IndexParams(kind="ivf").resolved(n) for n in (100, 10_000, 100_000, 1_000_000)}
+    assert lists[100_000].nlist == 1264 and lists[100_000].nprobe == 158  # the documented defaults at 100k
+    for n, chosen in lists.items():
+        nlist, nprobe = chosen.nlist or 0, chosen.nprobe or 0
+        assert n // nlist >= 39, (n, nlist)  # k-means gets at least 39 training points per list
+        assert 1 <= nprobe <= nlist and (nprobe >= 16 or nprobe == nlist)
+    assert [lists[n].nlist for n in sorted(lists)] == sorted(lists[n].nlist or 0 for n in lists)  # grows with N
 
 
 @pytest.mark.shared_data

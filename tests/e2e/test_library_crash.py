@@ -30,11 +30,14 @@ def folder(tmp_path: Path) -> Path:
     return root
 
 
+RUNNER = Path(__file__).resolve().parents[1] / "crash_runner.py"
+
+
 def _start_index(folder: Path, model_dir: Path, pause: float = 1.0) -> subprocess.Popen[str]:
-    env = dict(os.environ, LOOKALIKE_SYNC_PAUSE=str(pause), HF_HUB_OFFLINE="1")
+    """A real indexing process that pauses at each checkpoint (the hook is injected by the runner)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "lookalike", "index", str(folder), "-m", str(model_dir), "--precision", "fp32",
-         "--batch-size", str(BATCH), "--quiet"],
+        [sys.executable, str(RUNNER), str(folder), str(model_dir), str(BATCH), str(pause)],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
     )
 

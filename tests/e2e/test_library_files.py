@@ -25,14 +25,34 @@ def indexed(image_folder: Path, tiny_siglip) -> Library:
     library.close()
 
 
+def test_index_not_matching_its_checksum_is_rebuilt_from_the_catalog(indexed: Library, image_folder: Path) -> None:
+    query = image_folder / "a" / "img_0.jpg"
+    before = [(h.path, round(h.score, 5)) for h in indexed.search(query, k=5)]
+    indexed.paths.index.write_bytes(b"\x00garbage{")
+    with Library.open(image_folder) as reopened:
+        assert [(h.path, round(h.score, 5)) for h in reopened.search(query, k=5)] == before
+        assert reopened.paths.index.read_bytes() == b"\x00garbage{"  # a reader never writes
+        report = reopened.sync()
+        assert report.index_rebuilt and report.embedded == 0
+        assert reopened.paths.index.read_bytes() != b"\x00garbage{"
+        assert_consistent(reopened)
+
+
 @pytest.mark.parametrize("victim", ["manifest", "index"])
 def test_corrupted_file_gives_clear_error_and_is_kept(indexed: Library, image_folder: Path, victim: str) -> None:
     target = indexed.paths.manifest if victim == "manifest" else indexed.paths.index
+    if victim == "index":  # an index written before checksums: nothing to check it against
+        manifest = json.loads(indexed.paths.manifest.read_text())
+        manifest.pop("checksum")
+        indexed.paths.manifest.write_text(json.dumps(manifest))
     target.write_bytes(b"\x00garbage{")
     with Library.open(image_folder) as reopened:
-        with pytest.raises(CorruptLibraryError, match="rebuild-index") as caught:
+        from lookalike.cli.errors import with_hint
+
+        with pytest.raises(CorruptLibraryError, match="nothing was changed") as caught:
             reopened.search(image_folder / "a" / "img_0.jpg", k=2)
         assert "\n" not in str(caught.value) and str(target) in str(caught.value)
+        assert "--rebuild-index" in with_hint(caught.value)
         with pytest.raises(CorruptLibraryError):
             reopened.sync()
         assert target.read_bytes() == b"\x00garbage{"  # nothing overwritten
@@ -124,7 +144,7 @@ def test_creation_killed_before_first_commit_is_redone(image_folder: Path, tiny_
     located.close()
     for leftover in paths.directory.glob("catalog.sqlite*"):
         leftover.unlink()
-    Catalog(paths.catalog).close()  # schema only, as left by a kill before the meta commit
+    Catalog(paths.catalog, create=True).close()  # schema only, as an older version's killed creation left it
     with pytest.raises(CorruptLibraryError, match="no spec"):
         Library.open(image_folder, model=tiny_siglip)
     with Library.open(image_folder, model=tiny_siglip, create=True) as library:

@@ -129,14 +129,18 @@ def test_second_writer_fails_fast(library: Library) -> None:
 
 
 def test_spec_mismatch_is_one_clear_line(library: Library, image_folder: Path, tiny_clip_dir: Path) -> None:
+    from lookalike.cli.errors import with_hint
     from lookalike.embedders import create_embedder
 
     other = create_embedder(str(tiny_clip_dir), precision="fp32")
-    with pytest.raises(SpecMismatchError, match="--model") as caught:
+    with pytest.raises(SpecMismatchError) as caught:
         Library.open(library=library.paths.directory, model=other)
-    assert "\n" not in str(caught.value)
-    with pytest.raises(SpecMismatchError, match="re-index|index the folder"):
+    assert "\n" not in str(caught.value) and "--" not in str(caught.value)  # the core names no flag
+    assert caught.value.details["expected"] == library.spec.model
+    assert f"pass --model {library.spec.model}" in with_hint(caught.value)  # the CLI does
+    with pytest.raises(SpecMismatchError) as by_name:
         Library.open(library=library.paths.directory, model="efficientnet-lite0")
+    assert "index the folder with --model efficientnet-lite0" in with_hint(by_name.value)
 
 
 def test_query_in_library_is_excluded_and_needs_no_model(library: Library, image_folder: Path) -> None:
@@ -147,7 +151,11 @@ def test_query_in_library_is_excluded_and_needs_no_model(library: Library, image
     assert reopened._embedder is None
     exact = reopened.search(target, k=10, exact=True)
     assert [h.path for h in exact] == [h.path for h in hits]
-    assert all(h.score >= 0.5 for h in reopened.search(target, k=10, threshold=0.5))
+    scores = [h.score for h in hits]
+    cut = (scores[1] + scores[2]) / 2  # two hits above the cut, three below
+    kept = reopened.search(target, k=10, threshold=cut)
+    assert [h.path for h in kept] == [h.path for h in hits[:2]]
+    assert reopened.search(target, k=10, threshold=1.0) == []
     reopened.close()
 
 

@@ -79,11 +79,30 @@ def test_image_only_directory_has_no_text(tiny_siglip_dir: Path, tmp_path: Path)
         image_only.embed_texts(["a dog"])
 
 
-def test_spec_records_source_and_changes_with_weights(tiny_siglip, tiny_clip) -> None:
+def test_spec_records_source_and_changes_with_weights(tiny_siglip, tiny_clip, tiny_siglip_dir: Path,
+                                                      tmp_path: Path) -> None:
+    import shutil
+
+    from transformers import SiglipModel
+
     assert tiny_siglip.spec.extra["family"] == "siglip" and tiny_siglip.spec.revision
-    with pytest.raises(SpecMismatchError, match="--model"):
+    with pytest.raises(SpecMismatchError) as caught:
         tiny_siglip.spec.check_compatible(tiny_clip.spec)
+    assert caught.value.details == {"expected": tiny_siglip.spec.model, "given": tiny_clip.spec.model}
     tiny_siglip.spec.check_compatible(tiny_siglip.spec)
+    retrained = tmp_path / "retrained"  # the same architecture and config, other weights
+    shutil.copytree(tiny_siglip_dir, retrained)
+    model = SiglipModel.from_pretrained(retrained)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.01)
+    model.save_pretrained(retrained)
+    changed = create_embedder(str(retrained), precision="fp32")
+    assert changed.spec.revision != tiny_siglip.spec.revision
+    image = [pattern_image(3)]
+    assert not np.allclose(changed.embed_images(image), tiny_siglip.embed_images(image), atol=1e-4)
+    with pytest.raises(SpecMismatchError):
+        tiny_siglip.spec.check_compatible(changed.spec)
 
 
 def test_bf16_matches_fp32(tiny_siglip_dir: Path) -> None:
@@ -97,9 +116,12 @@ def test_bf16_matches_fp32(tiny_siglip_dir: Path) -> None:
 def test_unknown_and_unloadable_models_explain_themselves(tmp_path: Path) -> None:
     with pytest.raises(UnknownModelError, match="efficientnet-lite0"):
         create_embedder("no-such-model")
-    with pytest.raises(ModelLoadError, match="efficientnet-lite0") as caught:
+    from lookalike.cli.errors import with_hint
+
+    with pytest.raises(ModelLoadError, match="not in the local cache") as caught:
         create_embedder("siglip-base")  # not cached, and the hub is off in tests
-    assert "\n" not in str(caught.value)
+    assert "\n" not in str(caught.value) and caught.value.details["offline"]
+    assert with_hint(caught.value).endswith("--model efficientnet-lite0 works offline")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelLoadError, match="directory"):
         create_embedder(str(tmp_path / "empty"))

@@ -72,7 +72,13 @@ def test_decompression_bomb_header(tmp_path: Path) -> None:
 def test_pixel_limit_is_configurable(tmp_path: Path) -> None:
     big = tmp_path / "big.png"
     Image.new("RGB", (400, 300)).save(big)
-    assert "--max-megapixels" in _reason(big, max_pixels=100_000)
+    from lookalike.cli.errors import with_hint
+
+    assert "above the limit of 0 MP" in _reason(big, max_pixels=100_000)
+    with pytest.raises(ImageReadError) as caught:
+        load_image(big, DecodeOptions(max_pixels=100_000))
+    assert caught.value.details == {"limit": "max_pixels"}
+    assert with_hint(caught.value).endswith("raise the limit with --max-megapixels")
     assert load_image(big, DecodeOptions(max_pixels=200_000)).size == (400, 300)
 
 
@@ -220,3 +226,39 @@ def test_heic_is_found_and_decoded_when_pillow_heif_is_installed(tmp_path: Path)
     assert find_images(tmp_path) == [tmp_path / "phone_photo"]
     red, green, blue = load_image(tmp_path / "phone_photo").getpixel((5, 5))
     assert green > 180 and red < 40 and blue < 50
+
+
+def test_bytes_and_file_objects_decode_like_the_file(tmp_path: Path) -> None:
+    """Uploads take the same safe path as files: same pixels, same errors, named as given."""
+    import io
+
+    from lookalike.images import decode_image
+
+    target = tmp_path / "photo.jpg"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(target, quality=90)
+    from_file, size = decode_image(target)
+    from_bytes, bytes_size = decode_image(target.read_bytes())
+    with open(target, "rb") as handle:
+        from_handle, _ = decode_image(handle)
+    assert size == bytes_size == (40, 30)
+    assert np.array_equal(np.asarray(from_file), np.asarray(from_bytes))
+    assert np.array_equal(np.asarray(from_file), np.asarray(from_handle))
+    with pytest.raises(ImageReadError) as caught:
+        decode_image(b"not an image at all", name="upload.jpg")
+    assert str(caught.value) == "upload.jpg: not an image (unrecognised format)"
+    with pytest.raises(ImageReadError, match="<upload>: truncated or corrupt"):
+        decode_image(target.read_bytes()[:200])
+    with pytest.raises(ImageReadError, match="empty file"):
+        decode_image(io.BytesIO(b"").getvalue())
+
+
+def test_pipeline_reports_progress_through_a_callback(image_folder: Path) -> None:
+    from lookalike.embedders import create_embedder
+    from lookalike.images import find_images
+    from lookalike.pipeline import PipelineOptions, embed_paths
+
+    calls: list[tuple[int, int]] = []
+    paths = find_images(image_folder)
+    options = PipelineOptions(batch_size=4, progress=lambda done, total: calls.append((done, total)))
+    embed_paths(create_embedder("histogram"), paths, options)
+    assert calls == [(4, 6), (6, 6)]

@@ -40,8 +40,11 @@ def test_all_pairs_lists_every_pair_once_best_first() -> None:
 
 
 def test_all_pairs_refuses_large_sets() -> None:
-    with pytest.raises(TooManyItemsError, match="--top"):
+    from lookalike.cli.errors import with_hint
+
+    with pytest.raises(TooManyItemsError, match="30 images") as caught:
         all_pairs(_vectors(30), limit=20)
+    assert "--top K" in with_hint(caught.value)
 
 
 def test_knn_excludes_the_query_by_identity_not_rank() -> None:

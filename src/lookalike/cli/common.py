@@ -1,19 +1,21 @@
-"""Options and helpers shared by every `lookalike` command."""
+"""What every `lookalike` command shares: the options (declared once here, each defaulting to None so
+that settings files and LOOKALIKE_* variables apply), the service built from them, progress bars,
+and result printing."""
 
 from __future__ import annotations
 
+import math
+import re
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ..embedders import DEFAULT_MODEL, Embedder, create_embedder
-from ..embedders.base import Precision
-from ..errors import ImageReadError, display_path
+from ..errors import ImageReadError, InvalidArgumentError, display_path
 from ..output import OutputFormat, render
-from ..pipeline import PipelineOptions
 
 app = typer.Typer(
     help="Image similarity, visual search and top-k retrieval.",
@@ -33,47 +35,123 @@ class PrecisionChoice(str, Enum):
 
 ModelOption = Annotated[
     str | None,
-    typer.Option("--model", "-m", help=f"Registry name, timm:<name>, Hugging Face id or local directory "
-                 f"[default: {DEFAULT_MODEL}, or the library's model]."),
+    typer.Option("--model", "-m", help="Registry name, timm:<name>, Hugging Face id or local directory "
+                 "(default: the model of the folder's only library, else LOOKALIKE_MODEL, else siglip-base)."),
 ]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 PrecisionOption = Annotated[
-    PrecisionChoice, typer.Option(help="auto: bf16 where the CPU/GPU has it natively, else fp32.")
+    PrecisionChoice | None,
+    typer.Option(help="auto: bf16 where the CPU/GPU has it natively, else fp32 (default: auto; LOOKALIKE_PRECISION)."),
 ]
-DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
-BatchOption = Annotated[int, typer.Option(min=1, help="Images per model batch.")]
-WorkersOption = Annotated[int, typer.Option(min=0, help="Decode threads (0: one per core).")]
-MegapixelsOption = Annotated[float, typer.Option(min=0.01, help="Skip images above this many megapixels.")]
+DeviceOption = Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N (default: auto; LOOKALIKE_DEVICE).")]
+BatchOption = Annotated[
+    int | None, typer.Option(min=1, help="Images per model batch (default: the model's own; LOOKALIKE_BATCH_SIZE).")
+]
+WorkersOption = Annotated[
+    int | None, typer.Option(min=0, help="Decode threads, 0: one per core (default: 0; LOOKALIKE_WORKERS).")
+]
+MegapixelsOption = Annotated[
+    float | None,
+    typer.Option(min=0.01, help="Skip images above this many megapixels (default: 100; LOOKALIKE_MAX_MEGAPIXELS)."),
+]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 LibraryOption = Annotated[
     Path | None, typer.Option("--library", "-L", help="Library directory (default: FOLDER/.lookalike).")
 ]
 
 
-def embed_options(device: str, precision: PrecisionChoice) -> dict[str, Any]:
-    """Keyword arguments for `create_embedder`."""
-    chosen: Precision = precision.value
-    return {"device": device, "precision": chosen}
+MAX_K = 1_000_000_000  # far above any collection; k is capped at the collection's size anyway
+_DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
 
 
-def make_embedder(model: str | None, device: str, precision: PrecisionChoice) -> Embedder:
-    return create_embedder(model or DEFAULT_MODEL, **embed_options(device, precision))
+def check_device(device: str | None) -> str | None:
+    """`device` when it names a device this machine has: a usage error for a malformed name or a GPU
+    that is not there. Checked before any model loads."""
+    if device is None:
+        return None
+    if not _DEVICE.fullmatch(device):
+        raise typer.BadParameter(f"'{device}' is not a device: use auto, cpu, cuda or cuda:N", param_hint="'--device'")
+    if device.startswith("cuda"):
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        wanted = int(device.partition(":")[2] or 0)
+        if wanted >= count:
+            have = f"only {count} CUDA device(s)" if count else "no CUDA GPU"
+            raise InvalidArgumentError(f"device {device}: this machine has {have}; use cpu or auto",
+                                       argument="device")
+    return device
 
 
-def pipeline_options(batch_size: int, workers: int, megapixels: float, quiet: bool,
-                     label: str = "embedding") -> PipelineOptions:
-    return PipelineOptions(
-        batch_size=batch_size, workers=workers or None, max_pixels=int(megapixels * 1e6),
-        progress=not quiet and sys.stderr.isatty(), progress_label=label,
+def score_value(value: float | None) -> float | None:
+    """Typer callback: a cosine-similarity threshold must be a number in [-1, 1] (not nan)."""
+    if value is not None and (math.isnan(value) or not -1.0 <= value <= 1.0):
+        raise typer.BadParameter(f"{value} is not a similarity score: give a number between -1 and 1")
+    return value
+
+
+def weight_value(value: float) -> float:
+    """Typer callback: a weight in [0, 1] (not nan)."""
+    if math.isnan(value) or not 0.0 <= value <= 1.0:
+        raise typer.BadParameter(f"{value} is not a weight: give a number between 0 and 1")
+    return value
+
+
+def service_for(folder: Path | None = None, device: str | None = None, precision: PrecisionChoice | None = None,
+                batch_size: int | None = None, workers: int | None = None,
+                max_megapixels: float | None = None) -> Any:
+    """The service, with settings from defaults < lookalike.toml files < LOOKALIKE_* < these flags."""
+    from ..service import Lookalike
+    from ..settings import load_settings
+
+    check_device(device)
+    settings = load_settings(
+        folder, device=device, precision=precision.value if precision is not None else None,
+        batch_size=batch_size, workers=workers, max_megapixels=max_megapixels,
     )
+    return Lookalike(settings)
+
+
+def progress_bar(label: str, quiet: bool) -> Callable[[int, int], None] | None:
+    """A tqdm bar on stderr (only on a terminal, and not with --quiet), fed by the core's callback."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc=label, unit="img", leave=False, file=sys.stderr)
+        current = bar["bar"]
+        current.update(done - current.n)
+        if done >= total:
+            current.close()
+
+    return update
 
 
 def report_failures(failures: list[ImageReadError]) -> None:
-    """One stderr line per skipped file, then a count."""
+    """One stderr line per skipped file (with the flag that helps, if any), then a count."""
+    from .errors import hint
+
     for failure in failures:
-        typer.echo(f"skipped: {failure}", err=True)
+        extra = hint(failure)
+        where = path_text(failure.path) if failure.path is not None else "?"
+        typer.echo(one_line(f"skipped: {where}: {failure.reason}" + (f"; {extra}" if extra else "")), err=True)
     if failures:
         typer.echo(f"{len(failures)} file(s) skipped", err=True)
+
+
+def report_unreadable(problems: list[ImageReadError]) -> None:
+    """Folders and files that could not be read this time; their catalog rows were kept."""
+    for problem in problems:
+        typer.echo(f"unreadable (kept as it was): {one_line(str(problem))}", err=True)
+
+
+def one_line(text: str) -> str:
+    """Text with newlines and carriage returns shown as \\n and \\r (file names may hold them)."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def emit(columns: list[str], rows: list[list[Any]], fmt: OutputFormat) -> None:
@@ -87,3 +165,17 @@ def path_text(path: Path | str) -> str:
     if candidate.is_absolute() and candidate.is_relative_to(Path.cwd()):
         candidate = candidate.relative_to(Path.cwd())
     return display_path(candidate)
+
+
+def check_picture_outputs(grid: Path | None = None, report: Path | None = None, plot: Path | None = None) -> None:
+    """Fail before any work when a picture option names the wrong kind of file or a missing folder."""
+    for option, target, kinds in (("--grid", grid, (".png",)), ("--report", report, (".html", ".htm")),
+                                  ("--plot", plot, (".png",))):
+        if target is None:
+            continue
+        if target.suffix.lower() not in kinds:
+            raise InvalidArgumentError(f"{option} {display_path(target)}: give a file name ending in {kinds[0]}",
+                                       argument=option.lstrip("-"))
+        if not target.parent.is_dir():
+            raise InvalidArgumentError(f"{option} {display_path(target)}: the folder {display_path(target.parent)} "
+                                       "does not exist", argument=option.lstrip("-"))

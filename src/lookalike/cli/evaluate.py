@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,15 +16,19 @@ from .common import (
     BatchOption,
     DeviceOption,
     FormatOption,
-    PrecisionChoice,
+    MegapixelsOption,
     PrecisionOption,
     QuietOption,
     WorkersOption,
     app,
-    embed_options,
+    check_picture_outputs,
     emit,
-    pipeline_options,
+    progress_bar,
+    service_for,
 )
+
+if TYPE_CHECKING:
+    from ..evaluation.evaluator import EvalResult
 
 bench_app = typer.Typer(help="Benchmarks you can run on your own machine and data.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -50,21 +54,26 @@ def eval_command(
     split: Annotated[Path | None, typer.Option(help="Split file: reused when it exists, else written.")] = None,
     limit: Annotated[int | None, typer.Option(min=2, help="Evaluate on a seeded sample of this many images.")]
     = None,
+    plot: Annotated[Path | None, typer.Option(help="PNG of precision@k curves, one per model.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Self-contained HTML report: the table and the curves.")]
+    = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     as_markdown: Annotated[bool, typer.Option("--markdown", help="Same as --format markdown.")] = False,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
+    batch_size: BatchOption = None,
+    workers: WorkersOption = None,
+    max_megapixels: MegapixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Retrieval quality (precision/recall@k, mAP, all-match@k, UKBench N-S) and images/s per model.
 
-    \\b
     lookalike eval ../shared/data/ukbench-a -m efficientnet-lite0 -m histogram
     lookalike eval photos/ --protocol unseen --holdout 0.3 -m efficientnet-lite0 --markdown
+    lookalike eval photos/ -m efficientnet-lite0 -m histogram --plot curves.png --report eval.html
     """
+    check_picture_outputs(plot=plot, report=report)
     from ..evaluation.evaluator import default_split_path, evaluate, result_rows
     from ..evaluation.labelled import ClassSplit, load_labelled, sample, split_classes
 
@@ -81,17 +90,42 @@ def eval_command(
         labelled = labelled.subset([i for i, label in enumerate(labelled.labels) if label in held_out])
         typer.echo(f"unseen classes: {', '.join(chosen.test)} ({len(labelled.paths)} images)", err=True)
     labelled = sample(labelled, limit, seed)
-    results = evaluate(labelled, models or ["siglip-base"], pipeline_options(batch_size, workers, 100.0, quiet),
-                       **embed_options(device, precision))
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+        names = models or [service.model_for(folder, None)]
+        results = evaluate(labelled, [service.embedder(name) for name in names],
+                           service.pipeline_options(progress_bar("embedding", quiet)))
     for result in results:
         for skipped in result.skipped:
             typer.echo(f"skipped ({result.model}): {skipped}", err=True)
     chosen_format = OutputFormat.json if as_json else OutputFormat.markdown if as_markdown else fmt
     if chosen_format is OutputFormat.json:
         typer.echo(json.dumps([r.record() for r in results], indent=2))
-        return
-    columns, rows = result_rows(results)
-    emit(columns, rows, chosen_format)
+    else:
+        emit(*result_rows(results), chosen_format)
+    if plot is not None or report is not None:
+        _eval_pictures(results, folder, plot, report)
+
+
+def _eval_pictures(results: list[EvalResult], folder: Path, plot: Path | None, report: Path | None) -> None:
+    """`eval --plot` and `eval --report`: the curves PNG and/or the HTML report embedding them."""
+    import tempfile
+
+    from ..evaluation.evaluator import result_rows
+    from ..viz.charts import precision_curves
+    from ..viz.report import command_line, write_report
+
+    scores = {result.model: result.scores for result in results}
+    with tempfile.TemporaryDirectory() as scratch:
+        curves = precision_curves(scores, plot if plot is not None else Path(scratch) / "curves.png",
+                                  title=f"precision@k on {folder.name}")
+        if plot is not None:
+            typer.echo(f"wrote {plot}", err=True)
+        if report is not None:
+            columns, rows = result_rows(results)
+            images = max((result.images for result in results), default=0)
+            write_report(report, f"Evaluation on {folder}", columns, rows, command=command_line(), figures=[curves],
+                         notes=[f"{images:,} labelled images; each queries all the others (leave-one-out)."])
+            typer.echo(f"wrote {report}", err=True)
 
 
 @bench_app.command("index")

@@ -8,29 +8,44 @@ from typing import Annotated
 
 import typer
 
-from .. import operations
-from ..embedders import list_models
-from ..errors import LookalikeError
+from ..errors import InvalidArgumentError, display_path
 from ..output import OutputFormat
 from .common import (
+    MAX_K,
     BatchOption,
     DeviceOption,
     FormatOption,
     LibraryOption,
     MegapixelsOption,
     ModelOption,
-    PrecisionChoice,
     PrecisionOption,
     QuietOption,
     WorkersOption,
     app,
-    embed_options,
+    check_picture_outputs,
     emit,
-    make_embedder,
     path_text,
-    pipeline_options,
+    progress_bar,
     report_failures,
+    score_value,
+    service_for,
+    weight_value,
 )
+
+
+def check_query(path: Path | None, argument: str = "query") -> None:
+    """A query image must be a regular file (a folder, FIFO, device or link loop says why)."""
+    from ..images import not_regular_reason
+
+    if path is not None and (reason := not_regular_reason(path)) is not None:
+        raise InvalidArgumentError(reason, path=display_path(path), argument=argument)
+
+
+def check_folder(folder: Path) -> None:
+    """A folder argument must be a folder (checked before any model loads)."""
+    from ..operations import require_folder
+
+    require_folder(folder)
 
 
 @app.command()
@@ -40,11 +55,14 @@ def compare(
     model: ModelOption = None,
     show: Annotated[Path | None, typer.Option(help="Write the two images side by side to this PNG.")] = None,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
 ) -> None:
     """Cosine similarity of two images."""
-    score = operations.compare(a, b, make_embedder(model, device, precision))
+    check_query(a, "a")
+    check_query(b, "b")
+    with service_for(None, device, precision) as service:
+        score = service.compare(a, b, service.model_for(None, model))
     emit(["a", "b", "score"], [[path_text(a), path_text(b), round(score, 4)]], fmt)
     if show is not None:
         from ..viz import side_by_side
@@ -57,62 +75,82 @@ def compare(
 def search(
     query: Annotated[Path | None, typer.Argument(help="Query image (omit with --text).")] = None,
     folder: Annotated[Path | None, typer.Argument(help="Folder of images to search (or use --library).")] = None,
-    k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many results.")] = 5,
+    k: Annotated[int, typer.Option("-k", "--top", min=1, max=MAX_K,
+                                   help="How many results (at most the collection's size).")] = 5,
     text: Annotated[str | None, typer.Option(help="Text query (SigLIP/CLIP), alone or with an image.")] = None,
-    text_weight: Annotated[float, typer.Option(min=0, max=1, help="Weight of --text beside an image.")] = 0.5,
-    threshold: Annotated[float | None, typer.Option(help="Only results with at least this score.")] = None,
+    text_weight: Annotated[float, typer.Option(callback=weight_value, help="Weight of --text beside an image.")]
+    = 0.5,
+    threshold: Annotated[float | None, typer.Option(callback=score_value,
+                                                    help="Only results with at least this score (-1 to 1).")] = None,
     library: LibraryOption = None,
     exact: Annotated[bool, typer.Option(help="Exact search even when the library has an ANN index.")] = False,
-    ef_search: Annotated[int | None, typer.Option(min=1, help="HNSW search breadth (library).")] = None,
-    nprobe: Annotated[int | None, typer.Option(min=1, help="IVF lists to visit (library).")] = None,
+    ef_search: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="HNSW search breadth (library).")]
+    = None,
+    nprobe: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="IVF lists to visit (library).")] = None,
     model: ModelOption = None,
-    show: Annotated[Path | None, typer.Option(help="Write a PNG grid of the query and its results.")] = None,
+    grid: Annotated[Path | None, typer.Option(
+        "--grid", "--show", help="PNG grid of the query and its results (long answers: out-2.png, ...).")] = None,
+    report: Annotated[Path | None, typer.Option(help="Self-contained HTML report of the results.")] = None,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
-    max_megapixels: MegapixelsOption = 100.0,
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
+    batch_size: BatchOption = None,
+    workers: WorkersOption = None,
+    max_megapixels: MegapixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """The top-k images most similar to QUERY (an image), to --text, or to both.
 
-    \b
     lookalike search photo.jpg ~/Pictures -k 10
     lookalike search --text "a dog on grass" ~/Pictures
     lookalike search photo.jpg --library ~/Pictures/.lookalike --exact
+    lookalike search photo.jpg ~/Pictures --grid results.png --report results.html
     """
-    if library is not None:
-        from ..store import Library
+    from ..query import Query
 
-        if folder is not None:
-            raise LookalikeError("give either a FOLDER or --library, not both")
-        with Library.open(library=library, model=model, readonly=True,
-                          **embed_options(device, precision)) as opened:
-            matches = opened.search(query, text=text, k=k, text_weight=text_weight, threshold=threshold,
-                                    exact=exact, ef_search=ef_search, nprobe=nprobe)
-    else:
-        if folder is None and query is not None and text is not None:
-            query, folder = None, query
-        if folder is None:
-            raise LookalikeError("search needs a folder: lookalike search QUERY FOLDER (or --library DIR)")
-        result = operations.search(
-            folder, query=query, text=text, k=k, model=make_embedder(model, device, precision),
-            text_weight=text_weight, options=pipeline_options(batch_size, workers, max_megapixels, quiet),
-        )
-        report_failures(result.failures)
-        matches = [m for m in result.matches if threshold is None or m.score >= threshold]
+    check_picture_outputs(grid, report)
+
+    if library is not None and folder is not None:
+        raise InvalidArgumentError("give either a FOLDER or --library, not both", argument="library")
+    if library is None and folder is None and query is not None and text is not None:
+        query, folder = None, query  # `search --text T FOLDER`
+    if library is None and folder is None:
+        raise InvalidArgumentError("search needs a folder: lookalike search QUERY FOLDER (or --library DIR)",
+                                   argument="folder")
+    check_query(query)
+    if folder is not None:
+        check_folder(folder)
+    asked = Query(query, text, text_weight)
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+        if library is not None:
+            opened = service.library(library=library, model=model, readonly=True)
+            matches = service.search(opened, asked, k=k, threshold=threshold, exact=exact, ef_search=ef_search,
+                                     nprobe=nprobe)
+        else:
+            assert folder is not None
+            result = service.folder_search(folder, asked, k=k, model=model, threshold=threshold,
+                                           progress=progress_bar("embedding", quiet))
+            report_failures(result.failures)
+            matches = result.matches
     emit(["path", "score"], [[path_text(m.path), round(m.score, 4)] for m in matches], fmt)
-    if show is not None:
-        from ..viz import result_grid
+    hits = [(m.path, m.score) for m in matches]
+    if grid is not None:
+        from ..viz import search_grid
 
-        result_grid(query, [(m.path, m.score) for m in matches], show, title=text)
-        typer.echo(f"wrote {show}", err=True)
+        for written in search_grid(query, hits, grid, title=f"“{text}”" if text else None):
+            typer.echo(f"wrote {written}", err=True)
+    if report is not None:
+        from ..viz.report import command_line, search_report
+
+        search_report(query, hits, report, text=text, command=command_line(), relative_to=Path.cwd())
+        typer.echo(f"wrote {report}", err=True)
 
 
 @app.command()
 def models(fmt: FormatOption = OutputFormat.table) -> None:
     """The models lookalike knows, their vector size, text support and offline availability."""
+    from ..embedders import list_models
+
     rows = [
         [info.name, info.source, info.dim, "yes" if info.text else "no",
          "yes" if info.available_offline() else "no", info.description]

@@ -8,11 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ..errors import LookalikeError
-from ..matching import DUPLICATE_THRESHOLD, added_duplicates, next_file_id
+from ..errors import LibraryError
 from ..output import OutputFormat
-from ..store import Library
-from ..store.vectors import IndexParams
 from .common import (
     BatchOption,
     DeviceOption,
@@ -20,16 +17,18 @@ from .common import (
     LibraryOption,
     MegapixelsOption,
     ModelOption,
-    PrecisionChoice,
     PrecisionOption,
     QuietOption,
     WorkersOption,
     app,
-    embed_options,
     emit,
+    one_line,
     path_text,
-    pipeline_options,
+    progress_bar,
     report_failures,
+    report_unreadable,
+    score_value,
+    service_for,
 )
 
 
@@ -56,53 +55,58 @@ def index(
     model: ModelOption = None,
     index_type: Annotated[IndexChoice | None, typer.Option(
         "--index", help="auto: exact flat below 50,000 images, HNSW above; ivf is memory-mapped.")] = None,
-    ef_search: Annotated[int | None, typer.Option(min=1, help="HNSW default search breadth.")] = None,
-    nprobe: Annotated[int | None, typer.Option(min=1, help="IVF default lists to visit.")] = None,
+    ef_search: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="HNSW default search breadth.")]
+    = None,
+    nprobe: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="IVF default lists to visit.")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Try files that failed before, even if unchanged.")] = False,
     rebuild_index: Annotated[bool, typer.Option(help="Rebuild the FAISS index and manifest from the catalog.")]
+    = False,
+    rehash: Annotated[bool, typer.Option(help="Hash every file, even those whose size and times are unchanged.")]
     = False,
     report_duplicates: Annotated[bool, typer.Option(
         help="Print the new files that duplicate files already indexed (instead of the summary).")] = False,
     duplicate_threshold: Annotated[float, typer.Option(
-        min=-1, max=1, help="Similarity at which a new file counts as a duplicate.")] = DUPLICATE_THRESHOLD,
+        callback=score_value, help="Similarity at which a new file counts as a duplicate.")] = 0.95,
     fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
-    max_megapixels: MegapixelsOption = 100.0,
+    precision: PrecisionOption = None,
+    device: DeviceOption = None,
+    batch_size: BatchOption = None,
+    workers: WorkersOption = None,
+    max_megapixels: MegapixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Create or update the library of FOLDER: embed only new or changed files, drop deleted ones.
     New files that duplicate files already indexed (same content, or similarity >= --duplicate-threshold)
     are counted on stderr, and listed with --report-duplicates."""
-    params = None
-    if index_type is not None or ef_search is not None or nprobe is not None:
-        params = IndexParams(kind=(index_type or IndexChoice.auto).value, ef_search=ef_search, nprobe=nprobe)
-    with Library.open(folder, model=model, library=library, create=True,
-                      **embed_options(device, precision)) as opened:
+    if not folder.is_dir():
+        raise LibraryError("not a folder", path=folder, argument="folder")
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+        params = service.index_params(index_type.value if index_type else None, ef_search, nprobe)
+        chosen = service.model_for(folder, model, library)
+        from ..matching import added_duplicates, next_file_id
+
+        opened = service.library(folder, library=library, model=chosen, create=True)
         first_new = next_file_id(opened)
-        report = opened.sync(
-            retry_failed=retry_failed, index_params=params, rebuild_index=rebuild_index,
-            options=pipeline_options(batch_size, workers, max_megapixels, quiet, label="indexing"),
-        )
+        report = service.sync(opened, progress_bar("indexing", quiet), retry_failed=retry_failed,
+                              index_params=params, rebuild_index=rebuild_index, rehash=rehash)
         report_failures(report.failures)
-        typer.echo(f"library: {opened.paths.directory}", err=True)
+        report_unreadable(report.unreadable)
+        typer.echo(f"library: {path_text(opened.paths.directory)}", err=True)
         checked = report.added > 0 and first_new > 1  # new files beside files indexed before
         found = added_duplicates(opened, first_new, duplicate_threshold) if checked else []
         if checked:
             exact = sum(d.kind == "exact" for d in found)
             typer.echo(f"{len(found)} of {report.added} new file(s) duplicate files already indexed "
                        f"({exact} exact, {len(found) - exact} near)", err=True)
-        columns = ["added", "updated", "moved", "deleted", "unchanged", "failed", "index_rebuilt", "seconds"]
-        summary = [report.added, report.updated, report.moved, report.deleted, report.unchanged,
-                   len(report.failures), "yes" if report.index_rebuilt else "no", round(report.seconds, 2)]
-        if report_duplicates:
-            typer.echo(" ".join(f"{c}={v}" for c, v in zip(columns, summary, strict=True)), err=True)
-            emit(["path", "duplicate_of", "kind", "score"],
-                 [[path_text(d.path), path_text(d.existing), d.kind, round(d.score, 4)] for d in found], fmt)
-        else:
-            emit(columns, [summary], fmt)
+    columns = ["added", "updated", "moved", "deleted", "unchanged", "failed", "index_rebuilt", "seconds"]
+    summary = [report.added, report.updated, report.moved, report.deleted, report.unchanged,
+               len(report.failures), "yes" if report.index_rebuilt else "no", round(report.seconds, 2)]
+    if report_duplicates:
+        typer.echo(" ".join(f"{c}={v}" for c, v in zip(columns, summary, strict=True)), err=True)
+        emit(["path", "duplicate_of", "kind", "score"],
+             [[path_text(d.path), path_text(d.existing), d.kind, round(d.score, 4)] for d in found], fmt)
+    else:
+        emit(columns, [summary], fmt)
 
 
 @app.command()
@@ -113,14 +117,14 @@ def status(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Counts (indexed, failed, pending) and the files that failed, with their reasons."""
-    with Library.open(folder, model=model, library=library, readonly=True) as opened:
-        stats = opened.stats()
+    with service_for(folder) as service:
+        stats = service.library(folder, library=library, model=model, readonly=True).stats()
     emit(["root", "model", "dim", "index", "indexed", "failed", "pending", "missing"],
-         [[stats.root, stats.model, stats.dim, stats.index, stats.indexed, stats.failed,
+         [[path_text(stats.root), stats.model, stats.dim, stats.index, stats.indexed, stats.failed,
            stats.pending if stats.pending is not None else "?", stats.missing if stats.missing is not None else "?"]],
          fmt)
     for path, reason in stats.failures:
-        typer.echo(f"failed: {path_text(path)}: {reason}", err=True)
+        typer.echo(one_line(f"failed: {path_text(path)}: {reason}"), err=True)
 
 
 @app.command("export")
@@ -135,7 +139,8 @@ def export_command(
     """Write ids, paths, hashes and vectors of a library (Parquet, or .npy with a JSON sidecar)."""
     from ..store.exchange import export_library
 
-    with Library.open(folder, model=model, library=library, readonly=True) as opened:
+    with service_for(folder) as service:
+        opened = service.library(folder, library=library, model=model, readonly=True)
         for written in export_library(opened, out, export_format.value):
             typer.echo(f"wrote {written}", err=True)
 
@@ -151,7 +156,7 @@ def import_command(
     from ..store.exchange import import_library
 
     if not source.exists():
-        raise LookalikeError(f"{source}: no such file")
+        raise LibraryError("no such file", path=source)
     with import_library(source, library, root) as created:
         typer.echo(f"imported {created.stats(scan=False).indexed} vectors into {created.paths.directory}", err=True)
 
@@ -164,5 +169,6 @@ def remove(
     model: ModelOption = None,
 ) -> None:
     """Drop files from a library (files still on disk return at the next `index`)."""
-    with Library.open(folder, model=model, library=library) as opened:
-        typer.echo(f"removed {opened.remove(list(files))} file(s)", err=True)
+    with service_for(folder) as service:
+        removed = service.library(folder, library=library, model=model).remove(list(files))
+    typer.echo(f"removed {removed} file(s)", err=True)

@@ -52,8 +52,7 @@ class EmbeddingSpec:
         if self.identity() != other.identity():
             raise SpecMismatchError(
                 f"{what} was built with model '{self.model}' ({self.source}, {self.dim}-d) but the query "
-                f"uses '{other.model}' ({other.source}, {other.dim}-d); pass --model {self.model} "
-                f"or re-index with --model {other.model}"
+                f"uses '{other.model}' ({other.source}, {other.dim}-d)", expected=self.model, given=other.model,
             )
 
 

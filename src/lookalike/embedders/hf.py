@@ -21,7 +21,6 @@ from .torch_base import TorchEmbedder
 
 Pooling = Literal["auto", "pooler", "cls", "mean"]
 _DUAL_TOWER_TYPES = frozenset({"siglip", "siglip2", "clip"})
-OFFLINE_HINT = "--model efficientnet-lite0 works offline"
 
 
 def _features(output: Any) -> torch.Tensor:
@@ -96,7 +95,7 @@ class HFEmbedder(TorchEmbedder):
         def unavailable() -> ModelLoadError:
             return ModelLoadError(
                 f"cannot load model '{label}' ({where} {self.source}): its weights are not in the local "
-                f"cache and the hub cannot be reached; {OFFLINE_HINT}"
+                "cache and the hub cannot be reached", offline=True,
             )
 
         try:
@@ -104,7 +103,7 @@ class HFEmbedder(TorchEmbedder):
         except (OSError, ValueError, KeyError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelLoadError(
-                f"cannot load model '{label}' ({where} {self.source}): {first_line[:200]}; {OFFLINE_HINT}"
+                f"cannot load model '{label}' ({where} {self.source}): {first_line[:200]}", offline=True,
             ) from None
         self.model_type = str(config.model_type)
         self.model = self._place(model)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnknownModelError
+from ..errors import ModelLoadError, UnknownModelError
 from .base import Embedder
+from .headfile import is_head_name, load_head
 from .hub import cached_file
 
 DEFAULT_MODEL = "siglip-base"
@@ -70,10 +71,17 @@ def create_embedder(name: str | None = None, **options: Any) -> Embedder:
     name = name or DEFAULT_MODEL
     if name in _REGISTRY:
         return _REGISTRY[name].factory(name=name, **options)
+    if is_head_name(name):
+        return _head_embedder(name, **options)
     if name.startswith("timm:"):
         from .timm import TimmEmbedder
 
         return TimmEmbedder(name.removeprefix("timm:"), name=name, **options)
+    if Path(name).is_dir() and not (Path(name) / "config.json").is_file():
+        raise ModelLoadError(
+            f"{name}: not a model folder (no config.json); pass a directory written by save_pretrained, "
+            "a registry name, timm:<name> or a Hugging Face id"
+        )
     if Path(name).is_dir() or (name.count("/") == 1 and not Path(name).exists() and " " not in name):
         from .hf import HFEmbedder
 
@@ -81,8 +89,19 @@ def create_embedder(name: str | None = None, **options: Any) -> Embedder:
     choices = ", ".join(_REGISTRY)
     raise UnknownModelError(
         f"unknown model '{name}': choose one of {choices}, timm:<name>, a Hugging Face id "
-        "(owner/name) or a directory saved with save_pretrained"
+        "(owner/name), a directory saved with save_pretrained or a head file (.pt) from `lookalike train`"
     )
+
+
+def _head_embedder(path: str, **options: Any) -> Embedder:
+    """A trained head file (`lookalike train`): a projection head on its base model, or an autoencoder."""
+    if load_head(path).get("kind") == "autoencoder":
+        from .autoencoder import AutoencoderEmbedder
+
+        return AutoencoderEmbedder(path, name=path, **options)
+    from .head import HeadEmbedder
+
+    return HeadEmbedder(path, name=path, **options)
 
 
 def _hf(source: str, pooling: str = "auto") -> Callable[..., Embedder]:

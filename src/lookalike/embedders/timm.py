@@ -13,7 +13,6 @@ from PIL import Image
 from ..errors import ModelLoadError
 from ..images import DecodeOptions
 from .base import EmbeddingSpec, Precision
-from .hf import OFFLINE_HINT
 from .hub import cached_file, hub_reachable
 from .torch_base import TorchEmbedder
 
@@ -41,6 +40,8 @@ class TimmEmbedder(TorchEmbedder):
     def _create(self, model_name: str, label: str, pretrained: bool) -> torch.nn.Module:
         import timm
 
+        if not timm.is_model(model_name):
+            raise ModelLoadError(f"timm has no model '{model_name}' (see timm.list_models())")
         overlay = None
         if pretrained:
             try:
@@ -54,7 +55,7 @@ class TimmEmbedder(TorchEmbedder):
             elif not hub_reachable():
                 raise ModelLoadError(
                     f"cannot load model '{label}' (timm {model_name}): its weights are not in the local "
-                    f"cache and the hub cannot be reached; {OFFLINE_HINT}"
+                    "cache and the hub cannot be reached", offline=True,
                 )
         try:
             return timm.create_model(model_name, pretrained=pretrained, num_classes=0,
@@ -69,8 +70,7 @@ class TimmEmbedder(TorchEmbedder):
     def _load_error(self, label: str, exc: BaseException) -> ModelLoadError:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         return ModelLoadError(
-            f"cannot load model '{label}' (timm {self.model_name}): {first}; "
-            f"if its weights are not cached and there is no network, {OFFLINE_HINT}"
+            f"cannot load model '{label}' (timm {self.model_name}): {first}", offline=True,
         )
 
     def _finish(self, model: Any, label: str, source: str) -> None:

@@ -8,15 +8,32 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..pipeline import available_cores
+from ..errors import InvalidArgumentError
+from ..system import available_cores
 from .base import Embedder, Precision
+
+
+def limit_torch_threads(threads: int | None = None) -> None:
+    """Cap torch's intra-op threads at `threads` (default: the cores this process may use; torch
+    counts the machine's). Process-wide, so the CLI or the service calls it once, never an embedder."""
+    wanted = threads or available_cores()
+    if torch.get_num_threads() > wanted:
+        torch.set_num_threads(wanted)
 
 
 def resolve_device(device: str | None) -> torch.device:
     """`None`/"auto" picks CUDA when present, else the CPU."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InvalidArgumentError(f"'{device}' is not a device: use auto, cpu, cuda or cuda:N",
+                                   argument="device") from None
+    if chosen.type == "cuda" and (chosen.index or 0) >= (torch.cuda.device_count() if torch.cuda.is_available() else 0):
+        raise InvalidArgumentError(f"device '{device}': this machine has no such CUDA GPU; use cpu or auto",
+                                   argument="device")
+    return chosen
 
 
 def bf16_is_fast(device: torch.device) -> bool:
@@ -57,9 +74,6 @@ class TorchEmbedder(Embedder):
     def __init__(self, device: str | None = None, precision: Precision = "auto", allow_bf16: bool = True):
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device, allow_bf16)
-        cores = available_cores()
-        if torch.get_num_threads() > cores:  # torch counts the machine's cores, not the ones we may use
-            torch.set_num_threads(cores)
 
     def _place(self, module: torch.nn.Module) -> torch.nn.Module:
         """Move the model to the device and compute dtype, in eval mode."""

@@ -95,17 +95,14 @@ def _embed_labelled(labelled: LabelledSet, embedder: Embedder,
                     options: PipelineOptions | None) -> tuple[EmbedResult, float]:
     """The set's vectors and the images/s of producing them: reused from the folder's library for
     this model when there is one (then a sample is embedded afresh to time the model), else embedded."""
-    from ..operations import open_folder_library
+    from ..operations import folder_vectors, has_folder_library
 
-    library = open_folder_library(labelled.root, embedder)
-    if library is None:
+    if not has_folder_library(labelled.root, embedder):
         started = time.perf_counter()
         embedded = embed_paths(embedder, labelled.paths, options)
         return embedded, len(embedded.paths) / max(time.perf_counter() - started, 1e-9)
-    with library:
-        library.sync(options=options)
-        stored_paths, stored_vectors = library.vectors()
-        failures = library.failures()
+    stored = folder_vectors(labelled.root, embedder, options)
+    stored_paths, stored_vectors, failures = stored.paths, stored.vectors, stored.failures
     by_path = {path: vector for path, vector in zip(stored_paths, stored_vectors, strict=True)}
     wanted = [path.resolve() for path in labelled.paths]
     kept = [(original, by_path[path]) for original, path in zip(labelled.paths, wanted, strict=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import LookalikeError
+from ..errors import InvalidArgumentError, LookalikeError
 from ..images import find_images
 
 LABEL_COLUMNS = ("label", "class", "group", "category")
@@ -52,13 +52,19 @@ class ClassSplit:
 
 
 def _from_csv(root: Path, labels_csv: Path) -> LabelledSet:
-    with open(labels_csv, newline="") as handle:
-        reader = csv.DictReader(handle)
-        fields = reader.fieldnames or []
-        label_column = next((c for c in fields if c.lower() in LABEL_COLUMNS), None)
-        if "path" not in fields or label_column is None:
-            raise LookalikeError(f"{labels_csv}: needs a 'path' column and one of {', '.join(LABEL_COLUMNS)}")
-        rows = [(row["path"], row[label_column]) for row in reader]
+    if not labels_csv.is_file():
+        what = "is not a regular file" if labels_csv.exists() else "no such file"
+        raise LookalikeError(f"{labels_csv}: {what} (the labels CSV)")
+    try:
+        with open(labels_csv, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            fields = reader.fieldnames or []
+            label_column = next((c for c in fields if c.lower() in LABEL_COLUMNS), None)
+            if "path" not in fields or label_column is None:
+                raise LookalikeError(f"{labels_csv}: needs a 'path' column and one of {', '.join(LABEL_COLUMNS)}")
+            rows = [(row["path"], row[label_column]) for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise LookalikeError(f"{labels_csv}: cannot read the labels CSV ({exc})") from None
     paths, labels = [], []
     for rel, label in rows:
         candidate = root / rel
@@ -71,6 +77,8 @@ def _from_csv(root: Path, labels_csv: Path) -> LabelledSet:
 
 def load_labelled(root: Path, labels_csv: Path | None = None) -> LabelledSet:
     """Labels from `labels_csv` (or `root/labels.csv` when present), else the first sub-folder."""
+    if not root.is_dir():
+        raise LookalikeError(f"{root}: no such folder of labelled images")
     if labels_csv is None and (root / "labels.csv").is_file():
         labels_csv = root / "labels.csv"
     if labels_csv is not None:
@@ -85,7 +93,7 @@ def split_classes(classes: list[str], holdout: float, seed: int) -> ClassSplit:
     """Hold out a seeded share of the classes (at least 2, so retrieval is not trivial; at least one
     left for training)."""
     if not 0 < holdout < 1:
-        raise LookalikeError(f"--holdout must be between 0 and 1, not {holdout}")
+        raise InvalidArgumentError(f"holdout must be between 0 and 1, not {holdout}", argument="holdout")
     ordered = sorted(classes)
     if len(ordered) < 3:
         raise LookalikeError(f"the unseen-classes protocol needs at least 3 classes, found {len(ordered)}")

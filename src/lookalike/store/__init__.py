@@ -1,5 +1,6 @@
 """The persistent library: a SQLite catalog of files and vectors plus a FAISS index."""
 
-from .library import Library, LibraryStats, SyncReport
+from .base import LibraryStats, StoredFile, SyncReport, VectorStore
+from .library import Library
 
-__all__ = ["Library", "LibraryStats", "SyncReport"]
+__all__ = ["Library", "LibraryStats", "StoredFile", "SyncReport", "VectorStore"]

@@ -4,6 +4,7 @@ with one sub-folder per model so several models can index one folder side by sid
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,13 +53,25 @@ class LibraryPaths:
         return self.catalog.is_file()
 
 
-def library_home(folder: Path | None, library: Path | None) -> Path:
-    """The directory that holds one sub-folder per model."""
+def library_home(folder: Path | None, library: Path | None, home: Path | None = None) -> Path:
+    """The directory that holds one sub-folder per model: `library` when given; else the folder's own
+    `.lookalike` when it exists or no `home` is configured; else a sub-folder of `home` named after
+    the folder (for folders that should not be written to)."""
     if library is not None:
         return library
     if folder is None:
-        raise LibraryError("name the indexed folder or pass --library DIR")
-    return folder / STATE_DIR
+        raise LibraryError("a library needs the folder it indexes or its own directory", argument="library")
+    own = folder / STATE_DIR
+    if home is None or own.is_dir():
+        return own
+    resolved = folder.resolve()
+    digest = hashlib.sha256(os.fsencode(resolved)).hexdigest()[:12]
+    return home / f"{model_slug(resolved.name or 'root')}-{digest}"
+
+
+def is_inside(folder: Path | None, home: Path) -> bool:
+    """Whether `home` is the folder's own `.lookalike` (so the library travels with the folder)."""
+    return folder is not None and home == folder / STATE_DIR
 
 
 def is_model_dir(path: Path) -> bool:
@@ -80,5 +93,6 @@ def locate(home: Path, model: str | None, default_model: str) -> LibraryPaths:
     if default_model in present:
         return LibraryPaths(home / default_model)
     if not present:
-        raise LibraryError(f"{home}: no library here; create one with `lookalike index FOLDER`")
-    raise LibraryError(f"{home} holds libraries for several models ({', '.join(present)}); pick one with --model")
+        raise LibraryError("no library here", path=home, missing=True)
+    raise LibraryError(f"holds libraries for several models ({', '.join(present)})", path=home,
+                       choose_model=present)

@@ -1,92 +1,63 @@
 """A library: a folder indexed once with one model, kept in step with the folder by `sync`, and
-searched many times.
+searched many times, from any number of threads (see `store.base` for the promises it keeps).
 
-Data flow of a sync: scan (stat, then hash what looks changed) -> moves, touches and deletes in one
-transaction -> embed new/changed files in chunks, each chunk's rows and vectors committed in one
-transaction -> the FAISS index patched (or rebuilt) and saved atomically with its manifest. The
-catalog is the source of truth; an index whose manifest generation differs from the catalog's is
-stale and is rebuilt from the catalog, so a kill at any moment loses at most the chunk in flight.
+The parts, one job each: `opening` (find, open, create), `catalog` (SQLite rows + vectors),
+`index_keeper` (the FAISS index and its manifest, shared by threads), `syncer` (the sync steps),
+`scan` (change detection), `lock` (one writer across processes).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-import time
-from dataclasses import asdict, dataclass, field
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..embedders import DEFAULT_MODEL, Embedder, EmbeddingSpec, create_embedder
-from ..errors import CorruptLibraryError, ImageReadError, LibraryError, LookalikeError, SpecMismatchError
-from ..neighbors import knn
-from ..operations import Match, combine_query, embed_image
-from ..pipeline import Pipeline, PipelineOptions
-from .catalog import Catalog, FileRow, NewFile
-from .layout import LibraryPaths, library_home, locate, model_slug
+from ..embedders import Embedder, EmbeddingSpec, create_embedder
+from ..errors import ImageReadError, InvalidArgumentError, LibraryError, LibraryLockedError, SpecMismatchError
+from ..pipeline import PipelineOptions
+from ..query import Match, Query, query_vector, rank_hits
+from .base import Checkpoint, LibraryStats, StoredFile, SyncReport
+from .catalog import Catalog, NewFile
+from .index_keeper import IndexKeeper
+from .layout import LibraryPaths, is_inside, library_home
 from .lock import writer_lock
-from .scan import SyncPlan, count_pending, plan_sync, stat_files
-from .vectors import IndexParams, Manifest, VectorIndex, write_atomically
+from .opening import (
+    OpenedCatalog,
+    create_catalog,
+    find_paths,
+    missing_library_error,
+    open_catalog,
+    remove_unfinished,
+    unfinished_creation,
+)
+from .scan import count_pending, scan_folder
+from .syncer import Syncer
+from .vectors import IndexParams, VectorIndex
 
-PAUSE_ENV = "LOOKALIKE_SYNC_PAUSE"  # test hook: seconds to sleep at each checkpoint of a sync
-
-
-def _checkpoint(name: str) -> None:
-    """Announce a checkpoint and pause there, when the crash-test hook is set."""
-    pause = os.environ.get(PAUSE_ENV)
-    if pause:
-        print(f"lookalike-checkpoint {name}", file=sys.stderr, flush=True)
-        time.sleep(float(pause))
-
-
-@dataclass
-class SyncReport:
-    """What a sync did."""
-
-    added: int = 0
-    updated: int = 0
-    moved: int = 0
-    deleted: int = 0
-    touched: int = 0
-    unchanged: int = 0
-    embedded: int = 0
-    failures: list[ImageReadError] = field(default_factory=list)
-    index_rebuilt: bool = False
-    seconds: float = 0.0
-
-
-@dataclass
-class LibraryStats:
-    """Counts and failures of a library; `pending`/`missing` come from a quick stat of the folder."""
-
-    root: str
-    model: str
-    dim: int
-    index: str
-    indexed: int
-    failed: int
-    pending: int | None
-    missing: int | None
-    failures: list[tuple[str, str]]
+_FETCH_MARGIN = 8  # extra candidates fetched so that dropping the query itself still leaves k
 
 
 class Library:
-    """One model's index of one folder."""
+    """One model's index of one folder (a `store.base.VectorStore`)."""
 
-    def __init__(self, paths: LibraryPaths, catalog: Catalog, spec: EmbeddingSpec, root: Path,
-                 model: str | Embedder | None = None, embed_options: dict[str, Any] | None = None) -> None:
-        self.paths = paths
-        self.catalog = catalog
-        self.spec = spec
-        self.root = root
+    def __init__(self, opened: OpenedCatalog, model: str | Embedder | None = None,
+                 embed_options: dict[str, Any] | None = None) -> None:
+        self.paths: LibraryPaths = opened.paths
+        self.catalog: Catalog = opened.catalog
+        self.spec: EmbeddingSpec = opened.spec
+        self.root: Path = opened.root
         self._model = model
         self._embed_options = embed_options or {}
         self._embedder = model if isinstance(model, Embedder) else None
-        self._index: VectorIndex | None = None
-        self._index_generation = -1
+        self._embedder_lock = threading.Lock()
+        self._factory: Callable[[], Embedder] | None = None
+        self._write_guard = threading.Lock()
+        self.keeper = IndexKeeper(self.paths, self.catalog, self.spec, self.root)
 
     # opening ----------------------------------------------------------------------------------
     @classmethod
@@ -97,79 +68,71 @@ class Library:
         library: str | os.PathLike[str] | None = None,
         create: bool = False,
         readonly: bool = False,
+        home: str | os.PathLike[str] | None = None,
         **embed_options: Any,
     ) -> Library:
         """Open the library of `folder` (or at `library`) for `model`; `create=True` makes it if absent.
 
         Creating a library loads the model (to learn its spec); opening an existing one does not.
+        `home` is where libraries of folders live when not in the folder itself (settings.home).
         """
         root = Path(folder).resolve() if folder is not None else None
-        home = library_home(root, Path(library) if library is not None else None)
+        explicit = Path(library) if library is not None else None
+        home_dir = library_home(root, explicit, Path(home) if home is not None else None)
         model_name = model.spec.model if isinstance(model, Embedder) else model
-        paths = locate(home, model_name, DEFAULT_MODEL) if (home.is_dir() or not create) else \
-            LibraryPaths(home / model_slug(model_name or DEFAULT_MODEL))
+        paths = find_paths(home_dir, model_name, create)
+        if paths.exists() and create and unfinished_creation(paths):
+            remove_unfinished(paths)  # a creation killed before its first commit starts again
         if not paths.exists():
             if not create:
-                others = _models_in(home)
-                if others and model_name is not None:
-                    raise SpecMismatchError(
-                        f"{home} holds libraries built with {', '.join(repr(o) for o in others)}, not with "
-                        f"'{model_name}'; pass --model {others[0]} or index the folder with --model {model_name}"
-                    )
-                raise LibraryError(f"{paths.directory}: no library here; create one with `lookalike index FOLDER`")
+                raise missing_library_error(paths, home_dir, model_name)
             if root is None:
-                raise LibraryError("creating a library needs the folder to index")
-            return cls._create(paths, root, model, embed_options)
-        catalog = Catalog(paths.catalog, readonly=readonly)
-        spec_json = catalog.get_meta("spec")
-        stored_root = catalog.get_meta("root")
-        if spec_json is None or stored_root is None:
-            empty = not catalog.counts()
-            catalog.close()
-            if create and empty and root is not None:  # a creation that was killed before its first commit
-                for leftover in paths.directory.glob("catalog.sqlite*"):
-                    leftover.unlink()
-                return cls._create(paths, root, model, embed_options)
-            raise CorruptLibraryError(f"{paths.catalog}: catalog has no spec or root; nothing was changed")
-        spec = EmbeddingSpec.from_dict(json.loads(spec_json))
-        if root is not None and library is not None and root != Path(stored_root):
-            raise LibraryError(f"{paths.directory} indexes {stored_root}, not {root}")
-        opened = cls(paths, catalog, spec, Path(stored_root), model, embed_options)
-        if isinstance(model, Embedder):
-            spec.check_compatible(model.spec, f"library {paths.directory}")
-        elif model is not None and model != spec.model:
-            raise SpecMismatchError(
-                f"library {paths.directory} was built with model '{spec.model}' but the query uses '{model}'; "
-                f"pass --model {spec.model} or index the folder with --model {model}"
-            )
+                raise LibraryError("creating a library needs the folder to index", argument="folder")
+            embedder = model if isinstance(model, Embedder) else create_embedder(model, **embed_options)
+            created = create_catalog(paths, root, embedder.spec, exist_ok=True)
+            if created is not None:
+                return cls(created, embedder, embed_options)
+            model = embedder  # another process created it meanwhile: open theirs
+        opened = cls(open_catalog(paths, root, is_inside(root, home_dir), readonly), model, embed_options)
+        try:
+            opened._check_model(model)
+        except SpecMismatchError:
+            opened.close()
+            raise
         return opened
 
     @classmethod
-    def _create(cls, paths: LibraryPaths, root: Path, model: str | Embedder | None,
-                embed_options: dict[str, Any]) -> Library:
-        if not root.is_dir():
-            raise LibraryError(f"{root}: no such folder to index")
-        embedder = model if isinstance(model, Embedder) else create_embedder(model, **embed_options)
-        return cls.create_from_spec(paths, root, embedder.spec, embedder, embed_options)
-
-    @classmethod
-    def create_from_spec(cls, paths: LibraryPaths, root: Path, spec: EmbeddingSpec,
-                         model: str | Embedder | None = None, embed_options: dict[str, Any] | None = None) -> Library:
+    def create_from_spec(cls, paths: LibraryPaths, root: Path, spec: EmbeddingSpec) -> Library:
         """A new, empty library for vectors of `spec` (no model is loaded)."""
-        if paths.exists():
-            raise LibraryError(f"{paths.directory}: a library already exists here; nothing was changed")
+        created = create_catalog(paths, root, spec)
+        assert created is not None  # exist_ok=False raises instead
+        return cls(created)
+
+    def model_location(self) -> str:
+        """How to build the library's model from anywhere: a model file or directory by its absolute
+        path (a relative name only works from where it was indexed), else its registry name or id."""
+        for candidate in (self.spec.extra.get("path"), self.spec.source):
+            if isinstance(candidate, str) and candidate.startswith("/") and Path(candidate).exists():
+                return candidate
+        return self.spec.model
+
+    def same_model(self, name: str) -> bool:
+        """Whether `name` names the library's model (another spelling of the same path counts)."""
+        if name == self.spec.model:
+            return True
         try:
-            paths.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise LibraryError(
-                f"cannot create the library in {paths.directory} ({exc.strerror}); put it elsewhere with --library DIR"
-            ) from None
-        catalog = Catalog(paths.catalog)
-        with catalog.transaction():
-            catalog.set_meta("spec", spec.to_json())
-            catalog.set_meta("root", str(root))
-            catalog.set_meta("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        return cls(paths, catalog, spec, root, model, embed_options)
+            return Path(name).exists() and Path(name).resolve() == Path(self.model_location()).resolve()
+        except OSError:
+            return False
+
+    def _check_model(self, model: str | Embedder | None) -> None:
+        if isinstance(model, Embedder):
+            self.spec.check_compatible(model.spec, f"library {self.paths.directory}")
+        elif model is not None and not self.same_model(model):
+            raise SpecMismatchError(
+                f"library {self.paths.directory} was built with model '{self.spec.model}' but the query "
+                f"uses '{model}'", expected=self.spec.model, given=model,
+            )
 
     def close(self) -> None:
         self.catalog.close()
@@ -181,183 +144,77 @@ class Library:
         self.close()
 
     # the model, only when needed ---------------------------------------------------------------
+    def set_embedder_factory(self, factory: Callable[[], Embedder]) -> None:
+        """Where the model comes from when one is needed (the service shares its loaded models)."""
+        self._factory = factory
+
     def embedder(self) -> Embedder:
-        """The library's model, loaded on first use and checked against the library's spec."""
-        if self._embedder is None:
-            name = self._model if isinstance(self._model, str) else self.spec.model
-            self._embedder = create_embedder(name, **self._embed_options)
-            self.spec.check_compatible(self._embedder.spec, f"library {self.paths.directory}")
-        return self._embedder
-
-    # index ------------------------------------------------------------------------------------
-    def _manifest(self) -> Manifest | None:
-        if not self.paths.manifest.exists():
-            return None
-        manifest = Manifest.load(self.paths.manifest)
-        if EmbeddingSpec.from_dict(manifest.spec).identity() != self.spec.identity():
-            raise CorruptLibraryError(
-                f"{self.paths.manifest}: its model spec differs from the catalog's; nothing was changed; "
-                "`lookalike index --rebuild-index` rewrites it from the catalog"
-            )
-        return manifest
-
-    def _saved_index(self, mmap: bool = False) -> VectorIndex | None:
-        """The saved index, only when it is exactly in step with the catalog."""
-        manifest = self._manifest()
-        if manifest is None or manifest.generation != self.catalog.generation() or not self.paths.index.exists():
-            return None
-        built, requested = manifest.index_params()
-        index = VectorIndex.load(self.paths.index, built, requested, mmap=mmap and built.kind == "ivf")
-        return index if index.count == manifest.count else None
-
-    def _requested_params(self) -> IndexParams:
-        """The index the user asked for last time (the default when nothing was saved or readable)."""
-        try:
-            manifest = self._manifest()
-        except CorruptLibraryError:
-            return IndexParams()
-        return manifest.index_params()[1] if manifest else IndexParams()
-
-    def index(self) -> VectorIndex:
-        """The FAISS index in step with the catalog: the saved one, or rebuilt in memory when stale."""
-        generation = self.catalog.generation()
-        if self._index is None or self._index_generation != generation:
-            index = self._saved_index(mmap=True)
-            if index is None:
-                ids, vectors = self.catalog.vectors(self.spec.dim)
-                index = VectorIndex.build(ids, vectors, self.spec.dim, self._requested_params())
-            self._index, self._index_generation = index, generation
-        return self._index
-
-    def _save_index(self, index: VectorIndex) -> None:
-        _checkpoint("index-saving")
-        index.save(self.paths.index)
-        _checkpoint("index-written")
-        generation = self.catalog.generation()
-        manifest = Manifest(spec=asdict(self.spec), params=asdict(index.params), count=index.count,
-                            generation=generation, root=str(self.root), requested=asdict(index.requested))
-        write_atomically(self.paths.manifest, lambda temp: temp.write_text(manifest.dump()))
-        self._index, self._index_generation = index, generation
-
-    def _update_index(self, current: VectorIndex | None, removed: np.ndarray, added_ids: list[int],
-                      added_vectors: list[np.ndarray], wanted: IndexParams | None) -> bool:
-        """Patch the index where FAISS can and the index type still fits, else rebuild it from the
-        catalog; then save it. Returns whether it was rebuilt."""
-        requested = wanted or (current.requested if current is not None else self._requested_params())
-        if current is not None and wanted is None:
-            count = current.count - len(removed) + len(added_ids)
-            fits = requested.resolved(count).kind == current.kind
-            if fits and (len(removed) == 0 or current.can_remove()):
-                current.remove(removed)
-                if added_ids:
-                    current.add(np.asarray(added_ids, dtype=np.int64), np.vstack(added_vectors))
-                self._save_index(current)
-                return False
-        ids, vectors = self.catalog.vectors(self.spec.dim)
-        self._save_index(VectorIndex.build(ids, vectors, self.spec.dim, requested))
-        return True
+        """The library's model, loaded once on first use and checked against the library's spec."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                name = self._model if isinstance(self._model, str) else self.model_location()
+                embedder = self._factory() if self._factory else create_embedder(name, **self._embed_options)
+                self.spec.check_compatible(embedder.spec, f"library {self.paths.directory}")
+                self._embedder = embedder
+            return self._embedder
 
     # sync -------------------------------------------------------------------------------------
-    def sync(
-        self,
-        retry_failed: bool = False,
-        options: PipelineOptions | None = None,
-        index_params: IndexParams | None = None,
-        rebuild_index: bool = False,
-    ) -> SyncReport:
-        """Bring the library in line with its folder; embeds only new or changed files."""
-        started = time.perf_counter()
-        report = SyncReport()
-        with writer_lock(self.paths.lock):
-            current = None if rebuild_index else self._saved_index()
-            generation_before = self.catalog.generation()
-            rows = self.catalog.rows()
-            plan = plan_sync(self.root, rows, stat_files(self.root, exclude=self.paths.directory), retry_failed)
-            report.unchanged = plan.unchanged + plan.failed_unchanged
-            removed = self._apply_bookkeeping(plan, rows, report)
-            added_ids, added_vectors = self._embed_plan(plan, options, report)
-            wanted = index_params if index_params is not None and (
-                current is None or index_params != current.requested) else None
-            if self.catalog.generation() != generation_before or current is None or wanted is not None:
-                report.index_rebuilt = self._update_index(current, removed, added_ids, added_vectors, wanted)
-        report.seconds = time.perf_counter() - started
-        return report
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One writer per library inside this process (the file lock covers other processes)."""
+        if not self._write_guard.acquire(blocking=False):
+            raise LibraryLockedError("another thread of this process is updating this library; wait for it "
+                                     "to finish (searches keep working meanwhile)", path=self.paths.directory)
+        try:
+            yield
+        finally:
+            self._write_guard.release()
 
-    def _apply_bookkeeping(self, plan: SyncPlan, rows: dict[str, FileRow], report: SyncReport) -> np.ndarray:
-        """Moves, touches and deletions in one transaction; returns the ids whose vectors leave the
-        index (deleted files, and indexed files about to be re-embedded)."""
-        replaced = [f.id for f in plan.embed if f.id is not None and rows[f.path].status == "indexed"]
-        if not (plan.moves or plan.touches or plan.deletes):
-            return np.asarray(replaced, dtype=np.int64)
-        with self.catalog.transaction():
-            for row_id, path, size, mtime in plan.moves:
-                self.catalog.move(row_id, path, size, mtime)
-            for row_id, size, mtime in plan.touches:
-                self.catalog.touch(row_id, size, mtime)
-            if plan.deletes:
-                self.catalog.delete(plan.deletes)
-                self.catalog.bump_generation()
-        report.moved, report.touched, report.deleted = len(plan.moves), len(plan.touches), len(plan.deletes)
-        return np.asarray(replaced + plan.deletes, dtype=np.int64)
-
-    def _embed_plan(self, plan: SyncPlan, options: PipelineOptions | None,
-                    report: SyncReport) -> tuple[list[int], list[np.ndarray]]:
-        """Embed `plan.embed` chunk by chunk, committing each chunk's rows and vectors together."""
-        if not plan.embed:
-            return [], []
-        by_path = {self.root / f.path: f for f in plan.embed}
-        pipeline = Pipeline(self.embedder(), options)
-        added_ids: list[int] = []
-        added_vectors: list[np.ndarray] = []
-        for batch in pipeline.iter_batches(list(by_path)):
-            with self.catalog.transaction():
-                for path, vector, size in zip(batch.paths, batch.vectors, batch.sizes, strict=True):
-                    facts = by_path[path]
-                    added_ids.append(self.catalog.put_indexed(facts, vector, size))
-                    added_vectors.append(vector)
-                    report.updated += facts.id is not None
-                    report.added += facts.id is None
-                for failure in batch.failures:
-                    self.catalog.put_failed(by_path[Path(failure.path)], failure.reason)
-                self.catalog.bump_generation()
-            report.embedded += len(batch.paths)
-            report.failures.extend(batch.failures)
-            _checkpoint("chunk-committed")
-        return added_ids, added_vectors
+    def sync(self, retry_failed: bool = False, options: PipelineOptions | None = None,
+             index_params: IndexParams | None = None, rebuild_index: bool = False,
+             checkpoint: Checkpoint | None = None, rehash: bool = False) -> SyncReport:
+        """Bring the library in line with its folder; embeds only new or changed files (`rehash`:
+        hash every file instead of trusting unchanged size, mtime and ctime).
+        `checkpoint(name)` is called at each durable step (crash tests pause there)."""
+        syncer = Syncer(self.paths, self.catalog, self.keeper, self.root, self.embedder, checkpoint)
+        with self._writing():
+            return syncer.run(retry_failed, options, index_params, rebuild_index, rehash)
 
     # queries ----------------------------------------------------------------------------------
-    def _stored_vector(self, path: Path) -> tuple[int | None, np.ndarray | None]:
-        """The catalog id of `path` when it is in this library, and its vector when still current."""
+    def id_of(self, path: str | os.PathLike[str]) -> tuple[int | None, bool]:
+        """(catalog id of `path` when it is an indexed file of this library, whether its stored
+        vector is still current: same size and mtime as on disk)."""
+        candidate = Path(path)
         try:
-            rel = path.resolve().relative_to(self.root).as_posix()
-            stat = path.stat()
+            rel = candidate.resolve().relative_to(self.root).as_posix()
+            info = candidate.stat()
         except (ValueError, OSError):
-            return None, None
+            return None, False
         row = self.catalog.row_for_path(rel)
         if row is None or row.status != "indexed":
-            return None, None
-        if (row.size, row.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
-            return row.id, self.catalog.vector_for(row.id, self.spec.dim)
-        return row.id, None
+            return None, False
+        return row.id, (row.size, row.mtime_ns) == (info.st_size, info.st_mtime_ns)
 
-    def query_vector(self, query: str | os.PathLike[str] | None = None, text: str | None = None,
-                     text_weight: float = 0.5) -> tuple[np.ndarray, int | None]:
+    def vector_of(self, file_id: int) -> np.ndarray | None:
+        """The stored vector of one file (None for an unknown id)."""
+        return self.catalog.vector_for(int(file_id), self.spec.dim)
+
+    def query_vector(self, query: Query) -> tuple[np.ndarray, int | None]:
         """The query as a unit vector, and the library id to leave out (the query image itself).
 
         An image already in the library, unchanged since it was indexed, uses its stored vector:
         no model is loaded for it.
         """
-        exclude, image_vector = (None, None)
-        if query is not None:
-            exclude, image_vector = self._stored_vector(Path(query))
-            if image_vector is None:
-                image_vector = embed_image(query, self.embedder())
-        text_vector = self.embedder().embed_texts([text])[0] if text else None
-        return combine_query(image_vector, text_vector, text_weight), exclude
+        exclude, stored = None, None
+        if isinstance(query.image, str | os.PathLike):
+            exclude, current = self.id_of(query.image)
+            if exclude is not None and current:
+                stored = self.vector_of(exclude)
+        return query_vector(query, self.embedder, stored), exclude
 
     def search(
         self,
-        query: str | os.PathLike[str] | None = None,
+        query: str | os.PathLike[str] | bytes | Query | None = None,
         text: str | None = None,
         k: int = 10,
         text_weight: float = 0.5,
@@ -366,36 +223,49 @@ class Library:
         ef_search: int | None = None,
         nprobe: int | None = None,
     ) -> list[Match]:
-        """The k library images most similar to an image, a text, or both, best first."""
-        vector, exclude = self.query_vector(query, text, text_weight)
+        """The k library images most similar to an image (path or bytes), a text, or both, best first."""
+        asked = query if isinstance(query, Query) else Query(query, text, text_weight)
+        vector, exclude = self.query_vector(asked)
         return self.search_vector(vector, k, exclude=exclude, threshold=threshold, exact=exact,
                                   ef_search=ef_search, nprobe=nprobe)
+
+    def similar(self, file_id: int, k: int = 10, threshold: float | None = None, exact: bool = False) -> list[Match]:
+        """The k images most similar to one already in the library (itself left out), from its stored vector."""
+        vector = self.vector_of(file_id)
+        if vector is None:
+            raise LibraryError(f"no image with id {file_id} in this library", path=self.paths.directory,
+                               unknown_id=int(file_id))
+        return self.search_vector(vector, k, exclude=int(file_id), threshold=threshold, exact=exact)
 
     def search_vector(self, vector: np.ndarray, k: int = 10, exclude: int | None = None,
                       threshold: float | None = None, exact: bool = False, ef_search: int | None = None,
                       nprobe: int | None = None) -> list[Match]:
         """Search with a ready unit vector (checked to have the library's dimension)."""
         if vector.shape[-1] != self.spec.dim:
-            raise LookalikeError(f"query vector has {vector.shape[-1]} dimensions, the library {self.spec.dim}")
+            raise InvalidArgumentError(
+                f"query vector has {vector.shape[-1]} dimensions, the library {self.spec.dim}", argument="vector")
         with self.catalog.snapshot():
             if exact:
                 ids, vectors = self.catalog.vectors(self.spec.dim)
-                drop = np.array([-1 if exclude is None else int(np.searchsorted(ids, exclude))])
-                if exclude is not None and (drop[0] >= len(ids) or ids[drop[0]] != exclude):
-                    drop[0] = -1
-                scores, positions = knn(vectors, vector[None, :], k, exclude=drop)
-                found = [(float(s), int(ids[p])) for s, p in zip(scores[0], positions[0], strict=True) if p >= 0]
-            else:
-                index = self.index()
-                fetch = min(k + (exclude is not None) + 8, max(index.count, 1))
-                scores, hits = index.search(vector[None, :], fetch, ef_search=ef_search, nprobe=nprobe)
-                found = [(float(s), int(i)) for s, i in zip(scores[0], hits[0], strict=True)
-                         if i >= 0 and i != exclude]
-            paths = self.catalog.paths_for(i for _, i in found)
-        matches = [Match(self.root / paths[i], s) for s, i in found if i in paths]
-        if threshold is not None:
-            matches = [m for m in matches if m.score >= threshold]
-        return matches[:k]
+                flat = VectorIndex.build(ids, vectors, self.spec.dim, IndexParams(kind="flat"))
+                fetch = min(k + (exclude is not None), max(len(ids), 1))
+                scores, keys = flat.search(vector[None, :], fetch)
+                found = rank_hits(scores[0], keys[0], fetch, exclude, threshold)
+                paths = self.catalog.paths_for(i for _, i in found)
+                return [Match(self.root / paths[i], s, i) for s, i in found if i in paths][:k]
+            generation = self.catalog.generation()
+            fetch = k + (exclude is not None) + _FETCH_MARGIN
+            while True:
+                # while a writer syncs, the index may hold ids this snapshot no longer has (or not yet):
+                # they are dropped before the cut at k, fetching more until k remain or none are left
+                scores_row, keys, total = self.keeper.search(vector, fetch, generation, ef_search, nprobe)
+                found = rank_hits(scores_row, keys, fetch, exclude, threshold)
+                paths = self.catalog.paths_for(i for _, i in found)
+                visible = [Match(self.root / paths[i], s, i) for s, i in found if i in paths]
+                cut = threshold is not None and len(scores_row) > 0 and scores_row[-1] < threshold
+                if len(visible) >= k or fetch >= total or cut:
+                    return visible[:k]
+                fetch = min(fetch * 4, total)
 
     def vectors(self) -> tuple[list[Path], np.ndarray]:
         """Every indexed file and its vector (for pairs, duplicates, evaluation and export)."""
@@ -404,43 +274,62 @@ class Library:
             paths = self.catalog.paths_for(ids)
         return [self.root / paths[int(i)] for i in ids], vectors
 
+    def iter_vectors(self, chunk: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) in id order, `chunk` rows at a time, from one committed state."""
+        yield from self.catalog.iter_vectors(self.spec.dim, chunk)
+
+    def files(self, ids: Sequence[int]) -> dict[int, StoredFile]:
+        """The facts (path, size, hash, width, height) of these ids."""
+        rows = self.catalog.rows_for_ids(ids)
+        return {i: StoredFile(i, self.root / r.path, r.size, r.hash, r.width, r.height) for i, r in rows.items()
+                if r.status == "indexed"}
+
     # maintenance ------------------------------------------------------------------------------
-    def remove(self, files: list[str | os.PathLike[str]]) -> int:
+    def remove(self, files: Sequence[str | os.PathLike[str]]) -> int:
         """Drop files (paths inside the root) from the library; returns how many were removed.
 
         Files still on disk come back at the next sync.
         """
         rows = self.catalog.rows()
-        ids = []
+        ids, unknown = [], []
         for file in files:
             path = Path(file)
             try:  # a path as the user sees it (absolute, or relative to the working directory)
                 rel = path.resolve().relative_to(self.root).as_posix()
-            except ValueError:  # else a path relative to the library's root
+            except (ValueError, OSError):  # else a path relative to the library's root
+                rel = path.as_posix()
+            if rel not in rows:
                 rel = path.as_posix()
             if rel in rows:
                 ids.append(rows[rel].id)
+            else:
+                unknown.append(path)
+        if unknown:  # checked before anything is removed
+            others = f" (and {len(unknown) - 1} other path(s))" if len(unknown) > 1 else ""
+            raise LibraryError(f"not in the library {self.paths.directory}{others}; nothing was removed",
+                               path=unknown[0], not_in_library=len(unknown))
         if not ids:
             return 0
-        with writer_lock(self.paths.lock):
-            current = self._saved_index()
+        with self._writing(), writer_lock(self.paths.lock):
+            current = self.keeper.saved_index()
             with self.catalog.transaction():
                 self.catalog.delete(ids)
                 self.catalog.bump_generation()
-            self._update_index(current, np.asarray(ids, dtype=np.int64), [], [], None)
+            self.keeper.update(current, np.asarray(ids, dtype=np.int64), [], [], None)
         return len(ids)
 
     def add_vectors(self, files: list[NewFile], vectors: np.ndarray,
                     sizes: list[tuple[int, int] | None] | None = None) -> None:
         """Insert ready-made vectors (from an export) for files under the root, then index them."""
         if vectors.shape[1:] != (self.spec.dim,):
-            raise LookalikeError(f"vectors have shape {vectors.shape}, the library expects (n, {self.spec.dim})")
-        with writer_lock(self.paths.lock):
+            raise InvalidArgumentError(
+                f"vectors have shape {vectors.shape}, the library expects (n, {self.spec.dim})", argument="vectors")
+        with self._writing(), writer_lock(self.paths.lock):
             with self.catalog.transaction():
                 for position, facts in enumerate(files):
                     self.catalog.put_indexed(facts, vectors[position], sizes[position] if sizes else None)
                 self.catalog.bump_generation()
-            self._update_index(None, np.zeros(0, np.int64), [], [], None)
+            self.keeper.update(None, np.zeros(0, np.int64), [], [], None)
 
     def failures(self) -> list[ImageReadError]:
         """The files recorded as unreadable, with their reasons."""
@@ -451,28 +340,13 @@ class Library:
         counts = self.catalog.counts()
         pending = missing = None
         if scan and self.root.is_dir():
-            pending, missing = count_pending(self.catalog.rows(), stat_files(self.root, exclude=self.paths.directory))
-        manifest = self._manifest()
-        index_kind = manifest.params.get("kind", "?") if manifest else "not built"
-        if manifest and manifest.generation != self.catalog.generation():
-            index_kind += " (stale: the next sync rebuilds it)"
+            pending, missing = count_pending(self.catalog.rows(), scan_folder(self.root, exclude=self.paths.directory))
         return LibraryStats(
-            root=str(self.root), model=self.spec.model, dim=self.spec.dim, index=str(index_kind),
+            root=str(self.root), model=self.spec.model, dim=self.spec.dim, index=self.keeper.describe(),
             indexed=counts.get("indexed", 0), failed=counts.get("failed", 0), pending=pending, missing=missing,
             failures=[(row.path, row.error or "") for row in self.catalog.failures()],
         )
 
-
-def _models_in(home: Path) -> list[str]:
-    """The model names of the libraries under `home`."""
-    names = []
-    for directory in sorted(home.iterdir()) if home.is_dir() else []:
-        if (directory / "catalog.sqlite").is_file():
-            catalog = Catalog(directory / "catalog.sqlite", readonly=True)
-            try:
-                spec_json = catalog.get_meta("spec")
-            finally:
-                catalog.close()
-            if spec_json:
-                names.append(str(json.loads(spec_json)["model"]))
-    return names
+    def index(self) -> Any:
+        """The in-memory FAISS index in step with the catalog (a `vectors.VectorIndex`)."""
+        return self.keeper.current()

@@ -1,8 +1,11 @@
 """The FAISS index of a library: exact Flat, HNSW or IVF over inner product (= cosine on unit
-vectors), keyed by catalog ids, saved atomically (temp file, fsync, rename) beside a manifest."""
+vectors), keyed by catalog ids, saved atomically (temp file, fsync, rename) beside a manifest that
+records its SHA-256, so a damaged index file is noticed and rebuilt from the catalog."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import math
 import os
@@ -13,9 +16,10 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
-from ..errors import CorruptLibraryError, LookalikeError
+from ..errors import CorruptLibraryError, LibraryError, LookalikeError
 
 IndexKind = Literal["auto", "flat", "hnsw", "ivf"]
+_KINDS = ("auto", "flat", "hnsw", "ivf")
 FLAT_LIMIT = 50_000  # below this many vectors `auto` keeps exact search
 MANIFEST_FORMAT = 1
 IVF_TRAIN_PER_LIST = 64  # k-means sample size per list: enough for stable centroids, bounded time
@@ -55,6 +59,7 @@ class Manifest:
     root: str
     format: int = MANIFEST_FORMAT
     requested: dict[str, Any] = field(default_factory=dict)
+    checksum: str = ""  # "sha256:<hex>" of the index file ("" in manifests written before checksums)
 
     def index_params(self) -> tuple[IndexParams, IndexParams]:
         """(built, requested) index parameters."""
@@ -69,31 +74,82 @@ class Manifest:
             data = json.loads(path.read_text())
             manifest = cls(**data)
         except (OSError, ValueError, TypeError) as exc:
-            raise CorruptLibraryError(
-                f"{path}: unreadable manifest ({exc}); nothing was changed; "
-                "`lookalike index --rebuild-index` rewrites it from the catalog"
-            ) from None
+            raise CorruptLibraryError(f"unreadable manifest ({exc}); nothing was changed", path=path,
+                                      repair=True) from None
         if manifest.format > MANIFEST_FORMAT:
-            raise CorruptLibraryError(f"{path}: manifest format {manifest.format} is newer than this lookalike")
+            raise CorruptLibraryError(f"manifest format {manifest.format} is newer than this lookalike", path=path)
+        try:
+            built, requested = manifest.index_params()
+            valid = all(p.kind in _KINDS for p in (built, requested)) and \
+                isinstance(manifest.count, int) and isinstance(manifest.generation, int)
+        except TypeError:
+            valid = False
+        if not valid:
+            raise CorruptLibraryError("manifest holds invalid values; nothing was changed", path=path, repair=True)
         return manifest
 
 
-def write_atomically(path: Path, write: Any) -> None:
-    """Write through `write(temp_path)`, fsync, then rename over `path`: old or new, never torn."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+TEMP_SUFFIX = ".tmp"
+
+
+def file_checksum(path: Path) -> str:
+    """"sha256:<hex>" of a file's content."""
+    with open(path, "rb") as handle:
+        return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def remove_stale_temp_files(directory: Path) -> list[Path]:
+    """Delete the temporary files (`.<name>.<pid>.tmp`, `.<name>.<pid>.creating*`) that killed runs
+    left in a library folder; call only while holding the writer lock. Returns what was removed."""
+    removed = []
+    for pattern in (f".*.*{TEMP_SUFFIX}", ".*.*.creating", ".*.*.creating-*"):
+        for leftover in directory.glob(pattern):
+            try:
+                if leftover.is_file() and not leftover.is_symlink():
+                    leftover.unlink()
+                    removed.append(leftover)
+            except OSError:
+                pass
+    return removed
+
+
+def sync_directory(directory: Path) -> None:
+    """fsync a folder so that a rename in it survives a power cut."""
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def _write_error(path: Path, exc: BaseException) -> LibraryError:
+    text = str(exc)
+    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "No space left" in text:
+        return LibraryError(
+            "no space left on device writing it; nothing indexed was lost (free some space and run "
+            "`lookalike index` again)", path=path, disk_full=True,
+        )
+    first = (text.strip().splitlines() or [type(exc).__name__])[-1][:160]
+    return LibraryError(f"cannot write it ({first}); nothing indexed was lost", path=path)
+
+
+def write_atomically(path: Path, write: Any) -> str:
+    """Write through `write(temp_path)`, fsync, then rename over `path`: old or new, never torn.
+    Returns the new file's checksum. A full disk or I/O error becomes one `LibraryError`."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
         write(temp)
         with open(temp, "rb") as handle:
             os.fsync(handle.fileno())
+        checksum = file_checksum(temp)
         os.replace(temp, path)
+        sync_directory(path.parent)
+    except (OSError, RuntimeError) as exc:
+        raise _write_error(path, exc) from None
     finally:
         if temp.exists():
             temp.unlink()
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    return checksum
 
 
 class VectorIndex:
@@ -170,8 +226,9 @@ class VectorIndex:
             return self.index.search(queries, k, params=searcher)
         return self.index.search(queries, k)
 
-    def save(self, path: Path) -> None:
-        write_atomically(path, lambda temp: faiss.write_index(self.index, str(temp)))
+    def save(self, path: Path) -> str:
+        """Write the index atomically; returns its checksum for the manifest."""
+        return write_atomically(path, lambda temp: faiss.write_index(self.index, str(temp)))
 
     @classmethod
     def load(cls, path: Path, params: IndexParams, requested: IndexParams | None = None,
@@ -181,8 +238,6 @@ class VectorIndex:
             index = faiss.read_index(str(path), flags)
         except RuntimeError as exc:
             first = (str(exc).strip().splitlines() or ["unreadable"])[-1][:160]
-            raise CorruptLibraryError(
-                f"{path}: unreadable FAISS index ({first}); nothing was changed; "
-                "`lookalike index --rebuild-index` rebuilds it from the catalog"
-            ) from None
+            raise CorruptLibraryError(f"unreadable FAISS index ({first}); nothing was changed", path=path,
+                                      repair=True) from None
         return cls(index, params, requested)

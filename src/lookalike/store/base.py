@@ -1,0 +1,138 @@
+"""The store interface: what any place that keeps a folder's vectors must promise.
+
+`Library` (a SQLite catalog + a FAISS index in one directory) is the first implementation. A second,
+PostgreSQL + pgvector, fits the same shape:
+
+- the catalog is a `files` table (id BIGSERIAL, path BYTEA UNIQUE, size, mtime_ns, hash, width,
+  height, status, error, vector vector(dim)) plus a `meta` table for the spec, root and generation;
+  `commit_chunk` is one transaction; `generation` is a row bumped in the same transaction;
+- `search_vector` is `ORDER BY vector <#> $1 LIMIT k` on an HNSW index (pgvector keeps it in step
+  with the table transactionally, so the "index is stale" case below cannot arise), `exact=True`
+  runs the same query with `SET LOCAL hnsw.ef_search` raised or the index disabled;
+- the writer lock is `pg_try_advisory_lock(hash(root, model))`, released when the session ends;
+- readers see a committed snapshot under READ COMMITTED / REPEATABLE READ.
+
+Promises every implementation keeps (tests in tests/e2e/test_library_*.py check the embedded one):
+
+- Atomicity: `commit_chunk`, `move`, `delete` each commit all of their rows and vectors or none.
+  A crash (kill -9) at any moment leaves the state of the last commit; the next writer resumes
+  without re-embedding what was committed.
+- One writer at a time across processes: a second writer fails at once with `LibraryLockedError`
+  naming the holder. Readers never wait for the writer.
+- Readers (any number of threads or processes) see one committed state per call: every id a search
+  returns resolves to a path in the same answer, and results never mix two generations' vectors
+  with each other's paths.
+- A reader notices another process's commit at its next call (the catalog generation changed) and
+  answers from the new state without a restart.
+- Vectors are float32, L2-normalised, of the store's `spec.dim`; a vector of another spec is refused
+  with `SpecMismatchError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..embedders import EmbeddingSpec
+from ..errors import ImageReadError
+from ..query import Match
+
+Checkpoint = Callable[[str], None]
+"""Called with a step's name at each durable step of a sync (crash tests pause or kill there)."""
+
+
+@dataclass
+class SyncReport:
+    """What a sync did."""
+
+    added: int = 0
+    updated: int = 0
+    moved: int = 0
+    deleted: int = 0
+    touched: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    failures: list[ImageReadError] = field(default_factory=list)
+    index_rebuilt: bool = False
+    seconds: float = 0.0
+    added_ids: list[int] = field(default_factory=list)
+    unreadable: list[ImageReadError] = field(default_factory=list)  # folders/files kept as they were
+
+
+@dataclass
+class LibraryStats:
+    """Counts and failures of a library; `pending`/`missing` come from a quick stat of the folder."""
+
+    root: str
+    model: str
+    dim: int
+    index: str
+    indexed: int
+    failed: int
+    pending: int | None
+    missing: int | None
+    failures: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One indexed file as a store describes it."""
+
+    id: int
+    path: Path
+    size: int
+    hash: str
+    width: int | None
+    height: int | None
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """A folder's vectors under one embedding spec, kept in step with the folder by `sync`."""
+
+    spec: EmbeddingSpec
+    root: Path
+
+    def sync(self, retry_failed: bool = False) -> SyncReport:
+        """Bring the store in line with its folder (stat, hash what changed, embed only new or changed
+        files, keep moved files' vectors, drop deleted ones). Takes the writer lock."""
+        ...
+
+    def search_vector(self, vector: np.ndarray, k: int = 10, exclude: int | None = None,
+                      threshold: float | None = None, exact: bool = False) -> list[Match]:
+        """The k stored files most similar to a unit vector, best first; `exclude` is an id to leave
+        out (the query itself); `exact` bypasses any approximate index."""
+        ...
+
+    def vector_of(self, file_id: int) -> np.ndarray | None:
+        """The stored vector of one file, or None when the id is unknown."""
+        ...
+
+    def files(self, ids: Sequence[int]) -> dict[int, StoredFile]:
+        """The facts of these ids (unknown ids are absent from the answer)."""
+        ...
+
+    def iter_vectors(self, chunk: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) of every indexed file in id order, `chunk` rows at a time (for joins and
+        export), all from one committed state."""
+        ...
+
+    def remove(self, files: list[str]) -> int:
+        """Drop files by path; returns how many were removed. Takes the writer lock."""
+        ...
+
+    def failures(self) -> list[ImageReadError]:
+        """The files recorded as unreadable, with their reasons."""
+        ...
+
+    def stats(self, scan: bool = True) -> LibraryStats:
+        """Counts, index kind and failures; with `scan`, what a sync would do."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files; the store must not be used afterwards."""
+        ...

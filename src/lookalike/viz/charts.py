@@ -1,0 +1,50 @@
+"""Charts of evaluation results (matplotlib, imported only when drawing)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ..errors import InvalidArgumentError, LookalikeError, display_path
+
+_AT_K = re.compile(r"^precision@(\d+)$")
+
+
+def precision_curves(scores: Mapping[str, Mapping[str, float]], out: str | os.PathLike[str],
+                     title: str = "Retrieval precision@k") -> Path:
+    """A PNG with one precision@k curve per model; `scores` maps a model to its metrics (the keys
+    "precision@K" are plotted, K on the x axis). Returns the file written."""
+    target = Path(out)
+    if target.suffix.lower() != ".png":
+        raise InvalidArgumentError("the plot is a PNG file; give a name ending in .png", path=target)
+    if not target.parent.is_dir():
+        raise InvalidArgumentError(f"the folder {display_path(target.parent)} does not exist", path=target)
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for model, metrics in scores.items():
+        points = sorted((int(m.group(1)), float(v)) for key, v in metrics.items() if (m := _AT_K.match(key)))
+        if points:
+            curves[model] = points
+    if not curves:
+        raise LookalikeError("no precision@k scores to plot")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for model, points in curves.items():
+        axis.plot([k for k, _ in points], [v for _, v in points], marker="o", label=model)
+    ks: Sequence[int] = sorted({k for points in curves.values() for k, _ in points})
+    axis.set_xticks(list(ks))
+    axis.set_xlabel("k (results looked at)")
+    axis.set_ylabel("precision@k (share of relevant results)")
+    axis.set_ylim(0, 1.02)
+    axis.set_title(title)
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=9)
+    figure.tight_layout()
+    figure.savefig(target, dpi=110)
+    plt.close(figure)
+    return target

@@ -1,0 +1,82 @@
+"""The app factory: `create_app(service, library)` gives a FastAPI app serving one library.
+
+    from lookalike import Lookalike, load_settings
+    from lookalike.web.app import create_app
+
+    service = Lookalike(load_settings("photos"))
+    app = create_app(service, service.library("photos", readonly=True), token=None)
+    # uvicorn.run(app, host="127.0.0.1", port=8765)
+
+The model loads once, in the lifespan (at start-up, never at import). The REST API lives under /api
+(schema at /openapi.json, docs at /docs); the page is at / and its files under /static.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+import lookalike
+
+from ..service import Lookalike
+from ..store.library import Library
+from .context import DEFAULT_MAX_UPLOAD_BYTES, WebContext
+from .dependencies import require_token
+from .errors import install_error_handlers
+from .guard import Guard
+from .routes_library import router as library_router
+from .routes_search import router as search_router
+from .schemas import ErrorOut
+
+STATIC = Path(__file__).parent / "static"
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and fields beside the files
+PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+               "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorOut, "description": text} for status, text in (
+        (400, "Not an image, a corrupt image, or a query the model cannot answer."),
+        (401, "Missing or wrong token."), (404, "Unknown id."), (413, "Upload too large (bytes or pixels)."),
+        (422, "A parameter out of range."))
+}
+
+
+def create_app(service: Lookalike, library: Library, token: str | None = None,
+               max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, loopback_only: bool | None = None) -> FastAPI:
+    """A FastAPI app over `library` (opened through `service`). With `token`, every /api request needs
+    `Authorization: Bearer <token>`; without one, only requests addressed to this machine's loopback
+    names are answered (`loopback_only`, default: when there is no token). Uploads above
+    `max_upload_bytes`, or above the service's pixel limit, are refused with 413."""
+    if max_upload_bytes < 1:
+        raise ValueError("max_upload_bytes must be positive")
+    context = WebContext(service=service, library=library, max_upload_bytes=max_upload_bytes, token=token or None)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(library.embedder)  # the model loads once, before the first request
+        yield
+
+    app = FastAPI(title="lookalike", version=lookalike.__version__, lifespan=lifespan,
+                  description="Image similarity and visual search over one library. Images are addressed "
+                              "by catalog id.")
+    app.state.lookalike = context
+    install_error_handlers(app)
+    for router in (search_router, library_router):
+        app.include_router(router, prefix="/api", dependencies=[Depends(require_token)], responses=ERROR_RESPONSES)
+
+    page_headers = {"Content-Security-Policy": PAGE_POLICY, "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"}
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html", headers=page_headers)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    guarded = token is None if loopback_only is None else loopback_only
+    app.add_middleware(Guard, max_body=2 * max_upload_bytes + FORM_OVERHEAD, loopback_only=guarded)
+    return app

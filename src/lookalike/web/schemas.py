@@ -1,0 +1,68 @@
+"""The JSON shapes the API answers with (they make the OpenAPI schema at /openapi.json)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ImageOut(BaseModel):
+    """One image of the library."""
+
+    id: int = Field(description="Catalog id: the only way to address an image.")
+    path: str = Field(description="Path relative to the library's folder.")
+    width: int | None = None
+    height: int | None = None
+
+
+class MatchOut(ImageOut):
+    """A search hit."""
+
+    score: float = Field(description="Cosine similarity to the query.")
+
+
+class SearchOut(BaseModel):
+    results: list[MatchOut]
+    model: str
+    took_ms: float
+
+
+class CompareOut(BaseModel):
+    score: float
+    model: str
+
+
+class PairOut(BaseModel):
+    a: ImageOut
+    b: ImageOut
+    score: float
+
+
+class PairsOut(BaseModel):
+    pairs: list[PairOut]
+
+
+class DuplicatesOut(BaseModel):
+    threshold: float
+    groups: list[list[ImageOut]]
+
+
+class FailureOut(BaseModel):
+    path: str
+    reason: str
+
+
+class StatsOut(BaseModel):
+    library: str = Field(description="The folder's name.")
+    model: str
+    dim: int
+    index: str
+    indexed: int
+    failed: int
+    text: bool = Field(description="Whether the model answers text queries.")
+    max_upload_bytes: int
+    failures: list[FailureOut]
+
+
+class ErrorOut(BaseModel):
+    error: str
+    kind: str

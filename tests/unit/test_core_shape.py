@@ -1,0 +1,129 @@
+"""The shape of the core: errors cross process boundaries, `import lookalike` stays light, and
+imports only point down the layers."""
+
+from __future__ import annotations
+
+import ast
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lookalike.errors import ERROR_CLASSES, ImageReadError, LookalikeError
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "lookalike"
+
+# Layers from the bottom up; a module may import its own layer or lower ones, never a higher one.
+LAYERS: list[tuple[str, ...]] = [
+    ("errors", "system", "output", "images"),
+    ("embedders", "pipeline"),
+    ("query",),
+    ("store", "scale"),
+    ("neighbors", "join", "operations", "evaluation", "training", "viz", "dedupe"),
+    ("settings", "service"),
+    ("cli", "web", "__main__"),
+]
+
+
+def _layer(module: str) -> int:
+    first = module.split(".")[0]
+    for level, names in enumerate(LAYERS):
+        if first in names:
+            return level
+    raise AssertionError(f"module lookalike.{module} is in no layer: add it to LAYERS")
+
+
+def _imports(path: Path, module: str) -> list[str]:
+    """The lookalike modules `path` imports (relative imports resolved), as dotted names below lookalike."""
+    tree = ast.parse(path.read_text())
+    package = module.split(".")[:-1] if path.name != "__init__.py" else module.split(".")
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                target = ".".join([*base, node.module or ""]).strip(".")
+            elif node.module and node.module.startswith("lookalike."):
+                target = node.module.removeprefix("lookalike.")
+            else:
+                continue
+            if target:
+                found.append(target)
+            else:  # `from . import x`
+                found.extend(".".join([*base, alias.name]) for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.extend(a.name.removeprefix("lookalike.") for a in node.names if a.name.startswith("lookalike."))
+    return found
+
+
+def test_imports_only_point_down() -> None:
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+        if module == "__init__":
+            continue  # the lazy public API re-exports from every layer
+        for target in _imports(path, module):
+            if _layer(target) > _layer(module):
+                wrong.append(f"lookalike.{module} imports lookalike.{target}")
+    assert not wrong, "upward imports:\n" + "\n".join(wrong)
+
+
+def test_no_module_passes_400_lines() -> None:
+    counts = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    long = {name: count for name, count in counts.items() if count > 400}
+    assert not long, long
+
+
+@pytest.mark.parametrize("cls", ERROR_CLASSES)
+def test_every_error_pickles_and_unpickles_equal(cls: type[LookalikeError]) -> None:
+    if cls is ImageReadError:
+        error: LookalikeError = ImageReadError("photos/a.jpg", "truncated", limit="max_pixels")
+    else:
+        error = cls("something went wrong", path="photos/x", expected="efficientnet-lite0")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is cls and copy == error and str(copy) == str(error)
+    assert copy.details == error.details and copy.path == error.path and copy.reason == error.reason
+    assert copy.record()["kind"] == cls.kind
+
+
+def test_errors_have_structured_fields() -> None:
+    error = ImageReadError("photos/a.jpg", "not an image (unrecognised format)")
+    assert str(error) == "photos/a.jpg: not an image (unrecognised format)"
+    assert (error.path, error.reason, error.kind) == ("photos/a.jpg", "not an image (unrecognised format)",
+                                                     "image_read")
+    assert error != ImageReadError("photos/b.jpg", error.reason)
+
+
+def test_import_lookalike_loads_no_heavy_module() -> None:
+    code = ("import sys, lookalike; lookalike.__all__; "
+            "print(sorted(m for m in ('torch', 'timm', 'transformers', 'faiss') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["models"], ["search", "--help"]])
+def test_light_commands_import_no_model_library(argv: list[str]) -> None:
+    code = ("import sys; from lookalike.cli import main; sys.argv = ['lookalike', *sys.argv[1:]]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'timm', 'transformers') if m in sys.modules), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+
+
+def test_answers_from_stored_vectors_import_no_model_library(image_folder: Path, tiny_siglip_dir: Path,
+                                                             tmp_path: Path) -> None:
+    """status, export and a search for an image already in a (torch-model) library load no model code."""
+    from lookalike.store import Library
+
+    with Library.open(image_folder, model=str(tiny_siglip_dir), create=True, precision="fp32") as library:
+        library.sync()
+    query = str(image_folder / "a" / "img_0.jpg")
+    code = ("import sys; from lookalike.cli import main; sys.argv = ['lookalike', *sys.argv[1:]]\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "print(sorted(m for m in ('torch', 'timm', 'transformers') if m in sys.modules), file=sys.stderr)")
+    for argv in (["status", str(image_folder)], ["export", str(tmp_path / "out.parquet"), str(image_folder)],
+                 ["search", query, "--library", str(image_folder / ".lookalike"), "-k", "2"]):
+        done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and done.stderr.strip().splitlines()[-1] == "[]", (argv, done.stderr)
