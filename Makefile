@@ -54,6 +54,7 @@ BENCH_SIZES ?= 10000,100000
 bench: setup
 	$(PY) benchmarks/embed_throughput.py --data $(SHARED)/ukbench-a
 	$(PY) benchmarks/library.py --images $(SHARED)/ukbench-a --sizes $(BENCH_SIZES)
+	$(PY) benchmarks/pairs.py --sizes $(BENCH_SIZES)
 	$(PY) benchmarks/serve.py --samples $(SHARED)/samples --vectors 10000
 
 results: setup

@@ -1,5 +1,5 @@
-"""Commands on plain folders (using the folder's library when it has one): compare, pairs, search,
-duplicates, and the model list."""
+"""Commands on plain folders (using the folder's library when it has one): compare, search, and the
+model list (pairs, duplicates and match are in cli/pairs.py)."""
 
 from __future__ import annotations
 
@@ -69,33 +69,6 @@ def compare(
 
         side_by_side(a, b, score, show)
         typer.echo(f"wrote {show}", err=True)
-
-
-@app.command()
-def pairs(
-    folder: Annotated[Path, typer.Argument(help="Folder of images (searched recursively).")],
-    top: Annotated[int | None, typer.Option("--top", "-k", min=1, max=MAX_K,
-                                            help="How many of the most similar pairs (default: 1).")] = None,
-    every: Annotated[bool, typer.Option("--all", help="Every pairwise score (small folders only).")] = False,
-    model: ModelOption = None,
-    fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = None,
-    device: DeviceOption = None,
-    batch_size: BatchOption = None,
-    workers: WorkersOption = None,
-    max_megapixels: MegapixelsOption = None,
-    quiet: QuietOption = False,
-) -> None:
-    """The most similar pairs of images in a folder."""
-    if every and top is not None:
-        raise typer.BadParameter("--all prints every pair; it cannot be combined with --top", param_hint="'--all'")
-    check_folder(folder)
-    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
-        result = service.folder_pairs(folder, model, top=top or 1, every=every,
-                                      progress=progress_bar("embedding", quiet))
-    report_failures(result.failures)
-    rows = [[path_text(p.a), path_text(p.b), round(p.score, 4)] for p in result.pairs]
-    emit(["a", "b", "score"], rows, fmt)
 
 
 @app.command()
@@ -171,30 +144,6 @@ def search(
 
         search_report(query, hits, report, text=text, command=command_line(), relative_to=Path.cwd())
         typer.echo(f"wrote {report}", err=True)
-
-
-@app.command()
-def duplicates(
-    folder: Annotated[Path, typer.Argument(help="Folder of images.")],
-    threshold: Annotated[float, typer.Option(callback=score_value,
-                                             help="Cosine similarity (-1 to 1) that links two images.")] = 0.95,
-    model: ModelOption = None,
-    fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = None,
-    device: DeviceOption = None,
-    batch_size: BatchOption = None,
-    workers: WorkersOption = None,
-    max_megapixels: MegapixelsOption = None,
-    quiet: QuietOption = False,
-) -> None:
-    """Groups of near-duplicate images (linked by similarity >= --threshold)."""
-    check_folder(folder)
-    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
-        result = service.folder_duplicates(folder, model, threshold=threshold,
-                                           progress=progress_bar("embedding", quiet))
-    report_failures(result.failures)
-    rows = [[number, path_text(path)] for number, group in enumerate(result.groups, 1) for path in group]
-    emit(["group", "path"], rows, fmt)
 
 
 @app.command()

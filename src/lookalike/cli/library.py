@@ -27,6 +27,7 @@ from .common import (
     progress_bar,
     report_failures,
     report_unreadable,
+    score_value,
     service_for,
 )
 
@@ -62,6 +63,10 @@ def index(
     = False,
     rehash: Annotated[bool, typer.Option(help="Hash every file, even those whose size and times are unchanged.")]
     = False,
+    report_duplicates: Annotated[bool, typer.Option(
+        help="Print the new files that duplicate files already indexed (instead of the summary).")] = False,
+    duplicate_threshold: Annotated[float, typer.Option(
+        callback=score_value, help="Similarity at which a new file counts as a duplicate.")] = 0.95,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
     device: DeviceOption = None,
@@ -70,21 +75,38 @@ def index(
     max_megapixels: MegapixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Create or update the library of FOLDER: embed only new or changed files, drop deleted ones."""
+    """Create or update the library of FOLDER: embed only new or changed files, drop deleted ones.
+    New files that duplicate files already indexed (same content, or similarity >= --duplicate-threshold)
+    are counted on stderr, and listed with --report-duplicates."""
     if not folder.is_dir():
         raise LibraryError("not a folder", path=folder, argument="folder")
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
         params = service.index_params(index_type.value if index_type else None, ef_search, nprobe)
         chosen = service.model_for(folder, model, library)
+        from ..matching import added_duplicates, next_file_id
+
         opened = service.library(folder, library=library, model=chosen, create=True)
+        first_new = next_file_id(opened)
         report = service.sync(opened, progress_bar("indexing", quiet), retry_failed=retry_failed,
                               index_params=params, rebuild_index=rebuild_index, rehash=rehash)
         report_failures(report.failures)
         report_unreadable(report.unreadable)
         typer.echo(f"library: {path_text(opened.paths.directory)}", err=True)
+        checked = report.added > 0 and first_new > 1  # new files beside files indexed before
+        found = added_duplicates(opened, first_new, duplicate_threshold) if checked else []
+        if checked:
+            exact = sum(d.kind == "exact" for d in found)
+            typer.echo(f"{len(found)} of {report.added} new file(s) duplicate files already indexed "
+                       f"({exact} exact, {len(found) - exact} near)", err=True)
     columns = ["added", "updated", "moved", "deleted", "unchanged", "failed", "index_rebuilt", "seconds"]
-    emit(columns, [[report.added, report.updated, report.moved, report.deleted, report.unchanged,
-                    len(report.failures), "yes" if report.index_rebuilt else "no", round(report.seconds, 2)]], fmt)
+    summary = [report.added, report.updated, report.moved, report.deleted, report.unchanged,
+               len(report.failures), "yes" if report.index_rebuilt else "no", round(report.seconds, 2)]
+    if report_duplicates:
+        typer.echo(" ".join(f"{c}={v}" for c, v in zip(columns, summary, strict=True)), err=True)
+        emit(["path", "duplicate_of", "kind", "score"],
+             [[path_text(d.path), path_text(d.existing), d.kind, round(d.score, 4)] for d in found], fmt)
+    else:
+        emit(columns, [summary], fmt)
 
 
 @app.command()
