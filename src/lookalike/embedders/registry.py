@@ -17,6 +17,18 @@ DEFAULT_MODEL = "siglip-base"
 
 
 @dataclass(frozen=True)
+class DuplicateDefaults:
+    """A model's measured duplicate decision (benchmarks/calibrate_models.py): pairs scoring at least
+    `candidate` are checked geometrically, pairs at `accept` or more need no check; with query-time
+    invariance the candidate stage uses `invariant_candidate`. `measured` says on what data."""
+
+    candidate: float
+    accept: float
+    invariant_candidate: float
+    measured: str
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """One registry entry."""
 
@@ -27,6 +39,7 @@ class ModelInfo:
     description: str
     factory: Callable[..., Embedder]
     requires: tuple[str, ...] = ()
+    duplicate_thresholds: DuplicateDefaults | None = None
 
     def available_offline(self) -> bool:
         """Whether the model can be loaded without a network right now."""
@@ -60,6 +73,11 @@ def register_model(info: ModelInfo) -> None:
 def list_models() -> list[ModelInfo]:
     """Every registered model, in registration order."""
     return list(_REGISTRY.values())
+
+
+def model_info(name: str) -> ModelInfo | None:
+    """The registry entry of a name, or None for models outside the registry."""
+    return _REGISTRY.get(name)
 
 
 def create_embedder(name: str | None = None, **options: Any) -> Embedder:
