@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from lookalike.dedupe.calibration import duplicate_thresholds
-from lookalike.dedupe.editset import build_edited_set, score_groups
 from lookalike.dedupe.edges import candidate_edges
+from lookalike.dedupe.editset import build_edited_set, score_groups
 from lookalike.dedupe.invariance import view_vectors
 from lookalike.dedupe.run import INVARIANT_NEIGHBOURS, DuplicateOptions, group_vectors
 from lookalike.embedders import create_embedder

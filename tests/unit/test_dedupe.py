@@ -160,7 +160,8 @@ def test_actions_dry_run_apply_and_undo_byte_identical(tmp_path: Path, action: s
     log = tmp_path / "undo.jsonl"
     assert actions.apply(steps, log) == 2
     if action == "move-to":
-        assert not files[1].exists() and (tmp_path / "moved" / "sub" / "dup1.jpg").read_bytes() == before["sub/dup1.jpg"]
+        assert not files[1].exists()
+        assert (tmp_path / "moved" / "sub" / "dup1.jpg").read_bytes() == before["sub/dup1.jpg"]
     else:
         assert files[1].read_bytes() == files[0].read_bytes()  # now a link to the keeper
         assert files[1].is_symlink() == (action == "symlink")

@@ -110,8 +110,7 @@ def duplicates(
         raise LookalikeError("--apply needs --action move-to, hardlink or symlink")
     options = DuplicateOptions(threshold=threshold, verify=verify, invariant=invariant,
                                similar=-1.0 if similar else None, keep=keep, min_inliers=min_inliers)
-    model_arg = make_embedder(model, device, precision) if folder is not None and library is None else model
-    report = find_duplicates(folder, model_arg, options, library=library,
+    report = find_duplicates(folder, model, options, library=library,
                              pipeline=pipeline_options(batch_size, workers, max_megapixels, quiet),
                              **embed_options(device, precision))
     report_failures(report.failures)

@@ -108,11 +108,10 @@ def find_duplicates(folder: str | os.PathLike[str] | None = None, model: str | E
 
     options = options or DuplicateOptions()
     if library is None and folder is not None:
-        name = model.spec.model if isinstance(model, Embedder) else None
-        if name is None:
-            embedder = resolve_embedder(model, **embed_options)
-            model, name = embedder, embedder.spec.model
-        if not LibraryPaths(Path(folder) / STATE_DIR / model_slug(name)).exists():
+        state = Path(folder) / STATE_DIR
+        has_library = state.is_dir() if model is None else LibraryPaths(state / model_slug(
+            model.spec.model if isinstance(model, Embedder) else model)).exists()
+        if not has_library:
             embedder = resolve_embedder(model, **embed_options)
             embedded = embed_folder(folder, embedder, pipeline)
             root = Path(folder).resolve()
@@ -129,7 +128,8 @@ def find_duplicates(folder: str | os.PathLike[str] | None = None, model: str | E
         paths, vectors = opened.vectors()
         rows = opened.catalog.rows()
         hashes = [rows[p.relative_to(opened.root).as_posix()].hash for p in paths]
+        view_embedder = opened.embedder() if options.invariant else None
         groups, thresholds, stats = group_vectors(
-            paths, vectors, hashes, opened.spec.model, options, opened.embedder() if options.invariant else None, distinct_pairs(opened.catalog),
+            paths, vectors, hashes, opened.spec.model, options, view_embedder, distinct_pairs(opened.catalog),
             opened.catalog.get_meta(SAVED_THRESHOLD_KEY))
         return DuplicateReport(groups, thresholds, stats, opened.failures(), len(paths))
