@@ -37,6 +37,7 @@ BENCH_SIZES ?= 10000,100000
 bench: setup
 	$(PY) benchmarks/embed_throughput.py --data $(SHARED)/ukbench-a
 	$(PY) benchmarks/library.py --images $(SHARED)/ukbench-a --sizes $(BENCH_SIZES)
+	$(PY) benchmarks/pairs.py --sizes $(BENCH_SIZES)
 
 results: setup
 	$(PY) benchmarks/results.py --data $(SHARED) --out docs/results.md

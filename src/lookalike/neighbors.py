@@ -1,27 +1,22 @@
 """Nearest neighbours over L2-normalised vectors: top-k search, the kNN graph, the most similar
-pairs, every pair of a small set, and near-duplicate groups. Exact (FAISS flat inner product, which
-blocks and parallelises the matrix products); no Python loop over pairs."""
+pairs, every pair of a small set, and near-duplicate groups. Search is exact (FAISS flat inner
+product); the most similar pairs and the duplicate groups go through the bounded-memory join
+(`lookalike.join`), exact below its size limit. No Python loop over pairs."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import faiss
 import numpy as np
 
 from .errors import TooManyItemsError
+from .join import JoinOptions, ScoredPair, connected_groups, threshold_edges
+from .join import top_pairs as join_top_pairs
+
+__all__ = ["ALL_PAIRS_LIMIT", "ScoredPair", "all_pairs", "check_all_pairs", "duplicate_groups", "knn", "knn_graph",
+           "pairs_from_graph", "top_pairs"]
 
 ALL_PAIRS_LIMIT = 2000
 _QUERY_BLOCK = 4096
-
-
-@dataclass(frozen=True)
-class ScoredPair:
-    """Positions `i < j` in the vector set and their cosine similarity."""
-
-    i: int
-    j: int
-    score: float
 
 
 def _flat_index(vectors: np.ndarray) -> faiss.IndexFlatIP:
@@ -90,24 +85,26 @@ def pairs_from_graph(scores: np.ndarray, indices: np.ndarray, limit: int | None 
     return [ScoredPair(int(low[p]), int(high[p]), float(values[p])) for p in first]
 
 
-def top_pairs(vectors: np.ndarray, count: int) -> list[ScoredPair]:
-    """The `count` most similar pairs, exactly: a pair in the global top `count` is always within
-    the `count` nearest neighbours of both its members, so a kNN graph with k = count holds it."""
-    n = len(vectors)
-    if n < 2 or count < 1:
+def top_pairs(vectors: np.ndarray, count: int, options: JoinOptions | None = None) -> list[ScoredPair]:
+    """The `count` most similar distinct pairs, best first (see `lookalike.join.top_pairs`)."""
+    if len(vectors) < 2 or count < 1:
         return []
-    scores, indices = knn_graph(vectors, min(count, n - 1))
-    return pairs_from_graph(scores, indices, limit=count)
+    return join_top_pairs(vectors, count, options)[0]
+
+
+def check_all_pairs(count: int, limit: int = ALL_PAIRS_LIMIT) -> None:
+    """Refuse every-pair output above `limit` items (checked before anything is embedded)."""
+    if count > limit:
+        raise TooManyItemsError(
+            f"--all on {count} images would print {count * (count - 1) // 2:,} pairs (limit {limit} images); "
+            f"use --top K for the K most similar pairs"
+        )
 
 
 def all_pairs(vectors: np.ndarray, limit: int = ALL_PAIRS_LIMIT) -> list[ScoredPair]:
     """Every pair's score, best first; refused above `limit` vectors."""
     n = len(vectors)
-    if n > limit:
-        raise TooManyItemsError(
-            f"--all on {n} images would print {n * (n - 1) // 2:,} pairs (limit {limit} images); "
-            f"use --top K for the K most similar pairs"
-        )
+    check_all_pairs(n, limit)
     if n < 2:
         return []
     matrix = vectors @ vectors.T
@@ -117,28 +114,9 @@ def all_pairs(vectors: np.ndarray, limit: int = ALL_PAIRS_LIMIT) -> list[ScoredP
     return [ScoredPair(int(i[p]), int(j[p]), float(values[p])) for p in order]
 
 
-def duplicate_groups(vectors: np.ndarray, threshold: float) -> list[list[int]]:
-    """Groups (connected components) of vectors linked by a similarity >= threshold, largest first.
-
-    Uses FAISS range search, so every link above the threshold is found, whatever its rank.
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    n = len(vectors)
-    if n < 2:
+def duplicate_groups(vectors: np.ndarray, threshold: float, options: JoinOptions | None = None) -> list[list[int]]:
+    """Groups (connected components) of vectors linked by a similarity >= threshold, largest first."""
+    if len(vectors) < 2:
         return []
-    index = _flat_index(vectors)
-    radius = float(np.nextafter(np.float32(threshold), np.float32(-np.inf)))
-    rows, cols = [], []
-    for start in range(0, n, _QUERY_BLOCK):
-        block = np.ascontiguousarray(vectors[start : start + _QUERY_BLOCK], dtype=np.float32)
-        limits, _, found = index.range_search(block, radius)
-        rows.append(np.repeat(np.arange(start, start + len(block)), np.diff(limits).astype(np.int64)))
-        cols.append(found)
-    edges = coo_matrix((np.ones(sum(map(len, rows))), (np.concatenate(rows), np.concatenate(cols))), (n, n))
-    _, labels = connected_components(edges, directed=False)
-    order = np.argsort(labels, kind="stable")
-    groups = [list(map(int, g)) for g in np.split(order, np.flatnonzero(np.diff(labels[order])) + 1)]
-    multi = [members for members in groups if len(members) > 1]
-    return sorted(multi, key=lambda members: (-len(members), members[0]))
+    i, j, _, _ = threshold_edges(vectors, threshold, options)
+    return connected_groups(len(vectors), i, j)

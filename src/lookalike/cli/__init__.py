@@ -11,7 +11,7 @@ import warnings
 import typer
 
 from ..errors import LookalikeError
-from . import dedupe, evaluate, folder, library  # noqa: F401  (registers the commands)
+from . import dedupe, evaluate, folder, library, pairs  # noqa: F401  (registers the commands)
 from .common import app
 
 __all__ = ["app", "main"]

@@ -32,6 +32,7 @@ from .common import (
     pipeline_options,
     report_failures,
 )
+from .pairs import ExactOption, ProgressOption, _bar, _load, _said
 
 
 class ActionChoice(str, Enum):
@@ -78,6 +79,8 @@ def duplicates(
     undo_log: Annotated[Path | None, typer.Option(help="Where --apply writes its undo log.")] = None,
     min_inliers: Annotated[int, typer.Option(min=4, help="Keypoint inliers that confirm a pair.")] = 20,
     library: LibraryOption = None,
+    exact: ExactOption = False,
+    progress: ProgressOption = False,
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = PrecisionChoice.auto,
@@ -98,23 +101,49 @@ def duplicates(
     lookalike duplicates ~/Pictures --action hardlink --apply              # then: lookalike undo LOG
     """
     from ..dedupe import actions
+    from ..dedupe.edges import Edges
     from ..dedupe.keepers import parse_rule
-    from ..dedupe.run import DuplicateOptions, find_duplicates
+    from ..dedupe.run import DuplicateOptions, group_vectors, library_decisions
+    from ..embedders import create_embedder
+    from ..join import JoinOptions
+    from ..join import threshold_edges as join_edges
+    from ..store.layout import library_home
 
     parse_rule(keep)
-    if folder is None and library is None:
-        raise LookalikeError("duplicates needs a FOLDER or --library DIR")
     if action is ActionChoice.move_to and to is None:
         raise LookalikeError("--action move-to needs --to DIR")
     if apply and action in (None, ActionChoice.list):
         raise LookalikeError("--apply needs --action move-to, hardlink or symlink")
     options = DuplicateOptions(threshold=threshold, verify=verify, invariant=invariant,
                                similar=-1.0 if similar else None, keep=keep, min_inliers=min_inliers)
-    report = find_duplicates(folder, model, options, library=library,
-                             pipeline=pipeline_options(batch_size, workers, max_megapixels, quiet),
-                             **embed_options(device, precision))
-    report_failures(report.failures)
-    stats, used = report.stats, report.thresholds
+    if folder is not None and library is None and model is None and (folder / ".lookalike").is_dir():
+        from ..store.library import Library
+
+        with Library.open(folder, readonly=True) as indexed:  # the folder's library decides the model
+            model = indexed.spec.model
+    found = _load(folder, library, model, device, precision,
+                  pipeline_options(batch_size, workers, max_megapixels, quiet), unique_content=True)
+    report_failures(found.failures)
+    name = found.spec.model if found.spec is not None else (model or "")
+    home = library_home(folder, library)
+    distinct_marks, saved = library_decisions(home, found.spec.model if found.spec else model) \
+        if home.is_dir() else (set(), None)
+    reports = []
+
+    def join_source(vectors: object, floor: float) -> Edges:
+        import numpy as np
+
+        i, j, score, report = join_edges(np.asarray(vectors), floor, JoinOptions(exact=exact or None),
+                                         _bar(progress, "duplicates"))
+        reports.append(report)
+        return Edges(i.astype(np.int64), j.astype(np.int64), score.astype(np.float32))
+
+    embedder = create_embedder(name, **embed_options(device, precision)) if invariant else None
+    hashes = found.hashes or [""] * len(found.paths)
+    groups, used, stats = group_vectors(found.paths, found.vectors, hashes, name, options, embedder,
+                                        distinct_marks, saved, edge_source=join_source)
+    for report in reports:
+        _said("duplicates", report)
     typer.echo(f"duplicates: candidate {used.candidate:.3f}, accept {used.accept:.3f} ({used.source}); "
                f"{stats.candidates} candidate pairs, {stats.checked} checked on {stats.check_images} images "
                f"in {stats.check_seconds:.1f} s, {stats.confirmed} confirmed", err=True)
@@ -123,10 +152,10 @@ def duplicates(
     if action is not None:
         state = base / ".lookalike"
         trash = state / "trash" / time.strftime("%Y%m%d-%H%M%S")
-        steps = actions.plan(report.groups, action.value, base, destination=to, trash=trash)
+        steps = actions.plan(groups, action.value, base, destination=to, trash=trash)
     planned = {step.path: step for step in steps}
     rows = []
-    for group in report.groups:
+    for group in groups:
         links = _member_rows(group)
         for member in group.members:
             kind, score, inliers = links.get(member, (group.kind(), 1.0, None))

@@ -1,5 +1,5 @@
-"""Commands on plain folders (using the folder's library when it has one): compare, pairs, search,
-and the model list (duplicates live in dedupe.py)."""
+"""Commands on plain folders (using the folder's library when it has one): compare, search, and the
+model list (pairs and match are in cli/pairs.py, duplicates in cli/dedupe.py)."""
 
 from __future__ import annotations
 
@@ -51,30 +51,6 @@ def compare(
 
         side_by_side(a, b, score, show)
         typer.echo(f"wrote {show}", err=True)
-
-
-@app.command()
-def pairs(
-    folder: Annotated[Path, typer.Argument(help="Folder of images (searched recursively).")],
-    top: Annotated[int, typer.Option("--top", "-k", min=1, help="How many of the most similar pairs.")] = 1,
-    every: Annotated[bool, typer.Option("--all", help="Every pairwise score (small folders only).")] = False,
-    model: ModelOption = None,
-    fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = PrecisionChoice.auto,
-    device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
-    max_megapixels: MegapixelsOption = 100.0,
-    quiet: QuietOption = False,
-) -> None:
-    """The most similar pairs of images in a folder."""
-    result = operations.find_pairs(
-        folder, make_embedder(model, device, precision), top=top, every=every,
-        options=pipeline_options(batch_size, workers, max_megapixels, quiet),
-    )
-    report_failures(result.failures)
-    rows = [[path_text(p.a), path_text(p.b), round(p.score, 4)] for p in result.pairs]
-    emit(["a", "b", "score"], rows, fmt)
 
 
 @app.command()

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ..errors import LookalikeError
+from ..matching import DUPLICATE_THRESHOLD, added_duplicates, next_file_id
 from ..output import OutputFormat
 from ..store import Library
 from ..store.vectors import IndexParams
@@ -60,6 +61,10 @@ def index(
     retry_failed: Annotated[bool, typer.Option(help="Try files that failed before, even if unchanged.")] = False,
     rebuild_index: Annotated[bool, typer.Option(help="Rebuild the FAISS index and manifest from the catalog.")]
     = False,
+    report_duplicates: Annotated[bool, typer.Option(
+        help="Print the new files that duplicate files already indexed (instead of the summary).")] = False,
+    duplicate_threshold: Annotated[float, typer.Option(
+        min=-1, max=1, help="Similarity at which a new file counts as a duplicate.")] = DUPLICATE_THRESHOLD,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = PrecisionChoice.auto,
     device: DeviceOption = "auto",
@@ -68,22 +73,36 @@ def index(
     max_megapixels: MegapixelsOption = 100.0,
     quiet: QuietOption = False,
 ) -> None:
-    """Create or update the library of FOLDER: embed only new or changed files, drop deleted ones."""
+    """Create or update the library of FOLDER: embed only new or changed files, drop deleted ones.
+    New files that duplicate files already indexed (same content, or similarity >= --duplicate-threshold)
+    are counted on stderr, and listed with --report-duplicates."""
     params = None
     if index_type is not None or ef_search is not None or nprobe is not None:
         params = IndexParams(kind=(index_type or IndexChoice.auto).value, ef_search=ef_search, nprobe=nprobe)
     with Library.open(folder, model=model, library=library, create=True,
                       **embed_options(device, precision)) as opened:
+        first_new = next_file_id(opened)
         report = opened.sync(
             retry_failed=retry_failed, index_params=params, rebuild_index=rebuild_index,
             options=pipeline_options(batch_size, workers, max_megapixels, quiet, label="indexing"),
         )
         report_failures(report.failures)
         typer.echo(f"library: {opened.paths.directory}", err=True)
+        checked = report.added > 0 and first_new > 1  # new files beside files indexed before
+        found = added_duplicates(opened, first_new, duplicate_threshold) if checked else []
+        if checked:
+            exact = sum(d.kind == "exact" for d in found)
+            typer.echo(f"{len(found)} of {report.added} new file(s) duplicate files already indexed "
+                       f"({exact} exact, {len(found) - exact} near)", err=True)
         columns = ["added", "updated", "moved", "deleted", "unchanged", "failed", "index_rebuilt", "seconds"]
-        emit(columns, [[report.added, report.updated, report.moved, report.deleted, report.unchanged,
-                        len(report.failures), "yes" if report.index_rebuilt else "no", round(report.seconds, 2)]],
-             fmt)
+        summary = [report.added, report.updated, report.moved, report.deleted, report.unchanged,
+                   len(report.failures), "yes" if report.index_rebuilt else "no", round(report.seconds, 2)]
+        if report_duplicates:
+            typer.echo(" ".join(f"{c}={v}" for c, v in zip(columns, summary, strict=True)), err=True)
+            emit(["path", "duplicate_of", "kind", "score"],
+                 [[path_text(d.path), path_text(d.existing), d.kind, round(d.score, 4)] for d in found], fmt)
+        else:
+            emit(columns, [summary], fmt)
 
 
 @app.command()

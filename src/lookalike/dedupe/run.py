@@ -5,6 +5,7 @@ invariance on request), verification, "not a duplicate" decisions, groups and ke
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,12 @@ from ..embedders import Embedder
 from ..embedders.registry import model_info
 from ..errors import ImageReadError, LookalikeError
 from ..pipeline import PipelineOptions
-from .edges import candidate_edges
+from .edges import Edges, candidate_edges
 from .groups import DuplicateGroup, GroupingStats, Thresholds, build_groups
 from .verify import Verifier, VerifyOptions
 
 SAVED_THRESHOLD_KEY = "duplicate_threshold"
+EdgeSource = Callable[[np.ndarray, float], Edges]
 FALLBACK_THRESHOLD = 0.95
 INVARIANT_NEIGHBOURS = 10
 
@@ -67,9 +69,10 @@ def resolve_thresholds(model: str, options: DuplicateOptions, saved: str | None 
 def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], model: str,
                   options: DuplicateOptions, embedder: Embedder | None = None,
                   distinct: set[tuple[str, str]] | None = None, saved: str | None = None,
-                  verify_options: VerifyOptions | None = None,
+                  verify_options: VerifyOptions | None = None, edge_source: EdgeSource | None = None,
                   ) -> tuple[list[DuplicateGroup], Thresholds, GroupingStats]:
-    """The engine on ready vectors (one per path, same order) and content hashes."""
+    """The engine on ready vectors (one per path, same order) and content hashes. `edge_source`
+    answers "every pair >= threshold" (default: the exact range search; the CLI passes the join)."""
     thresholds = resolve_thresholds(model, options, saved)
     floor = min(thresholds.candidate, thresholds.similar if thresholds.similar is not None else 1.0)
     if options.invariant:
@@ -82,7 +85,7 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
         query_owners = np.concatenate([np.arange(len(paths), dtype=np.int64), owners])
         edges = candidate_edges(vectors, floor, queries, query_owners, k=INVARIANT_NEIGHBOURS)
     else:
-        edges = candidate_edges(vectors, floor)
+        edges = (edge_source or candidate_edges)(vectors, floor)
     use_check = options.check and (options.verify or thresholds.accept > thresholds.candidate)
     verifier = Verifier(paths, verify_options or VerifyOptions(min_inliers=options.min_inliers)) if use_check else None
 
@@ -133,3 +136,30 @@ def find_duplicates(folder: str | os.PathLike[str] | None = None, model: str | E
             paths, vectors, hashes, opened.spec.model, options, view_embedder, distinct_pairs(opened.catalog),
             opened.catalog.get_meta(SAVED_THRESHOLD_KEY))
         return DuplicateReport(groups, thresholds, stats, opened.failures(), len(paths))
+
+
+def library_decisions(home: Path, model: str | None) -> tuple[set[tuple[str, str]], str | None]:
+    """The "not a duplicate" pairs and the saved threshold of `model`'s library under `home` (read
+    only); nothing when there is none or it predates them."""
+    import sqlite3
+
+    from ..embedders import DEFAULT_MODEL
+    from ..store.catalog import Catalog
+    from ..store.layout import locate
+    from .decisions import distinct_pairs
+
+    try:
+        paths = locate(home, model, DEFAULT_MODEL)
+    except LookalikeError:
+        return set(), None
+    if not paths.catalog.is_file():
+        return set(), None
+    catalog = Catalog(paths.catalog, readonly=True)
+    try:
+        try:
+            pairs = distinct_pairs(catalog)
+        except sqlite3.OperationalError:  # a catalog from before schema 3
+            pairs = set()
+        return pairs, catalog.get_meta(SAVED_THRESHOLD_KEY)
+    finally:
+        catalog.close()

@@ -210,6 +210,27 @@ class Catalog:
             np.zeros((0, dim), np.float32)
         return np.asarray(ids, dtype=np.int64), matrix.copy()
 
+    def max_id(self) -> int:
+        """The largest id ever given to a file (new files get larger ones), 0 when none."""
+        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'files'").fetchone()
+        return int(row[0]) if row else 0
+
+    def indexed(self, dim: int) -> tuple[np.ndarray, list[str], list[str], np.ndarray]:
+        """(ids, paths, hashes, vectors) of every indexed file, ordered by id, read in one snapshot;
+        the vectors go straight into one array, so memory holds them once."""
+        with self.snapshot():
+            count = self.db.execute("SELECT COUNT(*) FROM files WHERE status = 'indexed'").fetchone()[0]
+            ids = np.empty(count, np.int64)
+            vectors = np.empty((count, dim), np.float32)
+            paths, hashes = [], []
+            query = "SELECT id, path, hash, vector FROM files WHERE status = 'indexed' ORDER BY id"
+            for row, (row_id, raw, digest, blob) in enumerate(self.db.execute(query)):
+                ids[row] = row_id
+                vectors[row] = np.frombuffer(blob, np.float32, dim)
+                paths.append(_decode(raw))
+                hashes.append(digest)
+        return ids, paths, hashes, vectors
+
     def put_indexed(self, facts: NewFile, vector: np.ndarray, size: tuple[int, int] | None) -> int:
         """Insert or replace a file's row as indexed, with its vector; returns its id."""
         blob = np.ascontiguousarray(vector, dtype=np.float32).tobytes()

@@ -1,0 +1,162 @@
+"""The block loop of the join: plan the work (one task per cell, or per row block when exact), then
+compute each task as (row block x column block) matrix products sized by the memory budget and hand
+every block of scores to a sink."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import LookalikeError
+from .cells import Cells, assign, choose_nlist, gather, train_centroids
+
+Progress = Callable[[int, int], None]
+EXACT_LIMIT = 20_000  # below this many vectors the exact join is as fast as the partitioned one
+DEFAULT_NPROBE = 8
+DEFAULT_BUDGET = 256 * 2**20
+ROW_BLOCK = 1024
+# (rows, cols, same): `same` leading columns are the rows' own cell (or, exact, the whole set)
+Task = tuple[np.ndarray, np.ndarray, int]
+
+
+@dataclass(frozen=True)
+class JoinOptions:
+    """How the join runs. `exact`: None chooses (exact at or below `exact_limit` vectors), True
+    forces the exact blocked join, False the partitioned one. `nlist`/`nprobe` None: chosen from N.
+    `budget`: bytes of working memory for one block of vectors and scores."""
+
+    exact: bool | None = None
+    nlist: int | None = None
+    nprobe: int | None = None
+    budget: int = DEFAULT_BUDGET
+    exact_limit: int = EXACT_LIMIT
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.nlist is not None and self.nlist < 1:
+            raise LookalikeError(f"nlist must be at least 1, not {self.nlist}")
+        if self.nprobe is not None and self.nprobe < 1:
+            raise LookalikeError(f"nprobe must be at least 1, not {self.nprobe}")
+        if self.budget < 2**20:
+            raise LookalikeError(f"the join's memory budget must be at least 1 MiB, not {self.budget} bytes")
+
+
+@dataclass
+class JoinReport:
+    """Which path answered and what it cost."""
+
+    method: str  # "exact" or "ivf"
+    vectors: int
+    nlist: int | None = None
+    nprobe: int | None = None
+    cells: int = 0
+    seconds: float = 0.0
+    started: float = field(default_factory=time.perf_counter, repr=False)
+
+    def describe(self) -> str:
+        """One line for stderr."""
+        how = "exact join" if self.method == "exact" else f"ivf join (nlist {self.nlist}, nprobe {self.nprobe})"
+        return f"{how} over {self.vectors:,} vectors in {self.cells:,} cells, {self.seconds:.1f} s"
+
+
+def check_vectors(vectors: np.ndarray, name: str = "vectors") -> None:
+    if getattr(vectors, "ndim", 0) != 2:
+        raise LookalikeError(f"{name} must be a 2-D array (n, d), not shape {getattr(vectors, 'shape', None)}")
+
+
+def use_exact(count: int, options: JoinOptions) -> bool:
+    return options.exact if options.exact is not None else count <= options.exact_limit
+
+
+@dataclass(frozen=True)
+class Partition:
+    """The cells of a base set: each row's own cell (`own`) and, per cell, the rows that probe it."""
+
+    centroids: np.ndarray
+    labels: np.ndarray  # (n, nprobe): each row's nearest cells, its own first
+    own: Cells
+    probers: Cells
+    nlist: int
+    nprobe: int
+
+
+def partition(base: np.ndarray, options: JoinOptions) -> Partition:
+    """Train the cells on a sample of `base` and assign every row to its `nprobe` nearest cells."""
+    nlist = min(options.nlist or choose_nlist(len(base)), len(base))
+    centroids = train_centroids(base, nlist, options.seed)
+    nlist = len(centroids)
+    nprobe = min(options.nprobe or DEFAULT_NPROBE, nlist)
+    labels = assign(base, centroids, nprobe)
+    return Partition(centroids, labels, Cells.from_labels(labels[:, 0], nlist), Cells.from_labels(labels, nlist),
+                     nlist, nprobe)
+
+
+def exact_tasks(rows: int, cols: int, upper: bool) -> Iterator[Task]:
+    """Row blocks against every column (`upper`: only columns from the block's first row on)."""
+    for start in range(0, rows, ROW_BLOCK):
+        stop = min(start + ROW_BLOCK, rows)
+        first = start if upper else 0
+        yield np.arange(start, stop), np.arange(first, cols), (cols - first) if upper else (stop - start)
+
+
+def pair_tasks(part: Partition) -> Iterator[Task]:
+    """Per cell: its members against themselves (each pair once) and against every other row that
+    probes the cell. A pair is found when either member's probes reach the other's cell."""
+    for cell in range(part.nlist):
+        members = part.own.members(cell)
+        if len(members):
+            probers = part.probers.members(cell)
+            others = probers[part.labels[probers, 0] != cell]
+            yield members, np.concatenate([members, others]), len(members)
+
+
+def knn_tasks(probers: Cells, own: Cells, nlist: int) -> Iterator[Task]:
+    """Per cell: every row that probes it against the cell's members (the IVF search of all rows)."""
+    for cell in range(nlist):
+        rows, cols = probers.members(cell), own.members(cell)
+        if len(rows) and len(cols):
+            yield rows, cols, 0
+
+
+def count_tasks(*cells: Cells) -> int:
+    """Cells that are non-empty in every one of `cells`."""
+    return int(np.count_nonzero(np.logical_and.reduce([np.diff(c.starts) > 0 for c in cells])))
+
+
+class Sink(Protocol):
+    """What the loop hands each block of vectors to (the sinks in sinks.py)."""
+
+    def block(self, rows: np.ndarray, row_vectors: np.ndarray, cols: np.ndarray, col_vectors: np.ndarray,
+              same: int) -> None: ...
+
+
+def column_block(dim: int, rows: int, budget: int) -> int:
+    """Columns per block so that the row and column vectors and two score matrices fit the budget."""
+    free = budget - rows * dim * 4
+    return max(256, free // (dim * 4 + rows * 4 * 3))
+
+
+def run(tasks: Iterator[Task], total: int, row_source: np.ndarray, col_source: np.ndarray, sink: Sink,
+        budget: int, progress: Progress | None) -> int:
+    """Feed every task's blocks to `sink`; returns the number of tasks run."""
+    dim = row_source.shape[1]
+    done = 0
+    if progress:
+        progress(0, total)
+    for rows, cols, same in tasks:
+        for r0 in range(0, len(rows), ROW_BLOCK):
+            row_ids = rows[r0 : r0 + ROW_BLOCK]
+            row_vectors = gather(row_source, row_ids)
+            width = column_block(dim, len(row_ids), budget)
+            for c0 in range(0, len(cols), width):
+                col_ids = cols[c0 : c0 + width]
+                sink.block(row_ids, row_vectors, col_ids, gather(col_source, col_ids),
+                           max(0, min(same - c0, len(col_ids))))
+        done += 1
+        if progress:
+            progress(done, total)
+    return done

@@ -1,0 +1,134 @@
+"""What the join keeps from each block of scores: per-row top k, the global top pairs, or every pair
+above a threshold. Each sink sees one (row block x column block) product at a time, so its memory is
+its answer plus one block."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import TooManyItemsError
+
+_MASKED = np.float32(-np.inf)
+_LOWEST = np.finfo(np.float32).min  # above a masked score, below every real one
+
+
+@dataclass(frozen=True)
+class ScoredPair:
+    """Positions `i < j` in the vector set and their cosine similarity."""
+
+    i: int
+    j: int
+    score: float
+
+
+def _mask_lower(scores: np.ndarray, rows: np.ndarray, cols: np.ndarray, same: int) -> None:
+    """Mask entries of the first `same` columns (the rows' own cell) whose column is not after the
+    row, so each unordered pair inside a cell is seen once and nobody is paired with itself."""
+    if same and cols[0] <= rows[-1]:
+        head = scores[:, :same]
+        head[cols[None, :same] <= rows[:, None]] = _MASKED
+
+
+class KnnSink:
+    """Per-row running top k; `self_join` leaves each row's own position out of its answer."""
+
+    def __init__(self, count: int, k: int, self_join: bool) -> None:
+        self.k = k
+        self.self_join = self_join
+        self.scores = np.full((count, k), _MASKED, dtype=np.float32)
+        self.indices = np.full((count, k), -1, dtype=np.int64)
+
+    def block(self, rows: np.ndarray, row_vectors: np.ndarray, cols: np.ndarray, col_vectors: np.ndarray,
+              same: int) -> None:
+        import faiss
+
+        fetch = min(self.k + self.self_join, len(cols))
+        found_scores, local = faiss.knn(row_vectors, col_vectors, fetch, metric=faiss.METRIC_INNER_PRODUCT)
+        found = np.where(local >= 0, cols[np.maximum(local, 0)], -1)
+        if self.self_join:
+            mine = found == rows[:, None]
+            found_scores[mine], found[mine] = _MASKED, -1
+        scores = np.concatenate([self.scores[rows], found_scores.astype(np.float32)], axis=1)
+        indices = np.concatenate([self.indices[rows], found], axis=1)
+        ties = np.where(indices < 0, np.iinfo(np.int64).max, indices)
+        order = np.lexsort((ties, -scores), axis=-1)[:, : self.k]  # best first, ties by position
+        self.scores[rows] = np.take_along_axis(scores, order, axis=1)
+        self.indices[rows] = np.take_along_axis(indices, order, axis=1)
+
+
+class TopPairsSink:
+    """The `count` best distinct pairs seen so far, ordered by (-score, i, j); blocks only offer
+    entries at or above the current count-th best score."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.scores = np.zeros(0, np.float32)
+        self.low = np.zeros(0, np.int64)
+        self.high = np.zeros(0, np.int64)
+
+    def _cutoff(self) -> np.float32:
+        return self.scores[-1] if len(self.scores) >= self.count else _LOWEST
+
+    def block(self, rows: np.ndarray, row_vectors: np.ndarray, cols: np.ndarray, col_vectors: np.ndarray,
+              same: int) -> None:
+        scores = row_vectors @ col_vectors.T
+        _mask_lower(scores, rows, cols, same)
+        flat = scores.ravel()
+        cutoff = self._cutoff()
+        if np.count_nonzero(flat >= cutoff) > self.count:  # only the block's own top count (and ties)
+            cutoff = max(cutoff, np.partition(flat, flat.size - self.count)[flat.size - self.count])
+        picked = np.flatnonzero(flat >= cutoff)
+        if not len(picked):
+            return
+        i, j = rows[picked // scores.shape[1]], cols[picked % scores.shape[1]]
+        self._merge(flat[picked], np.minimum(i, j), np.maximum(i, j))
+
+    def _merge(self, scores: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
+        scores = np.concatenate([self.scores, scores])
+        low, high = np.concatenate([self.low, low]), np.concatenate([self.high, high])
+        order = np.lexsort((high, low, -scores))
+        keys = low[order] * (int(max(high.max(), 0)) + 1) + high[order]
+        _, first = np.unique(keys, return_index=True)  # a pair offered twice keeps its first (best) place
+        order = order[np.sort(first)][: self.count]
+        self.scores, self.low, self.high = scores[order], low[order], high[order]
+
+    def pairs(self) -> list[ScoredPair]:
+        return [ScoredPair(int(i), int(j), float(s)) for i, j, s in zip(self.low, self.high, self.scores, strict=True)]
+
+
+class EdgesSink:
+    """Every pair scoring >= threshold; refuses to hold more than `limit` of them."""
+
+    def __init__(self, threshold: float, limit: int) -> None:
+        self.threshold = np.float32(threshold)
+        self.limit = limit
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.total = 0
+
+    def block(self, rows: np.ndarray, row_vectors: np.ndarray, cols: np.ndarray, col_vectors: np.ndarray,
+              same: int) -> None:
+        scores = row_vectors @ col_vectors.T
+        _mask_lower(scores, rows, cols, same)
+        picked = np.flatnonzero(scores.ravel() >= self.threshold)
+        if not len(picked):
+            return
+        self.total += len(picked)
+        if self.total > self.limit:
+            raise TooManyItemsError(
+                f"more than {self.limit:,} pairs score >= {float(self.threshold)}; raise the threshold"
+            )
+        i, j = rows[picked // scores.shape[1]], cols[picked % scores.shape[1]]
+        self.parts.append((np.minimum(i, j), np.maximum(i, j), scores.ravel()[picked]))
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(i, j, score) with i < j, ordered by (-score, i, j)."""
+        if not self.parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+        low, high, scores = (np.concatenate(p) for p in zip(*self.parts, strict=True))
+        keys = low * (int(high.max()) + 1) + high
+        _, first = np.unique(keys, return_index=True)
+        low, high, scores = low[first], high[first], scores[first]
+        order = np.lexsort((high, low, -scores))
+        return low[order], high[order], scores[order]
