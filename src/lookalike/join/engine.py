@@ -140,6 +140,14 @@ def column_block(dim: int, rows: int, budget: int) -> int:
     return max(256, free // (dim * 4 + rows * 4 * 3))
 
 
+def row_block(dim: int, rows: int, cols: int, budget: int) -> int:
+    """Rows per block: 1,024, or more when the columns are few (a cell's members against the many
+    rows that probe it), as long as the rows, the columns and the scores fit the budget."""
+    if cols > 4 * ROW_BLOCK:
+        return ROW_BLOCK
+    return int(min(rows, max(ROW_BLOCK, (budget - cols * dim * 4) // (dim * 4 + cols * 4 * 3))))
+
+
 def run(tasks: Iterator[Task], total: int, row_source: np.ndarray, col_source: np.ndarray, sink: Sink,
         budget: int, progress: Progress | None) -> int:
     """Feed every task's blocks to `sink`; returns the number of tasks run."""
@@ -148,8 +156,9 @@ def run(tasks: Iterator[Task], total: int, row_source: np.ndarray, col_source: n
     if progress:
         progress(0, total)
     for rows, cols, same in tasks:
-        for r0 in range(0, len(rows), ROW_BLOCK):
-            row_ids = rows[r0 : r0 + ROW_BLOCK]
+        step = row_block(dim, len(rows), len(cols), budget)
+        for r0 in range(0, len(rows), step):
+            row_ids = rows[r0 : r0 + step]
             row_vectors = gather(row_source, row_ids)
             width = column_block(dim, len(row_ids), budget)
             for c0 in range(0, len(cols), width):
