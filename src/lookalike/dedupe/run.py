@@ -4,6 +4,7 @@ invariance on request), verification, "not a duplicate" decisions, groups and ke
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,6 +88,9 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
     else:
         edges = (edge_source or candidate_edges)(vectors, floor)
     use_check = options.check and (options.verify or thresholds.accept > thresholds.candidate)
+    if use_check and importlib.util.find_spec("cv2") is None:
+        raise LookalikeError("checking duplicate pairs needs OpenCV: pip install opencv-python-headless "
+                             "(or pass an explicit threshold with no check)")
     verifier = Verifier(paths, verify_options or VerifyOptions(min_inliers=options.min_inliers)) if use_check else None
 
     def verify(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, int, float]:
