@@ -63,8 +63,8 @@ def _member_rows(group: object) -> dict[Path, tuple[str, float, int | None]]:
 def duplicates(
     folder: Annotated[Path | None, typer.Argument(help="Folder of images (or use --library).")] = None,
     threshold: Annotated[float | None, typer.Option(
-        min=-1, max=1, help="Cosine similarity that makes a candidate [default: the model's calibration, "
-        "or the library's from `calibrate --save`].")] = None,
+        min=-1, max=1, help="Cosine similarity that makes a candidate (default: the model's calibration, "
+        "or the library's from `calibrate --save`).")] = None,
     verify: Annotated[bool, typer.Option(help="Check every candidate with keypoints + RANSAC, not only "
                                          "borderline ones.")] = False,
     invariant: Annotated[bool, typer.Option(help="Also embed each image mirrored and rotated 90/180/270.")] = False,
@@ -97,8 +97,8 @@ def duplicates(
     \b
     lookalike duplicates ~/Pictures
     lookalike duplicates ~/Pictures --invariant --verify
-    lookalike duplicates ~/Pictures --action move-to --to ~/dupes          # dry run
-    lookalike duplicates ~/Pictures --action hardlink --apply              # then: lookalike undo LOG
+    lookalike duplicates ~/Pictures --action move-to --to ~/dupes    (a dry run)
+    lookalike duplicates ~/Pictures --action hardlink --apply        (then: lookalike undo LOG)
     """
     from ..dedupe import actions
     from ..dedupe.edges import Edges
