@@ -1,5 +1,5 @@
 """Commands on plain folders (using the folder's library when it has one): compare, search, and the
-model list (pairs, duplicates and match are in cli/pairs.py)."""
+model list (pairs and match are in cli/pairs.py, duplicates in cli/dedupe.py)."""
 
 from __future__ import annotations
 

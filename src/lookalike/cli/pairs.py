@@ -1,4 +1,4 @@
-"""Commands built on the similarity join: pairs, duplicates and match, on a folder or a library
+"""Commands built on the similarity join: pairs and match (duplicates: cli/dedupe.py), on a folder or a library
 (`--library`: stored vectors only, no model). Results go to stdout; which join answered, progress and
 skipped files go to stderr."""
 
@@ -109,7 +109,6 @@ def pairs(
 ) -> None:
     """The most similar pairs of images in a folder or a library.
 
-    \b
     lookalike pairs ~/Pictures --top 20
     lookalike pairs --library ~/Pictures/.lookalike --top 1000 --progress
     """
@@ -127,38 +126,6 @@ def pairs(
     report_failures(answer.failures)
     _said("pairs", answer.report)
     emit(["a", "b", "score"], [[path_text(p.a), path_text(p.b), round(p.score, 4)] for p in answer.pairs], fmt)
-
-
-@app.command()
-def duplicates(
-    folder: FolderArgument = None,
-    threshold: Annotated[float, typer.Option(callback=score_value, help="Cosine similarity that links two images.")]
-    = DUPLICATE_THRESHOLD,
-    library: LibraryOption = None,
-    exact: ExactOption = False,
-    progress: ProgressOption = False,
-    model: ModelOption = None,
-    fmt: FormatOption = OutputFormat.table,
-    precision: PrecisionOption = None,
-    device: DeviceOption = None,
-    batch_size: BatchOption = None,
-    workers: WorkersOption = None,
-    max_megapixels: MegapixelsOption = None,
-    quiet: QuietOption = False,
-) -> None:
-    """Groups of duplicate images: files with the same content (kind exact, found by hash at no model
-    cost) and images linked by similarity >= --threshold (kind near); score: cosine to the group's first file."""
-    from .. import matching
-
-    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
-        found = _load(folder, library, model, service, quiet, unique_content=True)
-    answer = matching.find_duplicates(found, threshold, _join_options(exact), _bar(progress, "duplicates"))
-    report_failures(answer.failures)
-    _said("duplicates", answer.report)
-    rows = [[number, group.kind, path_text(path), round(score, 4)]
-            for number, group in enumerate(answer.groups, 1)
-            for path, score in zip(group.members, group.scores, strict=True)]
-    emit(["group", "kind", "path", "score"], rows, fmt)
 
 
 @app.command()
@@ -183,7 +150,6 @@ def match(
 ) -> None:
     """For each image in A, its best matches in B ("which of my new photos are already in the archive").
 
-    \b
     lookalike match ~/new-photos ~/Pictures --threshold 0.9
     lookalike match ~/new-photos --library-b ~/Pictures/.lookalike -k 3
     """

@@ -55,7 +55,6 @@ def serve(
 
     Uploads are held to --max-upload-mb and to the pixel limit of indexed files (--max-megapixels).
 
-    \b
     lookalike serve ~/Pictures                  # then open http://127.0.0.1:8765
     lookalike serve --library lib --host 0.0.0.0 --token s3cret
     """

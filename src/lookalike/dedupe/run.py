@@ -1,0 +1,169 @@
+"""`duplicates` end to end: vectors from a folder or a library, the thresholds in force (explicit,
+saved by `calibrate --save`, or the model's calibrated defaults), candidate edges (with query-time
+invariance on request), verification, "not a duplicate" decisions, groups and keepers."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..embedders import Embedder
+from ..embedders.registry import model_info
+from ..errors import ImageReadError, LookalikeError
+from ..pipeline import PipelineOptions
+from .edges import Edges, candidate_edges
+from .groups import DuplicateGroup, GroupingStats, Thresholds, build_groups
+from .verify import Verifier, VerifyOptions
+
+SAVED_THRESHOLD_KEY = "duplicate_threshold"
+EdgeSource = Callable[[np.ndarray, float], Edges]
+FALLBACK_THRESHOLD = 0.95
+INVARIANT_NEIGHBOURS = 10
+
+
+@dataclass(frozen=True)
+class DuplicateOptions:
+    """How `duplicates` decides; None fields come from the library or the model's calibration."""
+
+    threshold: float | None = None
+    verify: bool = False
+    invariant: bool = False
+    similar: float | None = None
+    keep: str = "best"
+    min_inliers: int = 20
+    check: bool = True
+
+
+@dataclass
+class DuplicateReport:
+    """Groups largest first, the thresholds used, what the run cost, and unreadable files."""
+
+    groups: list[DuplicateGroup]
+    thresholds: Thresholds
+    stats: GroupingStats
+    failures: list[ImageReadError] = field(default_factory=list)
+    count: int = 0
+
+
+def resolve_thresholds(model: str, options: DuplicateOptions, saved: str | None = None) -> Thresholds:
+    """Explicit threshold > the library's saved calibration > the model's calibrated defaults > 0.95."""
+    defaults = info.duplicate_thresholds if (info := model_info(model)) is not None else None
+    similar = options.similar
+    if options.threshold is not None:
+        accept = max(options.threshold, defaults.accept) if defaults and options.check else options.threshold
+        return Thresholds(options.threshold, accept, similar, options.verify, "--threshold")
+    if saved is not None:
+        value = float(saved)
+        return Thresholds(value, value, similar, options.verify, "the library's calibration (calibrate --save)")
+    if defaults is not None:
+        candidate = defaults.invariant_candidate if options.invariant else defaults.candidate
+        return Thresholds(candidate, defaults.accept, similar, options.verify, f"{model} calibration")
+    return Thresholds(FALLBACK_THRESHOLD, FALLBACK_THRESHOLD, similar, options.verify, "fallback")
+
+
+def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], model: str,
+                  options: DuplicateOptions, embedder: Embedder | None = None,
+                  distinct: set[tuple[str, str]] | None = None, saved: str | None = None,
+                  verify_options: VerifyOptions | None = None, edge_source: EdgeSource | None = None,
+                  ) -> tuple[list[DuplicateGroup], Thresholds, GroupingStats]:
+    """The engine on ready vectors (one per path, same order) and content hashes. `edge_source`
+    answers "every pair >= threshold" (default: the exact range search; the CLI passes the join)."""
+    thresholds = resolve_thresholds(model, options, saved)
+    floor = min(thresholds.candidate, thresholds.similar if thresholds.similar is not None else 1.0)
+    if options.invariant:
+        if embedder is None:
+            raise LookalikeError("invariant duplicates need the model to embed the mirrored and rotated views")
+        from .invariance import view_vectors
+
+        views, owners = view_vectors(embedder, paths)
+        queries = np.concatenate([vectors, views])
+        query_owners = np.concatenate([np.arange(len(paths), dtype=np.int64), owners])
+        edges = candidate_edges(vectors, floor, queries, query_owners, k=INVARIANT_NEIGHBOURS)
+    else:
+        edges = (edge_source or candidate_edges)(vectors, floor)
+    use_check = options.check and (options.verify or thresholds.accept > thresholds.candidate)
+    if use_check and importlib.util.find_spec("cv2") is None:
+        raise LookalikeError("checking duplicate pairs needs OpenCV: pip install opencv-python-headless "
+                             "(or pass an explicit threshold with no check)")
+    verifier = Verifier(paths, verify_options or VerifyOptions(min_inliers=options.min_inliers)) if use_check else None
+
+    def verify(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, int, float]:
+        assert verifier is not None
+        report = verifier.verify(i, j)
+        return report.inliers, report.images, report.seconds
+
+    groups, stats = build_groups(paths, hashes, edges, thresholds, verify if verifier else None,
+                                 options.min_inliers, distinct, options.keep)
+    return groups, thresholds, stats
+
+
+def find_duplicates(folder: str | os.PathLike[str] | None = None, model: str | Embedder | None = None,
+                    options: DuplicateOptions | None = None, library: str | os.PathLike[str] | None = None,
+                    pipeline: PipelineOptions | None = None, **embed_options: Any) -> DuplicateReport:
+    """Duplicate groups of a folder (through its library when it has one) or of a library."""
+    from ..operations import embed_folder, resolve_embedder
+    from ..store.layout import STATE_DIR, LibraryPaths, model_slug
+    from ..store.library import Library
+    from ..store.scan import hash_files
+    from .decisions import distinct_pairs
+
+    options = options or DuplicateOptions()
+    if library is None and folder is not None:
+        state = Path(folder) / STATE_DIR
+        has_library = state.is_dir() if model is None else LibraryPaths(state / model_slug(
+            model.spec.model if isinstance(model, Embedder) else model)).exists()
+        if not has_library:
+            embedder = resolve_embedder(model, **embed_options)
+            embedded = embed_folder(folder, embedder, pipeline)
+            root = Path(folder).resolve()
+            rel = [os.path.relpath(p.resolve(), root) for p in embedded.paths]
+            digests = hash_files(root, rel)
+            groups, thresholds, stats = group_vectors(
+                embedded.paths, embedded.vectors, [digests[r] for r in rel], embedder.spec.model, options, embedder)
+            return DuplicateReport(groups, thresholds, stats, embedded.failures, len(embedded.paths))
+    if folder is None and library is None:
+        raise LookalikeError("duplicates needs a folder or a library")
+    with Library.open(folder, model=model, library=library, **embed_options) as opened:
+        if folder is not None:
+            opened.sync(options=pipeline)
+        paths, vectors = opened.vectors()
+        rows = opened.catalog.rows()
+        hashes = [rows[p.relative_to(opened.root).as_posix()].hash for p in paths]
+        view_embedder = opened.embedder() if options.invariant else None
+        groups, thresholds, stats = group_vectors(
+            paths, vectors, hashes, opened.spec.model, options, view_embedder, distinct_pairs(opened.catalog),
+            opened.catalog.get_meta(SAVED_THRESHOLD_KEY))
+        return DuplicateReport(groups, thresholds, stats, opened.failures(), len(paths))
+
+
+def library_decisions(home: Path, model: str | None) -> tuple[set[tuple[str, str]], str | None]:
+    """The "not a duplicate" pairs and the saved threshold of `model`'s library under `home` (read
+    only); nothing when there is none or it predates them."""
+    import sqlite3
+
+    from ..embedders import DEFAULT_MODEL
+    from ..store.catalog import Catalog
+    from ..store.layout import locate
+    from .decisions import distinct_pairs
+
+    try:
+        paths = locate(home, model, DEFAULT_MODEL)
+    except LookalikeError:
+        return set(), None
+    if not paths.catalog.is_file():
+        return set(), None
+    catalog = Catalog(paths.catalog, readonly=True)
+    try:
+        try:
+            pairs = distinct_pairs(catalog)
+        except sqlite3.OperationalError:  # a catalog from before schema 3
+            pairs = set()
+        return pairs, catalog.get_meta(SAVED_THRESHOLD_KEY)
+    finally:
+        catalog.close()

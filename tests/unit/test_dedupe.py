@@ -1,0 +1,186 @@
+"""The duplicate engine's parts: calibration, candidate edges, verification, grouping with distinct
+decisions and keepers, and reversible actions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from lookalike.dedupe import actions
+from lookalike.dedupe.calibration import best_f1_threshold, duplicate_thresholds
+from lookalike.dedupe.edges import candidate_edges
+from lookalike.dedupe.groups import Thresholds, build_groups
+from lookalike.dedupe.keepers import FileFacts, choose_keeper
+from lookalike.dedupe.verify import Verifier
+from lookalike.errors import LookalikeError
+
+
+def _brute_f1(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    best = (-1.0, 0.0)
+    for threshold in np.unique(scores):
+        predicted = scores >= threshold
+        tp = int((predicted & same).sum())
+        f1 = 2 * tp / (predicted.sum() + same.sum()) if tp else 0.0
+        if f1 > best[0] or (f1 == best[0] and threshold > best[1]):
+            best = (f1, float(threshold))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_best_f1_threshold_matches_brute_force_scan(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    same = rng.random(300) < 0.3
+    scores = np.round(np.where(same, rng.normal(0.8, 0.1, 300), rng.normal(0.55, 0.12, 300)), 2)  # ties too
+    found = best_f1_threshold(scores, same)
+    f1, threshold = _brute_f1(scores, same)
+    assert found.threshold == pytest.approx(threshold)
+    assert found.f1 == pytest.approx(f1)
+    predicted = scores >= found.threshold
+    assert found.recall == pytest.approx((predicted & same).sum() / same.sum())
+    assert found.precision == pytest.approx((predicted & same).sum() / predicted.sum())
+
+
+def test_duplicate_thresholds_keep_recall_and_accept_above_every_negative() -> None:
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.75, 0.4, 0.3])
+    same = np.array([True, True, True, True, True, False, False, False])
+    found = duplicate_thresholds(scores, same, recall=0.8, margin=0.01)
+    assert found.candidate == pytest.approx(0.59)  # the 4th of 5 positives, less the margin
+    assert found.accept == pytest.approx(0.76)  # above the best negative (0.75)
+    assert found.negatives_above_accept == 0
+
+
+def test_candidate_edges_equal_brute_force_and_fold_views() -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(200, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    edges = candidate_edges(vectors, 0.5)
+    sims = vectors @ vectors.T
+    i, j = np.triu_indices(200, 1)
+    expected = {(int(a), int(b)) for a, b in zip(i, j, strict=True) if sims[a, b] >= 0.5}
+    assert {(int(a), int(b)) for a, b in zip(edges.i, edges.j, strict=True)} == expected
+    # a view of row 3 equal to row 7 lifts the (3, 7) pair to 1.0
+    views = vectors[[7]]
+    folded = candidate_edges(vectors, 0.5, np.concatenate([vectors, views]), np.r_[np.arange(200), 3])
+    score = dict(zip(zip(folded.i.tolist(), folded.j.tolist(), strict=True), folded.score.tolist(), strict=True))
+    assert score[(3, 7)] == pytest.approx(1.0, abs=1e-5)
+
+
+def _facts(path: Path) -> FileFacts:
+    return FileFacts(path, 100, 10, 0)
+
+
+def test_groups_kinds_verification_and_distinct_split() -> None:
+    paths = [Path(f"/x/{name}.jpg") for name in "abcde"]
+    hashes = ["h0", "h0", "h2", "h3", "h4"]  # a and b: same bytes
+    from lookalike.dedupe.edges import Edges
+
+    edges = Edges(np.array([1, 2, 3]), np.array([2, 3, 4]), np.array([0.95, 0.7, 0.65], np.float32))
+    checked: list[tuple[int, int]] = []
+
+    def verify(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, int, float]:
+        checked.extend(zip(i.tolist(), j.tolist(), strict=True))
+        return np.array([50 if (a, b) == (2, 3) else 3 for a, b in zip(i, j, strict=True)]), 3, 0.0
+
+    thresholds = Thresholds(candidate=0.6, accept=0.9)
+    groups, stats = build_groups(paths, hashes, edges, thresholds, verify, 20, facts=_facts)
+    assert checked == [(2, 3), (3, 4)]  # only the borderline edges are checked
+    assert [g.members for g in groups] == [paths[:4]]
+    assert groups[0].kinds == ["exact", "near"]
+    inliers = {(e.a.name, e.b.name): e.inliers for e in groups[0].edges}
+    assert inliers[("c.jpg", "d.jpg")] == 50 and inliers[("b.jpg", "c.jpg")] is None
+    assert stats.confirmed == 1 and stats.rejected == 1 and stats.accepted == 1
+    # with --similar the rejected edge is kept as similar
+    similar, _ = build_groups(paths, hashes, edges, Thresholds(0.6, 0.9, similar=0.6), verify, 20, facts=_facts)
+    assert "similar" in similar[0].kinds and len(similar[0].members) == 5
+    # "c and d are distinct": the group splits at that link and c, d never share a group
+    split, stats = build_groups(paths, hashes, edges, thresholds, verify, 20, distinct={("h2", "h3")}, facts=_facts)
+    assert [g.members for g in split] == [paths[:3]]
+    assert stats.refused_distinct == 1
+
+
+def test_keeper_rules() -> None:
+    a = FileFacts(Path("/p/a.jpg"), pixels=100, size=50, mtime_ns=3)
+    b = FileFacts(Path("/p/sub/b.jpg"), pixels=400, size=20, mtime_ns=2)
+    c = FileFacts(Path("/p/c.jpg"), pixels=400, size=30, mtime_ns=1)
+    assert choose_keeper([a, b, c]) is c  # most pixels, then largest file
+    assert choose_keeper([a, b, c], "largest") is a
+    assert choose_keeper([a, b, c], "oldest") is c
+    assert choose_keeper([a, b, c], "newest") is a
+    assert choose_keeper([a, b, c], "in:/p/sub") is b
+    with pytest.raises(LookalikeError, match="keeper rule"):
+        choose_keeper([a], "smallest")
+
+
+def _skimage_photo(name: str) -> Image.Image:
+    from skimage import data
+
+    return Image.fromarray(getattr(data, name)()).convert("RGB")
+
+
+def test_verification_confirms_edited_copies_and_rejects_other_photos(tmp_path: Path) -> None:
+    photo = _skimage_photo("astronaut")
+    width, height = photo.size
+    copy = photo.crop((40, 30, int(width * 0.75), int(height * 0.8))).resize((200, 210))
+    paths = [tmp_path / "orig.jpg", tmp_path / "rot.jpg", tmp_path / "flip.jpg", tmp_path / "other.jpg"]
+    photo.save(paths[0], quality=90)
+    copy.rotate(90, expand=True).save(paths[1], quality=50)
+    ImageOps.mirror(copy).save(paths[2], quality=50)
+    _skimage_photo("coffee").save(paths[3], quality=90)
+    report = Verifier(paths).verify(np.array([0, 0, 0, 1]), np.array([1, 2, 3, 3]))
+    rotated, flipped, other, other2 = report.inliers.tolist()
+    assert rotated >= 40 and flipped >= 40
+    assert other < 20 and other2 < 20
+    assert report.images == 4 and report.pairs == 4
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {os.fspath(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.is_symlink() and ".lookalike" not in p.parts}
+
+
+@pytest.mark.parametrize("action", ["move-to", "hardlink", "symlink"])
+def test_actions_dry_run_apply_and_undo_byte_identical(tmp_path: Path, action: str) -> None:
+    from lookalike.dedupe.groups import DuplicateGroup
+
+    root = tmp_path / "photos"
+    (root / "sub").mkdir(parents=True)
+    files = [root / "keep.jpg", root / "sub" / "dup1.jpg", root / "dup2.jpg"]
+    for number, file in enumerate(files):
+        file.write_bytes(bytes([number]) * (100 + number))
+    before = _tree(root)
+    stats_before = {f: f.stat().st_mtime_ns for f in files}
+    group = DuplicateGroup(1, files, files[0], [])
+    steps = actions.plan([group], action, root, destination=tmp_path / "moved", trash=root / ".lookalike" / "trash")
+    assert [s.path for s in steps] == files[1:]
+    assert _tree(root) == before and {f: f.stat().st_mtime_ns for f in files} == stats_before  # planning: no change
+    log = tmp_path / "undo.jsonl"
+    assert actions.apply(steps, log) == 2
+    if action == "move-to":
+        assert not files[1].exists()
+        assert (tmp_path / "moved" / "sub" / "dup1.jpg").read_bytes() == before["sub/dup1.jpg"]
+    else:
+        assert files[1].read_bytes() == files[0].read_bytes()  # now a link to the keeper
+        assert files[1].is_symlink() == (action == "symlink")
+    assert actions.undo(log) == 2
+    assert _tree(root) == before
+    assert all(not f.is_symlink() for f in files)
+    with pytest.raises(LookalikeError, match="no such undo log"):
+        actions.undo(log)  # renamed to .undone: cannot run twice
+
+
+def test_apply_refuses_a_plan_whose_target_exists(tmp_path: Path) -> None:
+    from lookalike.dedupe.groups import DuplicateGroup
+
+    a, b = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    a.write_bytes(b"a")
+    b.write_bytes(b"b")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "b.jpg").write_bytes(b"other")
+    steps = actions.plan([DuplicateGroup(1, [a, b], a, [])], "move-to", tmp_path, destination=tmp_path / "out")
+    with pytest.raises(LookalikeError, match="already exists"):
+        actions.apply(steps, tmp_path / "log.jsonl")
+    assert b.read_bytes() == b"b" and not (tmp_path / "log.jsonl").exists()
