@@ -22,74 +22,14 @@ import threading
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import CorruptLibraryError, LibraryError, LibraryLockedError
-
-SCHEMA_VERSION = 3
-_NOW = "CAST(strftime('%s', 'now') AS REAL)"
-_MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE files (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        path BLOB NOT NULL UNIQUE,
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        hash TEXT NOT NULL,
-        width INTEGER,
-        height INTEGER,
-        status TEXT NOT NULL CHECK (status IN ('indexed', 'failed')),
-        error TEXT,
-        vector BLOB,
-        updated_at REAL NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS REAL)),
-        CHECK ((status = 'indexed') = (vector IS NOT NULL))
-    );
-    CREATE INDEX files_hash ON files(hash);
-    CREATE INDEX files_status ON files(status);
-    """,
-    2: "ALTER TABLE files ADD COLUMN ctime_ns INTEGER NOT NULL DEFAULT 0",
-    3: """
-    CREATE TABLE distinct_pairs (
-        hash_a TEXT NOT NULL,
-        hash_b TEXT NOT NULL,
-        created REAL NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS REAL)),
-        PRIMARY KEY (hash_a, hash_b),
-        CHECK (hash_a < hash_b)
-    );
-    """,
-}
-
-
-@dataclass(frozen=True)
-class FileRow:
-    """A catalog row without its vector."""
-
-    id: int
-    path: str
-    size: int
-    mtime_ns: int
-    hash: str
-    status: str
-    error: str | None
-    width: int | None = None
-    height: int | None = None
-    ctime_ns: int = 0
-
-
-@dataclass(frozen=True)
-class NewFile:
-    """Facts about a file about to be written to the catalog (id None: a new row)."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    hash: str
-    id: int | None = None
-    ctime_ns: int = 0
+from .schema import MIGRATIONS as _MIGRATIONS
+from .schema import NOW as _NOW
+from .schema import SCHEMA_VERSION, FileRow, NewFile
 
 
 def _encode(path: str) -> bytes:
