@@ -24,11 +24,13 @@ from .common import (
     QuietOption,
     WorkersOption,
     app,
+    check_picture_outputs,
     emit,
     path_text,
     report_failures,
     service_for,
 )
+from .drawing import GridOption, ReportOption, draw_duplicates
 from .pairs import ExactOption, ProgressOption, _bar, _load, _said
 
 
@@ -78,6 +80,8 @@ def duplicates(
     library: LibraryOption = None,
     exact: ExactOption = False,
     progress: ProgressOption = False,
+    grid: GridOption = None,
+    report: ReportOption = None,
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
@@ -100,6 +104,7 @@ def duplicates(
     from ..dedupe.run import DuplicateOptions
 
     parse_rule(keep)
+    check_picture_outputs(grid, report)
     if action is ActionChoice.move_to and to is None:
         raise InvalidArgumentError("--action move-to needs --to DIR", argument="to")
     if apply and action in (None, ActionChoice.list):
@@ -107,13 +112,13 @@ def duplicates(
     options = DuplicateOptions(threshold=threshold, verify=verify, invariant=invariant,
                                similar=-1.0 if similar else None, keep=keep, min_inliers=min_inliers)
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
-        _duplicates(service, folder, library, model, options, action, to, apply, undo_log, exact, progress, quiet,
-                    fmt)
+        _duplicates(service, folder, library, model, options, action, to, apply, undo_log, exact, progress,
+                    quiet, fmt, (grid, report))
 
 
 def _duplicates(service: Any, folder: Path | None, library: Path | None, model: str | None, options: Any,
                 action: ActionChoice | None, to: Path | None, apply: bool, undo_log: Path | None, exact: bool,
-                progress: bool, quiet: bool, fmt: OutputFormat) -> None:
+                progress: bool, quiet: bool, fmt: OutputFormat, pictures: tuple[Path | None, Path | None]) -> None:
     """The body of `duplicates` (the service stays open while the model may be needed)."""
     from ..dedupe import actions
     from ..dedupe.edges import Edges
@@ -155,8 +160,10 @@ def _duplicates(service: Any, folder: Path | None, library: Path | None, model: 
         steps = actions.plan(groups, action.value, base, destination=to, trash=trash)
     planned = {step.path: step for step in steps}
     rows = []
+    drawn: list[list[tuple[Path, list[str], bool]]] = []
     for group in groups:
         links = _member_rows(group)
+        drawn.append([])
         for member in group.members:
             kind, score, inliers = links.get(member, (group.kind(), 1.0, None))
             row = [group.id, kind, path_text(member), round(score, 4), "" if inliers is None else inliers,
@@ -165,8 +172,11 @@ def _duplicates(service: Any, folder: Path | None, library: Path | None, model: 
                 step = planned.get(member)
                 row.append(step.describe() if step is not None else "keep")
             rows.append(row)
+            labels = [kind, f"{score:.3f}"] + ([f"{inliers} inliers"] if inliers is not None else [])
+            drawn[-1].append((member, labels, member == group.keeper))
     columns = ["group", "kind", "path", "score", "inliers", "keeper"] + (["action"] if action is not None else [])
     emit(columns, rows, fmt)
+    draw_duplicates(drawn, *pictures)  # before any action moves a file
     if action is not None and action is not ActionChoice.list:
         if not apply:
             typer.echo(f"dry run: {len(steps)} file(s) would change; add --apply to do it", err=True)

@@ -23,6 +23,7 @@ from .common import (
     QuietOption,
     WorkersOption,
     app,
+    check_picture_outputs,
     emit,
     path_text,
     progress_bar,
@@ -30,6 +31,7 @@ from .common import (
     score_value,
     service_for,
 )
+from .drawing import GridOption, ReportOption, draw_matches, draw_pairs
 
 if TYPE_CHECKING:
     from ..join import JoinReport, Progress
@@ -98,6 +100,8 @@ def pairs(
     library: LibraryOption = None,
     exact: ExactOption = False,
     progress: ProgressOption = False,
+    grid: GridOption = None,
+    report: ReportOption = None,
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
@@ -115,6 +119,7 @@ def pairs(
     from .. import matching
     from ..neighbors import check_all_pairs
 
+    check_picture_outputs(grid, report)
     if every and top is not None:
         raise typer.BadParameter("--all prints every pair; it cannot be combined with --top", param_hint="'--all'")
     if every and folder is not None and library is None and folder.is_dir():
@@ -126,6 +131,7 @@ def pairs(
     report_failures(answer.failures)
     _said("pairs", answer.report)
     emit(["a", "b", "score"], [[path_text(p.a), path_text(p.b), round(p.score, 4)] for p in answer.pairs], fmt)
+    draw_pairs([(p.a, p.b, p.score) for p in answer.pairs], grid, report)
 
 
 @app.command()
@@ -139,6 +145,8 @@ def match(
     library_b: Annotated[Path | None, typer.Option(help="Library for B (stored vectors, no model).")] = None,
     exact: ExactOption = False,
     progress: ProgressOption = False,
+    grid: GridOption = None,
+    report: ReportOption = None,
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
@@ -153,6 +161,7 @@ def match(
     lookalike match ~/new-photos ~/Pictures --threshold 0.9
     lookalike match ~/new-photos --library-b ~/Pictures/.lookalike -k 3
     """
+    check_picture_outputs(grid, report)
     if a is not None and b is None and library_a is not None:
         a, b = None, a  # `match --library-a L B`: the one folder given is B
     from .. import matching
@@ -169,3 +178,4 @@ def match(
     _said("match", answer.report)
     emit(["a", "b", "score", "rank"],
          [[path_text(r.a), path_text(r.b), round(r.score, 4), r.rank] for r in answer.rows], fmt)
+    draw_matches(answer.rows, grid, report)
