@@ -317,6 +317,15 @@ def decode_image(
     return rgb, full_size
 
 
+IMAGE_VIEWS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "mirror": ImageOps.mirror,
+    "rot90": lambda image: image.transpose(Image.Transpose.ROTATE_90),
+    "rot180": lambda image: image.transpose(Image.Transpose.ROTATE_180),
+    "rot270": lambda image: image.transpose(Image.Transpose.ROTATE_270),
+}
+"""The other views of a picture that flip/rotation-invariant matching also embeds."""
+
+
 def load_image(source: ImageSource, options: DecodeOptions | None = None, name: str | None = None) -> Image.Image:
     """Decode a path, bytes or a file object into an upright RGB image, or raise `ImageReadError`."""
     return decode_image(source, options, name)[0]

@@ -18,7 +18,18 @@ from .errors import ImageReadError, LibraryError, LookalikeError, TooManyItemsEr
 from .images import ImageSource, find_images
 from .neighbors import ALL_PAIRS_LIMIT, all_pairs, duplicate_groups, knn, top_pairs
 from .pipeline import EmbedResult, PipelineOptions, embed_paths
-from .query import Match, Pair, Query, check_count, check_threshold, embed_image, query_vector, rank_hits
+from .query import (
+    Match,
+    Pair,
+    Query,
+    check_count,
+    check_threshold,
+    embed_image,
+    merge_best,
+    query_vector,
+    rank_hits,
+    view_vectors,
+)
 from .query import same_file_position as _same_file_position
 from .store.catalog import storage_writable
 from .store.layout import LibraryPaths, library_home, model_slug
@@ -195,12 +206,15 @@ def search(
         with library:
             _sync_if_writable(library, options)
             return SearchResult(library.search(asked, k=k, threshold=threshold), library.failures())
-    vector = query_vector(asked, lazy)
+    vectors = [query_vector(asked, lazy), *view_vectors(asked, lazy())]
     embedded = embed_folder(folder, lazy(), options)
     exclude = _same_file_position(embedded.paths, asked.image)
-    scores, positions = knn(embedded.vectors, vector[None, :], min(k + 1, len(embedded.paths)))
-    found = rank_hits(scores[0], positions[0], k, exclude, threshold)
-    return SearchResult([Match(embedded.paths[i], s) for s, i in found], embedded.failures)
+    answers = []
+    for vector in vectors:  # one, or one per view with --invariant
+        scores, positions = knn(embedded.vectors, vector[None, :], min(k + 1, len(embedded.paths)))
+        found = rank_hits(scores[0], positions[0], k, exclude, threshold)
+        answers.append([Match(embedded.paths[i], s) for s, i in found])
+    return SearchResult(merge_best(answers, k), embedded.failures)
 
 
 def find_duplicates(folder: str | os.PathLike[str], model: ModelArg | LazyModel = None, threshold: float = 0.95,

@@ -17,7 +17,7 @@ import numpy as np
 
 from .embedders import Embedder, l2_normalize
 from .errors import InvalidArgumentError
-from .images import ImageSource, load_image
+from .images import IMAGE_VIEWS, ImageSource, load_image
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class Query:
     text: str | None = None
     text_weight: float = 0.5
     name: str | None = None  # what errors call an image given as bytes
+    invariant: bool = False  # also match the image's mirror and 90/180/270 rotations (best score kept)
 
     def __post_init__(self) -> None:
         if self.image is None and not self.text:
@@ -105,6 +106,28 @@ def query_vector(query: Query, embedder: Callable[[], Embedder],
         image_vector = embed_image(query.image, embedder(), query.name)
     text_vector = embedder().embed_texts([query.text])[0] if query.text else None
     return combine_query(image_vector, text_vector, query.text_weight)
+
+
+def view_vectors(query: Query, embedder: Embedder) -> list[np.ndarray]:
+    """With `query.invariant`: one unit vector per other view of the query image (mirror, rotations),
+    each combined with the text like the image itself; else none."""
+    if not query.invariant or query.image is None:
+        return []
+    picture = load_image(query.image, embedder.decode_options, query.name)
+    views = embedder.embed_prepared([embedder.prepare(view(picture)) for view in IMAGE_VIEWS.values()])
+    text_vector = embedder.embed_texts([query.text])[0] if query.text else None
+    return [combine_query(view, text_vector, query.text_weight) for view in views]
+
+
+def merge_best(answers: Sequence[Sequence[Match]], k: int) -> list[Match]:
+    """Several answers to one query (its views) as one: each file once, with its best score, best first."""
+    best: dict[object, Match] = {}
+    for answer in answers:
+        for match in answer:
+            key = match.id if match.id is not None else match.path
+            if key not in best or match.score > best[key].score:
+                best[key] = match
+    return sorted(best.values(), key=lambda match: -match.score)[:k]
 
 
 def rank_hits(scores: np.ndarray, keys: np.ndarray, k: int, exclude: int | None = None,

@@ -80,6 +80,8 @@ def search(
     text: Annotated[str | None, typer.Option(help="Text query (SigLIP/CLIP), alone or with an image.")] = None,
     text_weight: Annotated[float, typer.Option(callback=weight_value, help="Weight of --text beside an image.")]
     = 0.5,
+    invariant: Annotated[bool, typer.Option(help="Also match the query's mirror and 90/180/270 rotations (best "
+                                            "score kept; the index keeps one vector per image).")] = False,
     threshold: Annotated[float | None, typer.Option(callback=score_value,
                                                     help="Only results with at least this score (-1 to 1).")] = None,
     library: LibraryOption = None,
@@ -120,7 +122,7 @@ def search(
     check_query(query)
     if folder is not None:
         check_folder(folder)
-    asked = Query(query, text, text_weight)
+    asked = Query(query, text, text_weight, invariant=invariant)
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
         if library is not None:
             opened = service.library(library=library, model=model, readonly=True)

@@ -4,22 +4,15 @@ one vector per image."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from ..embedders import Embedder
 from ..errors import ImageReadError
+from ..images import IMAGE_VIEWS as VIEWS
 from ..images import load_image
-
-VIEWS: dict[str, Callable[[Image.Image], Image.Image]] = {
-    "mirror": ImageOps.mirror,
-    "rot90": lambda image: image.transpose(Image.Transpose.ROTATE_90),
-    "rot180": lambda image: image.transpose(Image.Transpose.ROTATE_180),
-    "rot270": lambda image: image.transpose(Image.Transpose.ROTATE_270),
-}
 
 
 def view_vectors(embedder: Embedder, paths: Sequence[Path], batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:

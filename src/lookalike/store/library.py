@@ -20,7 +20,7 @@ import numpy as np
 from ..embedders import Embedder, EmbeddingSpec, create_embedder
 from ..errors import ImageReadError, InvalidArgumentError, LibraryError, LibraryLockedError, SpecMismatchError
 from ..pipeline import PipelineOptions
-from ..query import Match, Query, query_vector, rank_hits
+from ..query import Match, Query, merge_best, query_vector, rank_hits, view_vectors
 from .base import Checkpoint, LibraryStats, StoredFile, SyncReport
 from .catalog import Catalog, NewFile
 from .index_keeper import IndexKeeper
@@ -226,8 +226,10 @@ class Library:
         """The k library images most similar to an image (path or bytes), a text, or both, best first."""
         asked = query if isinstance(query, Query) else Query(query, text, text_weight)
         vector, exclude = self.query_vector(asked)
-        return self.search_vector(vector, k, exclude=exclude, threshold=threshold, exact=exact,
-                                  ef_search=ef_search, nprobe=nprobe)
+        vectors = [vector, *view_vectors(asked, self.embedder())] if asked.invariant else [vector]
+        answers = [self.search_vector(v, k, exclude=exclude, threshold=threshold, exact=exact, ef_search=ef_search,
+                                      nprobe=nprobe) for v in vectors]
+        return merge_best(answers, k)
 
     def similar(self, file_id: int, k: int = 10, threshold: float | None = None, exact: bool = False) -> list[Match]:
         """The k images most similar to one already in the library (itself left out), from its stored vector."""
