@@ -71,7 +71,7 @@ def _join_options(exact: bool) -> Any:
 
 def _said(what: str, report: JoinReport | None) -> None:
     if report is not None:
-        typer.echo(f"{what}: {report.describe()}", err=True)
+        typer.echo(f"{what}: {report.path()}", err=True)
 
 
 def _load(folder: Path | None, library: Path | None, model: str | None, service: Any, quiet: bool,
