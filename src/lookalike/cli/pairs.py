@@ -146,8 +146,11 @@ def duplicates(
     max_megapixels: MegapixelsOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Groups of duplicate images: files with the same content (kind exact, found by hash at no model
-    cost) and images linked by similarity >= --threshold (kind near); score: cosine to the group's first file."""
+    """Groups of duplicate images: the same content (kind exact) or similarity >= --threshold (near).
+
+    Exact copies are found by content hash at no model cost. score: each file's cosine similarity to
+    its group's first file.
+    """
     from .. import matching
 
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
