@@ -30,6 +30,7 @@ from .common import (
     score_value,
     service_for,
 )
+from .folder import check_folder
 
 if TYPE_CHECKING:
     from ..join import JoinReport, Progress
@@ -85,6 +86,7 @@ def _load(folder: Path | None, library: Path | None, model: str | None, service:
         return matching.stored_set(library, model)
     if folder is None:
         raise InvalidArgumentError(f"name a folder of images or pass {flag} DIR", argument=flag)
+    check_folder(folder)  # the same check (and message) as the other folder commands
     return matching.folder_set(folder, service.lazy_model(folder, model),
                                service.pipeline_options(progress_bar("embedding", quiet)), unique_content)
 
