@@ -1,8 +1,8 @@
 """Similarity-join benchmark: the top-1000 pairs, the duplicate edges at 0.9 and per-row kNN over
 N seeded clustered vectors (d=768 by default), memory-mapped from an .npy written chunk by chunk.
 
-Each measurement runs in its own subprocess, so its peak RSS (ru_maxrss: the mapped vectors it
-touched plus everything else) is its own. Recall is against the exact join where N <= --exact-max;
+Each measurement runs in its own subprocess, so its peak RSS (VmHWM: the mapped vectors it touched
+plus everything else) is its own. Recall is against the exact join where N <= --exact-max;
 above that, per-row kNN recall on --sample rows checked exactly, and the planted near-duplicate
 pairs (a copy of a row plus 5% noise, cosine ~0.999) must all be among the edges.
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -58,7 +57,8 @@ def child(task: str, npy: Path, out: Path, sample: int) -> dict[str, object]:
         raise SystemExit(f"unknown task {task}")
     result.setdefault("seconds", time.perf_counter() - start)
     result["how"] = report.describe().split(" over ")[0]
-    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open("/proc/self/status") as status:  # this process's own peak (ru_maxrss may include the parent's)
+        result["peak_mb"] = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
     return result
 
 

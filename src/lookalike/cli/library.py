@@ -76,8 +76,10 @@ def index(
     quiet: QuietOption = False,
 ) -> None:
     """Create or update the library of FOLDER: embed only new or changed files, drop deleted ones.
+
     New files that duplicate files already indexed (same content, or similarity >= --duplicate-threshold)
-    are counted on stderr, and listed with --report-duplicates."""
+    are counted on stderr, and listed with --report-duplicates.
+    """
     if not folder.is_dir():
         raise LibraryError("not a folder", path=folder, argument="folder")
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:

@@ -32,6 +32,7 @@ from .common import (
     service_for,
 )
 from .drawing import GridOption, ReportOption, draw_matches, draw_pairs
+from .folder import check_folder
 
 if TYPE_CHECKING:
     from ..join import JoinReport, Progress
@@ -73,7 +74,7 @@ def _join_options(exact: bool) -> Any:
 
 def _said(what: str, report: JoinReport | None) -> None:
     if report is not None:
-        typer.echo(f"{what}: {report.describe()}", err=True)
+        typer.echo(f"{what}: {report.path()}", err=True)
 
 
 def _load(folder: Path | None, library: Path | None, model: str | None, service: Any, quiet: bool,
@@ -87,6 +88,7 @@ def _load(folder: Path | None, library: Path | None, model: str | None, service:
         return matching.stored_set(library, model)
     if folder is None:
         raise InvalidArgumentError(f"name a folder of images or pass {flag} DIR", argument=flag)
+    check_folder(folder)  # the same check (and message) as the other folder commands
     return matching.folder_set(folder, service.lazy_model(folder, model),
                                service.pipeline_options(progress_bar("embedding", quiet)), unique_content)
 

@@ -57,10 +57,15 @@ class JoinReport:
     seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter, repr=False)
 
-    def describe(self) -> str:
-        """One line for stderr."""
+    def path(self) -> str:
+        """Which join answered, e.g. `ivf join (nlist 100, nprobe 8) over 100,000 vectors` (no timing:
+        the CLI prints this on stderr, where snapshots must stay stable)."""
         how = "exact join" if self.method == "exact" else f"ivf join (nlist {self.nlist}, nprobe {self.nprobe})"
-        return f"{how} over {self.vectors:,} vectors in {self.cells:,} cells, {self.seconds:.1f} s"
+        return f"{how} over {self.vectors:,} vectors"
+
+    def describe(self) -> str:
+        """`path()` with the cells and the time."""
+        return f"{self.path()} in {self.cells:,} cells, {self.seconds:.1f} s"
 
 
 def check_vectors(vectors: np.ndarray, name: str = "vectors") -> None:
