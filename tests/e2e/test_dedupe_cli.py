@@ -75,9 +75,9 @@ def test_duplicates_kinds_keeper_and_action_apply_undo(photos: Path, tmp_path: P
 
 def test_move_to_needs_a_destination_and_apply_needs_an_action(photos: Path) -> None:
     failed = run("duplicates", str(photos), "-m", "histogram", "--action", "move-to", check=False)
-    assert failed.returncode == 1 and "error: --action move-to needs --to DIR" in failed.stderr
+    assert failed.returncode == 2 and "error: --action move-to needs --to DIR" in failed.stderr  # a usage error
     failed = run("duplicates", str(photos), "-m", "histogram", "--apply", check=False)
-    assert failed.returncode == 1 and "--apply needs --action" in failed.stderr
+    assert failed.returncode == 2 and "--apply needs --action" in failed.stderr
     assert "Traceback" not in failed.stderr
 
 

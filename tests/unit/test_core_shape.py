@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("embedders", "pipeline"),
     ("query",),
     ("store", "scale"),
-    ("neighbors", "join", "operations", "evaluation", "training", "viz", "dedupe"),
+    ("neighbors", "join", "matching", "operations", "evaluation", "training", "viz", "dedupe"),
     ("settings", "service"),
     ("cli", "web", "__main__"),
 ]

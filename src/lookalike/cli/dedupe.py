@@ -28,6 +28,7 @@ from .common import (
     emit,
     path_text,
     report_failures,
+    score_value,
     service_for,
 )
 from .drawing import GridOption, ReportOption, draw_duplicates
@@ -62,7 +63,7 @@ def _member_rows(group: object) -> dict[Path, tuple[str, float, int | None]]:
 def duplicates(
     folder: Annotated[Path | None, typer.Argument(help="Folder of images (or use --library).")] = None,
     threshold: Annotated[float | None, typer.Option(
-        min=-1, max=1, help="Cosine similarity that makes a candidate (default: the model's calibration, "
+        callback=score_value, help="Cosine similarity that makes a candidate (default: the model's calibration, "
         "or the library's from `calibrate --save`).")] = None,
     verify: Annotated[bool, typer.Option(help="Check every candidate with keypoints + RANSAC, not only "
                                          "borderline ones.")] = False,
