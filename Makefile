@@ -43,7 +43,7 @@ fuzz: setup
 
 # Rewrites tests/snapshots/ and the README's console blocks from what the program prints now.
 snapshots: setup
-	$(PY) -m pytest -q tests/e2e/test_snapshots.py tests/e2e/test_readme.py --update-snapshots
+	$(PY) -m pytest -q tests/e2e/test_snapshots.py tests/e2e/test_readme.py tests/web/test_browser.py --update-snapshots
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -31,7 +31,7 @@ def served_samples(shared_data: Path, tmp_path: Path, effnet) -> Path:  # type: 
 
 
 def test_upload_results_side_by_side_and_pairs(browser, served_samples: Path, shared_data: Path,  # type: ignore[no-untyped-def]
-                                               tmp_path: Path) -> None:
+                                               tmp_path: Path, update_snapshots: bool) -> None:
     with running_server([str(served_samples)], tmp_path / "serve.log") as base:
         # bypass_csp: Playwright evaluates its wait predicates as strings, which the page's CSP forbids
         page = browser.new_page(viewport={"width": 1180, "height": 820}, bypass_csp=True)
@@ -47,7 +47,8 @@ def test_upload_results_side_by_side_and_pairs(browser, served_samples: Path, sh
             assert "similarity" in (cards.first.get_attribute("aria-label") or "")
             page.wait_for_function("[...document.querySelectorAll('#results img')].every(i => i.complete)")
             page.screenshot(path=str(tmp_path / "results.png"), full_page=True)
-            shutil.copy(tmp_path / "results.png", REPO / "docs" / "web.png")
+            if update_snapshots:  # `make snapshots` refreshes the README's screenshot; a test run leaves it
+                shutil.copy(tmp_path / "results.png", REPO / "docs" / "web.png")
 
             cards.first.click()
             viewer = page.locator("#viewer")
