@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "lookalike"
 
 # Layers from the bottom up; a module may import its own layer or lower ones, never a higher one.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "system", "output", "images"),
+    ("errors", "system", "output", "images", "extras"),
     ("embedders", "pipeline"),
     ("query",),
     ("store", "scale"),
@@ -127,3 +127,12 @@ def test_answers_from_stored_vectors_import_no_model_library(image_folder: Path,
                  ["search", query, "--library", str(image_folder / ".lookalike"), "-k", "2"]):
         done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and done.stderr.strip().splitlines()[-1] == "[]", (argv, done.stderr)
+
+
+def test_a_missing_optional_package_names_its_extra() -> None:
+    from lookalike.extras import require
+
+    assert require("json", "viz", "a map").dumps([]) == "[]"
+    with pytest.raises(LookalikeError) as caught:
+        require("no_such_package_for_lookalike.graph_objects", "viz", "an HTML map")
+    assert str(caught.value) == "an HTML map needs no_such_package_for_lookalike: pip install 'lookalike[viz]'"

@@ -12,6 +12,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from ..extras import require
 from ..store.vectors import IndexParams, VectorIndex
 from .synthetic import recall_at_k
 
@@ -97,7 +98,7 @@ def bench_size(base: np.ndarray, queries: np.ndarray, k: int = 10, single: int =
 
 def plot_recall_latency(rows: Sequence[BenchRow], out: Path) -> Path:
     """A PNG of recall@k against p50 latency, one panel per size, one marker series per method."""
-    import matplotlib
+    matplotlib = require("matplotlib", "viz", "the recall-latency plot")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

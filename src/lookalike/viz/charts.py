@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import InvalidArgumentError, LookalikeError, display_path
+from ..extras import require
 
 _AT_K = re.compile(r"^precision@(\d+)$")
 
@@ -28,7 +29,7 @@ def precision_curves(scores: Mapping[str, Mapping[str, float]], out: str | os.Pa
             curves[model] = points
     if not curves:
         raise LookalikeError("no precision@k scores to plot")
-    import matplotlib
+    matplotlib = require("matplotlib", "viz", "a plot")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

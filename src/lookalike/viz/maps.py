@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgumentError, display_path
+from ..extras import require
 from .projection import Projection, kmeans, project, sample_indices
 from .tiles import data_uri, thumbnail
 
@@ -114,7 +115,7 @@ def _group_order(groups: Sequence[str]) -> list[str]:
 
 def build_figure(data: MapData, title: str) -> Any:
     """The plotly figure: one trace per group (largest first), every point, its index as customdata."""
-    import plotly.graph_objects as go
+    go = require("plotly.graph_objects", "viz", "an HTML map")
 
     coords = data.projection.coords
     dims = coords.shape[1]
@@ -172,7 +173,7 @@ def map_html(data: MapData, paths: Sequence[Path], out: Path, title: str, seed: 
 def map_png(data: MapData, paths: Sequence[Path], out: Path, title: str, seed: int = 0,
             thumbnails: int = PNG_THUMBNAILS) -> Path:
     """The static map: every point as a dot coloured by group, thumbnails of a sample as markers."""
-    import matplotlib
+    matplotlib = require("matplotlib", "viz", "a PNG map")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
