@@ -62,7 +62,10 @@ class Lookalike:
     def model_for(self, folder: str | os.PathLike[str] | None = None, model: str | None = None,
                   library: str | os.PathLike[str] | None = None) -> str:
         """The model to use: `model` when given; else the model of the only library of the folder (or in
-        the `library` directory); else the configured default (settings.model, then the registry's)."""
+        the `library` directory); else the configured default (settings.model, then the registry's) when
+        it has no libraries or one for that model; a folder with libraries of several other models must
+        name one."""
+        default = self.settings.model or DEFAULT_MODEL
         if model:
             return model
         if folder is not None or library is not None:
@@ -71,7 +74,10 @@ class Lookalike:
             present = models_in(home)
             if len(present) == 1:
                 return present[0]
-        return self.settings.model or DEFAULT_MODEL
+            if len(present) > 1 and default not in present:
+                raise LibraryError(f"holds libraries for several models ({', '.join(present)})", path=home,
+                                   choose_model=present)
+        return default
 
     def embedder(self, model: str | None = None) -> Embedder:
         """The embedder for `model` (None: the configured default), loaded once per process."""

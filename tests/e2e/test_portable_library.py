@@ -76,3 +76,20 @@ def test_home_setting_keeps_libraries_out_of_the_folder(image_folder: Path, tmp_
 
         monkeypatch.setattr(lookalike.operations, "embed_folder", no_embedding)
         assert len(service.folder_pairs(image_folder, top=2).pairs) == 2
+
+
+def test_a_folder_with_several_libraries_asks_for_a_model(image_folder: Path) -> None:
+    from lookalike.cli.errors import with_hint
+
+    for model in ("histogram", "phash"):
+        _index_with(image_folder, model)
+    with Lookalike(Settings()) as service, pytest.raises(LibraryError) as caught:
+        service.model_for(image_folder)
+    assert "histogram, phash" in str(caught.value) and with_hint(caught.value).endswith("pick one with --model")
+    with Lookalike(Settings(model="phash")) as configured:
+        assert configured.model_for(image_folder) == "phash"  # the configured default is one of them
+
+
+def _index_with(folder: Path, model: str) -> None:
+    with Library.open(folder, model=model, create=True) as opened:
+        opened.sync()
