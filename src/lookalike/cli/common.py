@@ -112,23 +112,26 @@ def service_for(folder: Path | None = None, device: str | None = None, precision
     return Lookalike(settings)
 
 
-def progress_bar(label: str, quiet: bool) -> Callable[[int, int], None] | None:
-    """A tqdm bar on stderr (only on a terminal, and not with --quiet), fed by the core's callback."""
-    if quiet or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
+class TqdmBar:
+    """A core `progress(done, total)` callback drawing a tqdm bar on stderr (opened at the first call)."""
 
-    bar: dict[str, Any] = {}
+    def __init__(self, label: str, unit: str = "img") -> None:
+        self.label, self.unit = label, unit
+        self.bar: Any = None
 
-    def update(done: int, total: int) -> None:
-        if "bar" not in bar:
-            bar["bar"] = tqdm(total=total, desc=label, unit="img", leave=False, file=sys.stderr)
-        current = bar["bar"]
-        current.update(done - current.n)
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.label, unit=self.unit, leave=False, file=sys.stderr)
+        self.bar.update(done - self.bar.n)
         if done >= total:
-            current.close()
+            self.bar.close()
 
-    return update
+
+def progress_bar(label: str, quiet: bool) -> Callable[[int, int], None] | None:
+    """An embedding bar, only on a terminal and not with --quiet."""
+    return None if quiet or not sys.stderr.isatty() else TqdmBar(label)
 
 
 def report_failures(failures: list[ImageReadError]) -> None:

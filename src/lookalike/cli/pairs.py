@@ -21,6 +21,7 @@ from .common import (
     ModelOption,
     PrecisionOption,
     QuietOption,
+    TqdmBar,
     WorkersOption,
     app,
     check_picture_outputs,
@@ -45,25 +46,9 @@ ProgressOption = Annotated[bool, typer.Option("--progress", help="A progress bar
 FolderArgument = Annotated[Path | None, typer.Argument(help="Folder of images (or use --library).")]
 
 
-class _Bar:
-    """A `progress(done, total)` callback drawing a tqdm bar on stderr."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.bar: Any = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=self.label, unit="cell", leave=False)
-        self.bar.update(done - self.bar.n)
-        if done >= total:
-            self.bar.close()
-
-
 def _bar(show: bool, label: str) -> Progress | None:
-    return _Bar(label) if show else None
+    """The join's bar over its cells, when --progress asks for it."""
+    return TqdmBar(label, unit="cell") if show else None
 
 
 def _join_options(exact: bool) -> Any:
