@@ -57,14 +57,13 @@ def test_defaults_find_edited_copies_without_mixing_objects(edited_sets, effnet)
     assert plain.recall < 0.1
 
 
-@pytest.mark.slow
 def test_invariant_verify_on_rotated_cropped_captioned_copies(edited_sets, effnet) -> None:
-    """Measured 55/60 copies (0.917) with 1 of 54 groups mixed: short of the 0.95 recall target (see
-    docs/duplicates.md); the bound below guards what is reached, the mixing bound is the target."""
+    """Copies also rotated 90/180/270, cropped to 55-70% and captioned: `--invariant --verify` reaches
+    the same targets (measured 60/60, no mixed group; docs/duplicates.md)."""
     edited, vectors, hashes = edited_sets["hard"]
     score, _, stats = _run(edited, vectors, hashes, DuplicateOptions(invariant=True, verify=True), effnet)
     assert stats.checked == stats.candidates  # --verify checks every candidate
-    assert score.recall >= 0.9, score
+    assert score.recall >= 0.95, score
     assert score.mixed_share <= 0.02, score
     without, _, _ = _run(edited, vectors, hashes, DuplicateOptions(), effnet)
     assert without.recall < score.recall

@@ -15,7 +15,8 @@ from lookalike.dedupe.calibration import best_f1_threshold, duplicate_thresholds
 from lookalike.dedupe.edges import candidate_edges
 from lookalike.dedupe.groups import Thresholds, build_groups
 from lookalike.dedupe.keepers import FileFacts, choose_keeper
-from lookalike.dedupe.verify import Verifier
+from lookalike.dedupe.invariance import crop_views, turned_views
+from lookalike.dedupe.verify import Verifier, VerifyOptions, spread
 from lookalike.errors import LookalikeError
 
 
@@ -67,6 +68,45 @@ def test_candidate_edges_equal_brute_force_and_fold_views() -> None:
     folded = candidate_edges(vectors, 0.5, np.concatenate([vectors, views]), np.r_[np.arange(200), 3])
     score = dict(zip(zip(folded.i.tolist(), folded.j.tolist(), strict=True), folded.score.tolist(), strict=True))
     assert score[(3, 7)] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_candidate_edges_through_views_keep_k_distinct_images() -> None:
+    """Searched views (several rows per image) count an image once, at its best view, and `k` means
+    each asking view's k best other images; the result equals a brute force over all view pairs."""
+    rng = np.random.default_rng(2)
+    images, dim = 40, 8
+    rows = rng.normal(size=(images * 3, dim)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    owners = np.repeat(np.arange(images), 3)
+    edges = candidate_edges(rows, -1.0, rows, owners, k=4, target_owners=owners)
+    expected: dict[tuple[int, int], float] = {}
+    for query, owner in zip(rows, owners, strict=True):
+        best = np.full(images, -np.inf)
+        np.maximum.at(best, owners, rows @ query)
+        best[owner] = -np.inf
+        for other in np.argsort(-best, kind="stable")[:4]:
+            pair = (min(int(owner), int(other)), max(int(owner), int(other)))
+            expected[pair] = max(expected.get(pair, -np.inf), float(best[other]))
+    found = dict(zip(zip(edges.i.tolist(), edges.j.tolist(), strict=True), edges.score.tolist(), strict=True))
+    assert set(found) == set(expected)
+    assert all(found[pair] == pytest.approx(score, abs=1e-5) for pair, score in expected.items())
+
+
+def test_crop_views_are_the_centre_and_four_corners() -> None:
+    picture = Image.new("RGB", (200, 100))
+    crops = crop_views(picture)
+    assert [c.size for c in crops] == [(130, 65)] * 5
+    assert len(turned_views(picture)) == 4
+
+
+def test_spread_tells_a_band_of_text_from_a_scene() -> None:
+    rng = np.random.default_rng(0)
+    scene = rng.uniform(0, 400, size=(60, 2))
+    band = np.c_[rng.uniform(20, 380, 60), rng.uniform(200, 230, 60)]
+    strays = np.r_[band, [[10.0, 10.0], [390.0, 390.0], [200.0, 20.0]]]  # a few stray inliers
+    assert spread(scene, (400, 400)) > 0.5
+    assert spread(band, (400, 400)) < 0.1
+    assert spread(strays, (400, 400)) < 0.12 <= VerifyOptions().min_spread
 
 
 def _facts(path: Path) -> FileFacts:
@@ -135,6 +175,28 @@ def test_verification_confirms_edited_copies_and_rejects_other_photos(tmp_path: 
     assert rotated >= 40 and flipped >= 40
     assert other < 20 and other2 < 20
     assert report.images == 4 and report.pairs == 4
+
+
+def test_a_shared_caption_does_not_confirm_different_photos(tmp_path: Path) -> None:
+    """Two different photos carrying the same date stamp match on the text's keypoints only: a thin
+    band, so the pair is not confirmed, while the same stamp on an edited copy does not stop it."""
+    from PIL import ImageDraw, ImageFont
+
+    def stamped(picture: Image.Image) -> Image.Image:
+        picture = picture.copy()
+        font = ImageFont.load_default(size=picture.height // 8)
+        ImageDraw.Draw(picture).text((20, picture.height // 2), "IMG_4821 24.11", fill=(255, 255, 255), font=font,
+                                     stroke_width=2, stroke_fill=(0, 0, 0))
+        return picture
+
+    astronaut, coffee = _skimage_photo("astronaut"), _skimage_photo("coffee").resize((512, 512))
+    paths = [tmp_path / "a.jpg", tmp_path / "b.jpg", tmp_path / "a_copy.jpg"]
+    stamped(astronaut).save(paths[0], quality=90)
+    stamped(coffee).save(paths[1], quality=90)
+    stamped(astronaut.crop((60, 60, 420, 460)).resize((300, 333))).save(paths[2], quality=60)
+    report = Verifier(paths).verify(np.array([0, 0]), np.array([1, 2]))
+    different, copy = report.inliers.tolist()
+    assert different < VerifyOptions().min_inliers <= copy
 
 
 def _tree(root: Path) -> dict[str, bytes]:

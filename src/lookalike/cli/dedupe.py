@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..dedupe.verify import DEFAULT_MIN_INLIERS
 from ..errors import InvalidArgumentError, LibraryError
 from ..output import OutputFormat
 from .common import (
@@ -77,7 +78,7 @@ def duplicates(
     to: Annotated[Path | None, typer.Option("--to", help="Destination folder for --action move-to.")] = None,
     apply: Annotated[bool, typer.Option("--apply", help="Carry out --action, writing an undo log.")] = False,
     undo_log: Annotated[Path | None, typer.Option(help="Where --apply writes its undo log.")] = None,
-    min_inliers: Annotated[int, typer.Option(min=4, help="Keypoint inliers that confirm a pair.")] = 20,
+    min_inliers: Annotated[int, typer.Option(min=4, help="Keypoint inliers that confirm a pair.")] = DEFAULT_MIN_INLIERS,
     library: LibraryOption = None,
     exact: ExactOption = False,
     progress: ProgressOption = False,

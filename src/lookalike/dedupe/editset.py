@@ -24,17 +24,18 @@ class EditedSet:
     objects: list[int]
 
 
-def one_photo_per_object(labels_csv: Path, objects: int) -> list[tuple[Path, int]]:
-    """The first photo of each of the first `objects` groups of a `path,group` CSV."""
+def one_photo_per_object(labels_csv: Path, objects: int, skip: int = 0) -> list[tuple[Path, int]]:
+    """The first photo of each of `objects` groups of a `path,group` CSV, after the first `skip` groups
+    (so a calibration set and a test set can hold different objects)."""
     if not labels_csv.is_file():
         raise LookalikeError(f"{labels_csv}: no such labels file")
     chosen: dict[int, Path] = {}
     with labels_csv.open(newline="") as handle:
         for row in csv.DictReader(handle):
             group = int(row["group"])
-            if group not in chosen and len(chosen) < objects:
+            if group not in chosen and len(chosen) < objects + skip:
                 chosen[group] = labels_csv.parent / row["path"]
-    return [(path, group) for group, path in chosen.items()]
+    return [(path, group) for group, path in list(chosen.items())[skip:]]
 
 
 def _crop(image: Image.Image, rng: np.random.Generator, low: float, high: float) -> Image.Image:
@@ -83,14 +84,15 @@ def edit(image: Image.Image, rng: np.random.Generator, hard: bool = False, mirro
     return buffer.getvalue()
 
 
-def build_edited_set(labels_csv: Path, out: Path, objects: int = 60, seed: int = 0, hard: bool = False) -> EditedSet:
-    """Write `objects` originals and one edited copy of each under `out`; seeded, so every run
-    writes the same bytes."""
+def build_edited_set(labels_csv: Path, out: Path, objects: int = 60, seed: int = 0, hard: bool = False,
+                     skip: int = 0) -> EditedSet:
+    """Write `objects` originals (after the first `skip` objects) and one edited copy of each under
+    `out`; seeded, so every run writes the same bytes."""
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     labels: list[int] = []
-    chosen = one_photo_per_object(labels_csv, objects)
+    chosen = one_photo_per_object(labels_csv, objects, skip)
     copies: list[tuple[Path, int]] = []
     for number, (source, group) in enumerate(chosen):
         with Image.open(source) as opened:

@@ -17,6 +17,7 @@ import numpy as np
 from .decisions import is_distinct
 from .edges import Edges, undirected_max
 from .keepers import FileFacts, choose_keeper, file_facts
+from .verify import DEFAULT_MIN_INLIERS
 
 KIND_ORDER = {"exact": 0, "near": 1, "similar": 2}
 Link = tuple[int, int, str, float, int | None]
@@ -156,7 +157,7 @@ def classify_edges(candidates: Edges, thresholds: Thresholds, verify: Verify | N
 
 
 def build_groups(paths: list[Path], hashes: list[str], candidates: Edges, thresholds: Thresholds,
-                 verify: Verify | None = None, min_inliers: int = 20, distinct: set[tuple[str, str]] | None = None,
+                 verify: Verify | None = None, min_inliers: int = DEFAULT_MIN_INLIERS, distinct: set[tuple[str, str]] | None = None,
                  keep: str = "best", facts: Callable[[Path], FileFacts] = file_facts,
                  ) -> tuple[list[DuplicateGroup], GroupingStats]:
     """Duplicate groups of `paths`, largest first, each with its links and suggested keeper."""

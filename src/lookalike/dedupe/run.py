@@ -1,6 +1,6 @@
 """`duplicates` end to end: vectors from a folder or a library, the thresholds in force (explicit,
 saved by `calibrate --save`, or the model's calibrated defaults), candidate edges (with query-time
-invariance on request), verification, "not a duplicate" decisions, groups and keepers."""
+invariance on request: mirror, rotations, crops), verification, "not a duplicate" decisions, groups and keepers."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from ..errors import ImageReadError, LookalikeError
 from ..pipeline import PipelineOptions
 from .edges import Edges, candidate_edges
 from .groups import DuplicateGroup, GroupingStats, Thresholds, build_groups
-from .verify import Verifier, VerifyOptions
+from .verify import DEFAULT_MIN_INLIERS, Verifier, VerifyOptions
 
 SAVED_THRESHOLD_KEY = "duplicate_threshold"
 EdgeSource = Callable[[np.ndarray, float], Edges]
@@ -36,7 +36,7 @@ class DuplicateOptions:
     invariant: bool = False
     similar: float | None = None
     keep: str = "best"
-    min_inliers: int = 20
+    min_inliers: int = DEFAULT_MIN_INLIERS
     check: bool = True
 
 
@@ -79,12 +79,9 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
     if options.invariant:
         if embedder is None:
             raise LookalikeError("invariant duplicates need the model to embed the mirrored and rotated views")
-        from .invariance import view_vectors
+        from .invariance import invariant_edges
 
-        views, owners = view_vectors(embedder, paths)
-        queries = np.concatenate([vectors, views])
-        query_owners = np.concatenate([np.arange(len(paths), dtype=np.int64), owners])
-        edges = candidate_edges(vectors, floor, queries, query_owners, k=INVARIANT_NEIGHBOURS)
+        edges = invariant_edges(embedder, paths, vectors, floor, INVARIANT_NEIGHBOURS)
     else:
         edges = (edge_source or candidate_edges)(vectors, floor)
     use_check = options.check and (options.verify or thresholds.accept > thresholds.candidate)

@@ -1,8 +1,10 @@
-"""Geometric verification of candidate pairs: SIFT (or ORB) keypoints matched with a ratio test, a RANSAC
-homography, and its inliers counted, also against the mirrored image so flips verify. A pair is
-confirmed when enough inliers agree on a sane homography that covers a real part of both pictures,
-which tells an edited copy (crop, rotation, resize, re-encode) from a different object that only
-looks alike. Runs on candidate edges only, in threads (OpenCV releases the GIL)."""
+"""Geometric verification of candidate pairs: SIFT keypoints (RootSIFT descriptors) matched with a
+ratio test, a RANSAC similarity transform (rotation, uniform scale, shift: what cropping, resizing and
+rotating a picture do) and its inliers counted, also against the mirrored image so flips verify. A pair
+is confirmed when enough inliers agree on a sane transform that covers a real part of both pictures,
+which tells an edited copy from a different object that only looks alike: a similarity has 4 degrees
+of freedom, so chance matches between different pictures rarely agree on one (a homography's 8 let
+them). Runs on candidate edges only, in threads (OpenCV releases the GIL)."""
 
 from __future__ import annotations
 
@@ -16,19 +18,23 @@ import numpy as np
 
 from ..errors import ImageReadError
 from ..images import load_image
-from ..pipeline import available_cores
+from ..system import available_cores
+
+DEFAULT_MIN_INLIERS = 15
 
 
 @dataclass(frozen=True)
 class VerifyOptions:
-    """Feature budget and the acceptance rule."""
+    """Feature budget and the acceptance rule (defaults measured in docs/duplicates.md)."""
 
     max_side: int = 512
-    features: int = 1000
+    features: int = 2000
+    contrast: float = 0.02  # SIFT's contrast threshold: below OpenCV's 0.04 so soft pictures keep keypoints
     detector: str = "sift"
     ratio: float = 0.8
-    min_inliers: int = 20
-    min_spread: float = 0.2
+    tolerance: float = 0.01  # RANSAC reprojection error, as a share of the longer side
+    min_inliers: int = DEFAULT_MIN_INLIERS
+    min_spread: float = 0.12  # inliers' spread across their thinnest direction (see `spread`)
     workers: int | None = None
 
 
@@ -57,30 +63,43 @@ def _grey(path: Path, max_side: int) -> np.ndarray:
     return cv2.cvtColor(np.asarray(picture), cv2.COLOR_RGB2GRAY)
 
 
+def root_sift(descriptors: np.ndarray) -> np.ndarray:
+    """RootSIFT (Arandjelovic & Zisserman 2012): L1-normalised, square-rooted SIFT, whose Euclidean
+    distance is the Hellinger distance of the originals; it matches markedly better."""
+    total = np.abs(descriptors).sum(axis=1, keepdims=True) + 1e-7
+    return np.sqrt(descriptors / total).astype(np.float32)
+
+
 def _features(grey: np.ndarray, options: VerifyOptions) -> _Features:
     import cv2
 
     if options.detector == "sift":
-        detector = cv2.SIFT_create(nfeatures=options.features)  # type: ignore[attr-defined]
+        detector = cv2.SIFT_create(nfeatures=options.features,  # type: ignore[attr-defined]
+                                   contrastThreshold=options.contrast)
     else:
         detector = cv2.ORB_create(nfeatures=options.features, scaleFactor=1.2, nlevels=10,  # type: ignore[attr-defined]
                                   fastThreshold=10)
     keypoints, descriptors = detector.detectAndCompute(grey, None)
     points = np.asarray([k.pt for k in keypoints], dtype=np.float32).reshape(-1, 2)
+    if descriptors is not None and descriptors.dtype != np.uint8:
+        descriptors = root_sift(descriptors)
     return _Features(points, descriptors, (int(grey.shape[0]), int(grey.shape[1])))
 
 
 def spread(points: np.ndarray, shape: tuple[int, int]) -> float:
     """How far the points reach across their thinnest direction, as a share of the picture's short
-    side: about 1 for points all over it, small for a line of text or a logo strip."""
+    side: the range holding the middle 80% of them (so a few stray points do not widen a band), about
+    0.8 for points all over the picture, small for a line of text or a logo strip."""
     if len(points) < 3:
         return 0.0
-    smallest = float(np.linalg.eigvalsh(np.cov(points.T.astype(np.float64)))[0])
-    return 4.0 * float(np.sqrt(max(smallest, 0.0))) / float(min(shape))
+    centred = points.astype(np.float64) - np.median(points, axis=0)
+    thinnest = np.linalg.eigh(np.cov(centred.T))[1][:, 0]
+    low, high = np.quantile(centred @ thinnest, [0.1, 0.9])
+    return float(high - low) / float(min(shape))
 
 
 def count_inliers(a: _Features, b: _Features, options: VerifyOptions) -> int:
-    """Inliers of the RANSAC homography from a to b; 0 when the homography is degenerate or its
+    """Inliers of the RANSAC similarity transform from a to b; 0 when its scale is absurd or its
     inliers lie along a thin band of either picture (a shared caption or logo strip, not the scene)."""
     import cv2
 
@@ -94,10 +113,11 @@ def count_inliers(a: _Features, b: _Features, options: VerifyOptions) -> int:
         return 0
     source = a.points[[m.queryIdx for m in good]]
     target = b.points[[m.trainIdx for m in good]]
-    homography, mask = cv2.findHomography(source, target, cv2.RANSAC, 0.02 * max(b.shape))
-    if homography is None:
+    transform, mask = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC, maxIters=4000,
+                                                  ransacReprojThreshold=options.tolerance * max(b.shape))
+    if transform is None:
         return 0
-    determinant = float(np.linalg.det(homography[:2, :2]))
+    determinant = float(np.linalg.det(transform[:2, :2]))  # the scale squared
     if not 0.01 < determinant < 100:
         return 0
     inside = mask.ravel().astype(bool)
@@ -123,11 +143,15 @@ class Verifier:
         return _features(grey, self.options), _features(cv2.flip(grey, 1), self.options)
 
     def pair(self, i: int, j: int) -> int:
-        """Inliers of the better of (i, j) and (i, mirrored j); -1 when either file is unreadable."""
+        """Inliers of (i, j), or of (i, mirrored j) when that is better and the plain pair is not
+        already confirmed; -1 when either file is unreadable."""
         a, b = self._cache[i], self._cache[j]
         if a is None or b is None:
             return -1
-        return max(count_inliers(a[0], b[0], self.options), count_inliers(a[0], b[1], self.options))
+        plain = count_inliers(a[0], b[0], self.options)
+        if plain >= self.options.min_inliers:
+            return plain
+        return max(plain, count_inliers(a[0], b[1], self.options))
 
     def verify(self, i: np.ndarray, j: np.ndarray) -> VerifyReport:
         """Inliers for every edge (i[e], j[e]), in parallel."""

