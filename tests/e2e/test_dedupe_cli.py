@@ -93,6 +93,25 @@ def test_distinct_survives_reindex_and_splits_the_group(photos: Path) -> None:
     assert {"img_0.png", "img_0_copy.png"} in _groups(rows)  # other groups unaffected
 
 
+def test_distinct_by_group_id_of_the_last_run(photos: Path) -> None:
+    run("index", str(photos), "-m", "histogram", "-q")
+    shown = run("duplicates", str(photos), "--threshold", "0.97", "-f", "json")
+    rows = json.loads(shown.stdout)
+    assert "distinct --group N" in shown.stderr
+    by_id: dict[object, set[str]] = {}
+    for row in rows:
+        by_id.setdefault(row["group"], set()).add(Path(str(row["path"])).name)
+    chosen = next(number for number, names in by_id.items() if names == {"img_1.png", "img_1_edit.png"})
+    missing = run("distinct", "--group", str(len(by_id) + 1), str(photos), check=False)
+    assert missing.returncode == 2 and f"no duplicate group {len(by_id) + 1}" in missing.stderr
+    mixed = run("distinct", "--group", "1", str(photos / "img_1.png"), check=False)
+    assert mixed.returncode == 2 and "--group" in mixed.stderr
+    assert "recorded 1 distinct pair" in run("distinct", "--group", str(chosen), str(photos)).stderr
+    after = _groups(json.loads(run("duplicates", str(photos), "--threshold", "0.97", "-f", "json").stdout))
+    assert not any({"img_1.png", "img_1_edit.png"} <= group for group in after)
+    assert {"img_0.png", "img_0_copy.png"} in after
+
+
 def test_calibrate_prints_the_f1_optimal_threshold_and_saves_it(photos: Path, tmp_path: Path) -> None:
     from lookalike.dedupe.calibration import best_f1_threshold
     from lookalike.embedders import create_embedder

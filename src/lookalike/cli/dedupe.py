@@ -124,7 +124,7 @@ def _duplicates(service: Any, folder: Path | None, library: Path | None, model: 
     """The body of `duplicates` (the service stays open while the model may be needed)."""
     from ..dedupe import actions
     from ..dedupe.edges import Edges
-    from ..dedupe.run import group_vectors, library_decisions
+    from ..dedupe.run import group_vectors, library_decisions, save_groups
     from ..join import JoinOptions
     from ..join import threshold_edges as join_edges
     from ..store.layout import library_home
@@ -154,6 +154,8 @@ def _duplicates(service: Any, folder: Path | None, library: Path | None, model: 
     typer.echo(f"duplicates: candidate {used.candidate:.3f}, accept {used.accept:.3f} ({used.source}); "
                f"{stats.candidates} candidate pairs, {stats.checked} checked on {stats.check_images} images "
                f"in {stats.check_seconds:.1f} s, {stats.confirmed} confirmed", err=True)
+    if groups and found.hashes and home.is_dir() and save_groups(home, name, groups, dict(zip(found.paths, hashes))):
+        typer.echo("not duplicates? lookalike distinct --group N (the group ids above) remembers it", err=True)
     base = Path(folder) if folder is not None else Path.cwd()
     steps = []
     if action is not None:
@@ -197,36 +199,54 @@ def undo(log: Annotated[Path, typer.Argument(help="Undo log written by duplicate
     typer.echo(f"restored {restored} file(s)", err=True)
 
 
-def _library_for(path: Path, library: Path | None, model: str | None, service: Any) -> Any:
-    """The library given, or the nearest FOLDER/.lookalike above `path`."""
+def _library_for(start: Path, library: Path | None, model: str | None, service: Any) -> Any:
+    """The library given, or the nearest FOLDER/.lookalike at or above the folder `start`."""
     if library is not None:
         return service.library(library=library, model=model)
-    for folder in [path.resolve().parent, *path.resolve().parents]:
+    for folder in [start.resolve(), *start.resolve().parents]:
         if (folder / ".lookalike").is_dir():
             return service.library(folder, model=model)
-    raise LibraryError("no library in the folders above it; pass --library DIR or index the folder first",
-                       path=path)
+    raise LibraryError("no library in this folder or above it; pass --library DIR or index the folder first",
+                       path=start)
 
 
 @app.command()
 def distinct(
-    files: Annotated[list[Path], typer.Argument(help="Two or more files that are not duplicates of each other.")],
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="Two or more files that are not duplicates of each other (with --group: the folder, optional).",
+        show_default=False)] = None,
+    group: Annotated[int | None, typer.Option(
+        min=1, help="A group id printed by the last duplicates run on this library.")] = None,
     library: LibraryOption = None,
     model: ModelOption = None,
 ) -> None:
-    """Remember that these files are not duplicates: later runs never group them together. Stored by
-    content, so it survives moves, renames and re-indexing."""
-    from ..dedupe.decisions import record_distinct
+    """Remember that these files (or a duplicates group) are not duplicates: later runs never group them
+    together. Stored by content, so it survives moves, renames and re-indexing.
+
+    lookalike distinct a.jpg b.jpg
+    lookalike distinct --group 3 ~/Pictures
+    """
+    from ..dedupe.decisions import record_distinct, remembered_group
     from ..store.scan import file_hash
 
-    if len(files) < 2:
-        raise InvalidArgumentError("distinct needs at least two files", argument="files")
-    for file in files:
-        if not file.is_file():
-            raise LibraryError("not a file", path=file)
-    with service_for(files[0].parent) as service:
-        opened = _library_for(files[0], library, model, service)
-        added = record_distinct(opened.catalog, [file_hash(f) for f in files])
+    files = files or []
+    if group is not None:
+        if len(files) > 1 or (files and not files[0].is_dir()):
+            raise InvalidArgumentError("with --group, give at most the folder (or --library), not files",
+                                       argument="files")
+        if not files and library is None:
+            files = [Path.cwd()]
+    elif len(files) < 2:
+        raise InvalidArgumentError("distinct needs at least two files (or --group N)", argument="files")
+    else:
+        for file in files:
+            if not file.is_file():
+                raise LibraryError("not a file", path=file)
+    start = files[0] if group is not None and files else files[0].parent if files else Path.cwd()
+    with service_for(start) as service:
+        opened = _library_for(start, library, model, service)
+        hashes = remembered_group(opened.catalog, group) if group is not None else [file_hash(f) for f in files]
+        added = record_distinct(opened.catalog, hashes)
     typer.echo(f"recorded {added} distinct pair(s)", err=True)
 
 

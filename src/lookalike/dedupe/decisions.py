@@ -1,9 +1,15 @@
 """"Not a duplicate" memory: pairs of files a person marked as distinct, stored in the library's
-catalog by content hash so the decision survives moves, renames and re-indexing."""
+catalog by content hash so the decision survives moves, renames and re-indexing; and the groups of
+the last `duplicates` run, so a person can name one by the id it printed."""
 
 from __future__ import annotations
 
+import json
+
+from ..errors import InvalidArgumentError
 from ..store.catalog import Catalog
+
+LAST_GROUPS_KEY = "last_duplicate_groups"
 
 
 def _ordered(a: str, b: str) -> tuple[str, str]:
@@ -27,3 +33,19 @@ def distinct_pairs(catalog: Catalog) -> set[tuple[str, str]]:
 
 def is_distinct(pairs: set[tuple[str, str]], a: str, b: str) -> bool:
     return a != b and _ordered(a, b) in pairs
+
+
+def remember_groups(catalog: Catalog, groups: list[list[str]]) -> None:
+    """Keep the content hashes of each group of this run (group id = position + 1)."""
+    with catalog.transaction():
+        catalog.set_meta(LAST_GROUPS_KEY, json.dumps(groups))
+
+
+def remembered_group(catalog: Catalog, group: int) -> list[str]:
+    """The content hashes of group `group` of the last `duplicates` run on this library."""
+    saved = catalog.get_meta(LAST_GROUPS_KEY)
+    groups = json.loads(saved) if saved else []
+    if not 1 <= group <= len(groups):
+        known = f"the last duplicates run listed groups 1-{len(groups)}" if groups else "no duplicates run saved groups"
+        raise InvalidArgumentError(f"no duplicate group {group}: {known} in this library", argument="group")
+    return [str(digest) for digest in groups[group - 1]]

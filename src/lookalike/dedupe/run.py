@@ -164,3 +164,29 @@ def library_decisions(home: Path, model: str | None) -> tuple[set[tuple[str, str
         return pairs, catalog.get_meta(SAVED_THRESHOLD_KEY)
     finally:
         catalog.close()
+
+
+def save_groups(home: Path, model: str | None, groups: list[DuplicateGroup], hashes: dict[Path, str]) -> bool:
+    """Remember this run's groups (by content hash) in `model`'s library under `home`, so `distinct
+    --group N` can name one; False when there is no writable library there."""
+    import sqlite3
+
+    from ..embedders import DEFAULT_MODEL
+    from ..store.catalog import Catalog
+    from ..store.layout import locate
+    from .decisions import remember_groups
+
+    try:
+        paths = locate(home, model, DEFAULT_MODEL)
+        if not paths.catalog.is_file():
+            return False
+        catalog = Catalog(paths.catalog)
+    except (LookalikeError, sqlite3.Error, OSError):
+        return False
+    try:
+        remember_groups(catalog, [[hashes.get(member, "") for member in group.members] for group in groups])
+        return True
+    except (LookalikeError, sqlite3.Error, OSError):
+        return False
+    finally:
+        catalog.close()
