@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .dedupe.run import DuplicateOptions, DuplicateReport
 from .embedders import DEFAULT_MODEL, Embedder, create_embedder
 from .errors import InvalidArgumentError, LibraryError
 from .images import ImageSource
@@ -181,13 +182,15 @@ class Lookalike:
         paths, vectors = library.vectors()
         return [Pair(paths[p.i], paths[p.j], p.score) for p in top_pairs(vectors, top)]
 
-    def duplicates(self, library: Library, threshold: float = 0.95) -> list[list[Path]]:
-        """Groups of a library's images linked by similarity >= threshold, from stored vectors."""
-        from .neighbors import duplicate_groups
+    def duplicates(self, library: Library, options: DuplicateOptions | None = None) -> DuplicateReport:
+        """Duplicate groups of a library from its stored vectors: the calibrated two-stage decision of
+        `lookalike duplicates` (exact copies by hash, near copies above the model's thresholds, borderline
+        pairs checked by keypoints), with the library's "not a duplicate" decisions and calibration."""
+        from .dedupe.run import library_duplicates
 
-        check_threshold(threshold)
-        paths, vectors = library.vectors()
-        return [[paths[i] for i in group] for group in duplicate_groups(vectors, threshold)]
+        if options is not None and options.threshold is not None:
+            check_threshold(options.threshold)
+        return library_duplicates(library, options)
 
     # folders (answered from the folder's library for the model when it has one) ----------------------
     def lazy_model(self, folder: str | os.PathLike[str] | None, model: str | None) -> LazyModel:

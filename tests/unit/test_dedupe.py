@@ -92,6 +92,15 @@ def test_candidate_edges_through_views_keep_k_distinct_images() -> None:
     assert all(found[pair] == pytest.approx(score, abs=1e-5) for pair, score in expected.items())
 
 
+def test_similar_pairs_never_reach_below_the_candidate_threshold() -> None:
+    from lookalike.dedupe.run import DuplicateOptions, resolve_thresholds
+
+    everything = resolve_thresholds("efficientnet-lite0", DuplicateOptions(similar=-1.0))
+    assert everything.similar == everything.candidate < everything.accept
+    assert resolve_thresholds("efficientnet-lite0", DuplicateOptions(similar=0.95)).similar == 0.95
+    assert resolve_thresholds("efficientnet-lite0", DuplicateOptions()).similar is None
+
+
 def test_crop_views_are_the_centre_and_four_corners() -> None:
     picture = Image.new("RGB", (200, 100))
     crops = crop_views(picture)

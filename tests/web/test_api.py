@@ -101,7 +101,8 @@ def test_every_endpoint_is_in_the_openapi_schema_and_docs_are_served(client: Tes
     for path, methods in ENDPOINTS.items():
         assert methods <= set(schema["paths"][path]), path
     parameters = [p for ops in schema["paths"].values() for op in ops.values() for p in op.get("parameters", [])]
-    assert {p["name"] for p in parameters} == {"k", "threshold", "text", "text_weight", "top", "size", "image_id"}
+    assert {p["name"] for p in parameters} == {"k", "threshold", "text", "text_weight", "top", "size", "image_id",
+                                               "verify", "similar"}
     assert all(p["schema"]["type"] == "integer" for p in parameters if p["name"] == "image_id")  # ids, no paths
     assert client.get("/docs").status_code == 200
 
@@ -168,9 +169,21 @@ def test_pairs_and_duplicates_come_from_stored_vectors(client: TestClient, ids: 
     assert {top["a"]["path"], top["b"]["path"]} == {"Dog_2.jpg", "Dog_3.jpg"}
     assert {top["a"]["id"], top["b"]["id"]} == {ids["Dog_2.jpg"], ids["Dog_3.jpg"]}
     assert pairs[0]["score"] >= pairs[1]["score"] >= pairs[2]["score"]
-    groups = client.get(f"/api/duplicates?threshold={top['score'] - 1e-4}").json()
-    assert [sorted(i["path"] for i in g) for g in groups["groups"]] == [["Dog_2.jpg", "Dog_3.jpg"]]
-    assert client.get("/api/duplicates?threshold=0.999").json()["groups"] == []
+    # duplicates: the calibrated decision of `lookalike duplicates`; Dog_2 and Dog_3 are two photos, not
+    # an edited copy: a candidate the keypoint check rejects, listed only as similar
+    calibrated = client.get("/api/duplicates").json()
+    assert calibrated["source"] == "efficientnet-lite0 calibration" and calibrated["accept"] > calibrated["candidate"]
+    assert calibrated["groups"] == [] and calibrated["checked"] >= 1
+    similar = client.get("/api/duplicates?similar=true").json()["groups"]
+    dogs = [g for g in similar if {m["path"] for m in g["members"]} == {"Dog_2.jpg", "Dog_3.jpg"}]
+    assert len(dogs) == 1 and dogs[0]["kind"] == "similar"
+    assert {m["id"] for m in dogs[0]["members"]} == {ids["Dog_2.jpg"], ids["Dog_3.jpg"]}
+    assert sum(m["keeper"] for m in dogs[0]["members"]) == 1
+    assert all(m["score"] == pytest.approx(top["score"], abs=1e-4) and m["inliers"] is not None
+               for m in dogs[0]["members"])
+    plain = client.get(f"/api/duplicates?threshold={top['score'] - 1e-4}&similar=true").json()
+    assert plain["source"] == "--threshold" and plain["candidate"] == pytest.approx(top["score"] - 1e-4)
+    assert client.get("/api/duplicates?threshold=0.999&similar=true").json()["groups"] == []
 
 
 def test_stats_counts_and_failures(client: TestClient) -> None:

@@ -70,6 +70,19 @@ def test_upload_results_side_by_side_and_pairs(browser, served_samples: Path, sh
             assert names == ["Dog_2.jpg", "Dog_3.jpg"]
             page.screenshot(path=str(tmp_path / "pairs.png"))
 
+            # duplicates: calibrated by default (two dog photos are no copies); "also similar" lists them
+            page.get_by_role("tab", name="Duplicates").click()
+            page.click("#duplicates-form button[type=submit]")
+            page.wait_for_function("document.getElementById('duplicates-status').textContent.includes('0 groups')")
+            assert "efficientnet-lite0 calibration" in page.inner_text("#duplicates-status")
+            page.check("#dup-similar")
+            page.click("#duplicates-form button[type=submit]")
+            page.wait_for_selector("#duplicates li .card")
+            dogs = page.get_by_role("listitem", name=re.compile(r"^Group \d+, similar, 2 images"))
+            assert dogs.count() == 1
+            assert dogs.locator(".card.keeper").count() == 1
+            assert "similar" in dogs.locator(".card .score").first.inner_text()
+
             # labelled for screen readers: results and tabs are found by role and name
             page.get_by_role("tab", name="Search").click()
             assert page.get_by_role("button", name=re.compile(r"^Dog_2\.jpg, similarity 0\.8")).count() == 1

@@ -45,21 +45,6 @@ class ActionChoice(str, Enum):
     symlink = "symlink"
 
 
-def _member_rows(group: object) -> dict[Path, tuple[str, float, int | None]]:
-    """Each member's strongest link in its group: (kind, score, inliers)."""
-    from ..dedupe.groups import KIND_ORDER, DuplicateGroup
-
-    assert isinstance(group, DuplicateGroup)
-    best: dict[Path, tuple[str, float, int | None]] = {}
-    for edge in group.edges:
-        for member in (edge.a, edge.b):
-            current = best.get(member)
-            candidate = (edge.kind, edge.score, edge.inliers)
-            if current is None or (KIND_ORDER[edge.kind], -edge.score) < (KIND_ORDER[current[0]], -current[1]):
-                best[member] = candidate
-    return best
-
-
 @app.command()
 def duplicates(
     folder: Annotated[Path | None, typer.Argument(help="Folder of images (or use --library).")] = None,
@@ -123,10 +108,7 @@ def _duplicates(service: Any, folder: Path | None, library: Path | None, model: 
                 progress: bool, quiet: bool, fmt: OutputFormat, pictures: tuple[Path | None, Path | None]) -> None:
     """The body of `duplicates` (the service stays open while the model may be needed)."""
     from ..dedupe import actions
-    from ..dedupe.edges import Edges
-    from ..dedupe.run import group_vectors, library_decisions, save_groups
-    from ..join import JoinOptions
-    from ..join import threshold_edges as join_edges
+    from ..dedupe.run import group_vectors, join_edges, library_decisions, save_groups
     from ..store.layout import library_home
 
     found = _load(folder, library, model, service, quiet, unique_content=True)
@@ -135,20 +117,12 @@ def _duplicates(service: Any, folder: Path | None, library: Path | None, model: 
     home = library_home(folder, library, service.settings.home)
     distinct_marks, saved = library_decisions(home, found.spec.model if found.spec else model) \
         if home.is_dir() else (set(), None)
-    reports = []
-
-    def join_source(vectors: object, floor: float) -> Edges:
-        import numpy as np
-
-        i, j, score, report = join_edges(np.asarray(vectors), floor, JoinOptions(exact=exact or None),
-                                         _bar(progress, "duplicates"))
-        reports.append(report)
-        return Edges(i.astype(np.int64), j.astype(np.int64), score.astype(np.float32))
-
+    reports: list[Any] = []
     embedder = service.embedder(name) if options.invariant else None
     hashes = found.hashes or [""] * len(found.paths)
     groups, used, stats = group_vectors(found.paths, found.vectors, hashes, name, options, embedder,
-                                        distinct_marks, saved, edge_source=join_source)
+                                        distinct_marks, saved,
+                                        edge_source=join_edges(exact or None, _bar(progress, "duplicates"), reports))
     for report in reports:
         _said("duplicates", report)
     typer.echo(f"duplicates: candidate {used.candidate:.3f}, accept {used.accept:.3f} ({used.source}); "
@@ -166,10 +140,11 @@ def _duplicates(service: Any, folder: Path | None, library: Path | None, model: 
     rows = []
     drawn: list[list[tuple[Path, list[str], bool]]] = []
     for group in groups:
-        links = _member_rows(group)
+        links = group.member_links()
         drawn.append([])
         for member in group.members:
-            kind, score, inliers = links.get(member, (group.kind(), 1.0, None))
+            link = links.get(member)
+            kind, score, inliers = (link.kind, link.score, link.inliers) if link else (group.kind(), 1.0, None)
             row = [group.id, kind, path_text(member), round(score, 4), "" if inliers is None else inliers,
                    "keep" if member == group.keeper else ""]
             if action is not None:

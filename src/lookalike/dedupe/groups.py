@@ -60,6 +60,16 @@ class DuplicateGroup:
         """The weakest kind among the group's links."""
         return max(self.kinds, key=KIND_ORDER.__getitem__) if self.kinds else "exact"
 
+    def member_links(self) -> dict[Path, DuplicateEdge]:
+        """Each member's strongest link in the group (strongest kind, then highest score)."""
+        best: dict[Path, DuplicateEdge] = {}
+        for edge in self.edges:
+            for member in (edge.a, edge.b):
+                current = best.get(member)
+                if current is None or (KIND_ORDER[edge.kind], -edge.score) < (KIND_ORDER[current.kind], -current.score):
+                    best[member] = edge
+        return best
+
 
 @dataclass
 class GroupingStats:

@@ -9,17 +9,20 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..embedders import Embedder
 from ..embedders.registry import model_info
 from ..errors import ImageReadError, LookalikeError
-from ..pipeline import PipelineOptions
+from ..pipeline import PipelineOptions, Progress
 from .edges import Edges, candidate_edges
 from .groups import DuplicateGroup, GroupingStats, Thresholds, build_groups
 from .verify import DEFAULT_MIN_INLIERS, Verifier, VerifyOptions
+
+if TYPE_CHECKING:
+    from ..store.library import Library
 
 SAVED_THRESHOLD_KEY = "duplicate_threshold"
 EdgeSource = Callable[[np.ndarray, float], Edges]
@@ -34,7 +37,7 @@ class DuplicateOptions:
     threshold: float | None = None
     verify: bool = False
     invariant: bool = False
-    similar: float | None = None
+    similar: float | None = None  # also keep unconfirmed candidates scoring this much (never below candidate)
     keep: str = "best"
     min_inliers: int = DEFAULT_MIN_INLIERS
     check: bool = True
@@ -54,17 +57,20 @@ class DuplicateReport:
 def resolve_thresholds(model: str, options: DuplicateOptions, saved: str | None = None) -> Thresholds:
     """Explicit threshold > the library's saved calibration > the model's calibrated defaults > 0.95."""
     defaults = info.duplicate_thresholds if (info := model_info(model)) is not None else None
-    similar = options.similar
     if options.threshold is not None:
         accept = max(options.threshold, defaults.accept) if defaults and options.check else options.threshold
-        return Thresholds(options.threshold, accept, similar, options.verify, "--threshold")
-    if saved is not None:
-        value = float(saved)
-        return Thresholds(value, value, similar, options.verify, "the library's calibration (calibrate --save)")
-    if defaults is not None:
+        candidate, source = options.threshold, "--threshold"
+    elif saved is not None:
+        candidate = accept = float(saved)
+        source = "the library's calibration (calibrate --save)"
+    elif defaults is not None:
         candidate = defaults.invariant_candidate if options.invariant else defaults.candidate
-        return Thresholds(candidate, defaults.accept, similar, options.verify, f"{model} calibration")
-    return Thresholds(FALLBACK_THRESHOLD, FALLBACK_THRESHOLD, similar, options.verify, "fallback")
+        accept, source = defaults.accept, f"{model} calibration"
+    else:
+        candidate = accept = FALLBACK_THRESHOLD
+        source = "fallback"
+    similar = None if options.similar is None else max(options.similar, candidate)
+    return Thresholds(candidate, accept, similar, options.verify, source)
 
 
 def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], model: str,
@@ -98,6 +104,38 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
     groups, stats = build_groups(paths, hashes, edges, thresholds, verify if verifier else None,
                                  options.min_inliers, distinct, options.keep)
     return groups, thresholds, stats
+
+
+def join_edges(exact: bool | None = None, progress: Progress | None = None,
+               reports: list[Any] | None = None) -> EdgeSource:
+    """Candidate edges from the similarity join (bounded memory at any size); each join's report is
+    appended to `reports`."""
+
+    def source(vectors: np.ndarray, floor: float) -> Edges:
+        from ..join import JoinOptions, threshold_edges
+
+        i, j, score, report = threshold_edges(np.asarray(vectors), floor, JoinOptions(exact=exact), progress)
+        if reports is not None:
+            reports.append(report)
+        return Edges(i.astype(np.int64), j.astype(np.int64), score.astype(np.float32))
+
+    return source
+
+
+def library_duplicates(library: Library, options: DuplicateOptions | None = None) -> DuplicateReport:
+    """Duplicate groups of an open library from its stored vectors (the model is built only for
+    `invariant` views), with its "not a duplicate" decisions and saved calibration."""
+    from ..matching import library_set
+    from .decisions import distinct_pairs
+
+    options = options or DuplicateOptions()
+    found = library_set(library)
+    hashes = found.hashes or [""] * len(found.paths)
+    groups, thresholds, stats = group_vectors(
+        found.paths, found.vectors, hashes, library.spec.model, options,
+        library.embedder() if options.invariant else None, distinct_pairs(library.catalog),
+        library.catalog.get_meta(SAVED_THRESHOLD_KEY), edge_source=join_edges())
+    return DuplicateReport(groups, thresholds, stats, library.failures(), len(found.paths))
 
 
 def find_duplicates(folder: str | os.PathLike[str] | None = None, model: str | Embedder | None = None,

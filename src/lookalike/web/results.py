@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from ..dedupe.groups import DuplicateGroup
 from ..query import Match, Pair
 from .context import WebContext
-from .schemas import ImageOut, MatchOut, PairOut
+from .schemas import DuplicateGroupOut, DuplicateMemberOut, ImageOut, MatchOut, PairOut
 
 
 def images(context: WebContext, ids: Iterable[int]) -> dict[int, ImageOut]:
@@ -46,12 +47,23 @@ def pairs(context: WebContext, found: Sequence[Pair]) -> list[PairOut]:
     return out
 
 
-def groups(context: WebContext, found: Sequence[Sequence[Path]]) -> list[list[ImageOut]]:
-    ids = ids_of(context, [path for group in found for path in group])
+def duplicate_groups(context: WebContext, found: Sequence[DuplicateGroup]) -> list[DuplicateGroupOut]:
+    """Groups with each member's facts and strongest link; members that left the library are
+    dropped, and so is a group left with fewer than two."""
+    ids = ids_of(context, [path for group in found for path in group.members])
     facts = images(context, ids.values())
     out = []
     for group in found:
-        members = [facts[ids[p]] for p in group if p in ids and ids[p] in facts]
+        links = group.member_links()
+        members = []
+        for path in group.members:
+            if ids.get(path) not in facts:
+                continue
+            link = links.get(path)
+            members.append(DuplicateMemberOut(
+                **facts[ids[path]].model_dump(), kind=link.kind if link else group.kind(),
+                score=round(link.score, 6) if link else 1.0, inliers=link.inliers if link else None,
+                keeper=path == group.keeper))
         if len(members) > 1:
-            out.append(members)
+            out.append(DuplicateGroupOut(id=group.id, kind=group.kind(), members=members))
     return out

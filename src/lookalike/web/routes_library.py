@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse, Response
 
+from ..dedupe.run import DuplicateOptions
 from ..errors import ImageReadError, LibraryError
 from ..store.base import StoredFile
 from . import results
@@ -47,12 +48,20 @@ def pairs(context: Context, top: Annotated[int, Query(ge=1, le=1000, description
     return PairsOut(pairs=results.pairs(context, context.service.pairs(context.library, top)))
 
 
-@router.get("/duplicates", response_model=DuplicatesOut, summary="Groups of near-duplicate images")
-def duplicates(context: Context, threshold: Annotated[float, Query(
-        ge=-1.0, le=1.0, description="Cosine similarity that links two images.")] = 0.95) -> DuplicatesOut:
-    """Groups of images linked by similarity >= `threshold`, from the stored vectors."""
-    found = context.service.duplicates(context.library, threshold)
-    return DuplicatesOut(threshold=threshold, groups=results.groups(context, found))
+@router.get("/duplicates", response_model=DuplicatesOut, summary="Groups of duplicate images")
+def duplicates(context: Context, threshold: Annotated[float | None, Query(
+        ge=-1.0, le=1.0, description="Candidate similarity; default: the model's calibration.")] = None,
+               verify: Annotated[bool, Query(description="Check every candidate pair by keypoints.")] = False,
+               similar: Annotated[bool, Query(description="Also list unconfirmed candidates as similar.")] = False,
+               ) -> DuplicatesOut:
+    """Exact and near duplicates from the stored vectors: the same calibrated decision as
+    `lookalike duplicates --library` (borderline pairs checked by keypoints), kinds and keepers."""
+    found = context.service.duplicates(context.library, DuplicateOptions(
+        threshold=threshold, verify=verify, similar=-1.0 if similar else None))
+    used = found.thresholds
+    return DuplicatesOut(candidate=used.candidate, accept=used.accept, source=used.source,
+                         candidates=found.stats.candidates, checked=found.stats.checked,
+                         groups=results.duplicate_groups(context, found.groups))
 
 
 @router.get("/images/{image_id}/thumbnail", response_class=Response, responses={

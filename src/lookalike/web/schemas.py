@@ -41,9 +41,28 @@ class PairsOut(BaseModel):
     pairs: list[PairOut]
 
 
+class DuplicateMemberOut(ImageOut):
+    """A member of a duplicate group and its strongest link in the group."""
+
+    kind: str = Field(description="exact (same bytes), near (an edited copy) or similar (with similar=true).")
+    score: float = Field(description="Cosine similarity of that link (1 for exact copies).")
+    inliers: int | None = Field(None, description="Keypoint inliers of that link; null when it was not checked.")
+    keeper: bool = Field(description="The suggested file to keep: most pixels, then largest, then oldest.")
+
+
+class DuplicateGroupOut(BaseModel):
+    id: int
+    kind: str = Field(description="The group's weakest link kind.")
+    members: list[DuplicateMemberOut]
+
+
 class DuplicatesOut(BaseModel):
-    threshold: float
-    groups: list[list[ImageOut]]
+    candidate: float = Field(description="Similarity at which pairs became candidates.")
+    accept: float = Field(description="Similarity above which candidates needed no keypoint check.")
+    source: str = Field(description="Where the thresholds came from (model calibration, library, request).")
+    candidates: int
+    checked: int
+    groups: list[DuplicateGroupOut]
 
 
 class FailureOut(BaseModel):

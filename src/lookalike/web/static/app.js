@@ -67,7 +67,10 @@ function card(image, score, onOpen) {
   button.className = "card";
   button.dataset.id = image.id;
   button.dataset.path = image.path;
-  const label = score === undefined ? image.path : `${image.path}, similarity ${score.toFixed(3)}`;
+  // score: a similarity (number) or a ready caption (string, e.g. a duplicate's kind and score)
+  const shown = typeof score === "number" ? score.toFixed(3) : score;
+  const label = score === undefined ? image.path
+    : typeof score === "number" ? `${image.path}, similarity ${shown}` : `${image.path}, ${shown}`;
   button.setAttribute("aria-label", label);
   const img = document.createElement("img");
   img.alt = "";
@@ -84,7 +87,7 @@ function card(image, score, onOpen) {
   if (score !== undefined) {
     const value = document.createElement("span");
     value.className = "score";
-    value.textContent = score.toFixed(3);
+    value.textContent = shown;
     meta.append(value);
   }
   button.append(img, meta);
@@ -237,19 +240,29 @@ async function loadDuplicates(event) {
   if (event) event.preventDefault();
   setStatus("duplicates-status", "Grouping…");
   try {
-    const threshold = $("dup-threshold").value;
-    const answer = await api(`/api/duplicates?threshold=${encodeURIComponent(threshold)}`);
+    const params = new URLSearchParams();
+    const threshold = $("dup-threshold").value.trim();
+    if (threshold) params.set("threshold", threshold);
+    if ($("dup-verify").checked) params.set("verify", "true");
+    if ($("dup-similar").checked) params.set("similar", "true");
+    const answer = await api(`/api/duplicates?${params}`);
     const list = $("duplicates");
     list.replaceChildren();
-    answer.groups.forEach((group, number) => {
+    for (const group of answer.groups) {
       const item = document.createElement("li");
-      item.setAttribute("aria-label", `Group ${number + 1}, ${group.length} images`);
-      for (const image of group) {
-        item.append(card(image, undefined, () => similarTo({ id: image.id, caption: image.path })));
+      item.setAttribute("aria-label", `Group ${group.id}, ${group.kind}, ${group.members.length} images`);
+      for (const member of group.members) {
+        const facts = [member.kind, member.score.toFixed(3)];
+        if (member.inliers !== null) facts.push(`${member.inliers} inliers`);
+        if (member.keeper) facts.push("keep");
+        const shown = card(member, facts.join(" · "), () => similarTo({ id: member.id, caption: member.path }));
+        if (member.keeper) shown.classList.add("keeper");
+        item.append(shown);
       }
       list.append(item);
-    });
-    setStatus("duplicates-status", `${answer.groups.length} groups at similarity ≥ ${threshold}`);
+    }
+    setStatus("duplicates-status", `${answer.groups.length} groups (candidates ≥ ${answer.candidate.toFixed(3)}, ` +
+      `unchecked above ${answer.accept.toFixed(3)}: ${answer.source}; ${answer.checked} pairs checked)`);
   } catch (error) {
     setStatus("duplicates-status", error.message, true);
   }
