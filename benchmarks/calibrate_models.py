@@ -106,7 +106,8 @@ def main() -> None:
         for name, edited, options in [
             ("easy, no options", build_edited_set(args.labels, root / "easy", args.objects, seed=0),
              DuplicateOptions()),
-            ("hard, --invariant --verify", build_edited_set(args.labels, root / "hard", args.objects, seed=1, hard=True),
+            ("hard, --invariant --verify",
+             build_edited_set(args.labels, root / "hard", args.objects, seed=1, hard=True),
              DuplicateOptions(invariant=True, verify=True)),
         ]:
             started = time.perf_counter()

@@ -211,10 +211,17 @@ def next_file_id(library: Library) -> int:
     return library.catalog.max_id() + 1
 
 
-def added_duplicates(library: Library, first_new_id: int, threshold: float = DUPLICATE_THRESHOLD,
-                     options: JoinOptions | None = None) -> list[AddedDuplicate]:
-    """Files indexed with catalog id >= `first_new_id` that have the same content as, or a similarity
-    >= `threshold` to, a file indexed before them (exact matches reported as such)."""
+def added_duplicates(library: Library, first_new_id: int, threshold: float | None = None,
+                     options: JoinOptions | None = None, neighbours: int = 3) -> list[AddedDuplicate]:
+    """Files indexed with catalog id >= `first_new_id` that have the same content as a file indexed
+    before them ("exact"), or that duplicate one ("near"). With `threshold` a similarity alone decides;
+    without, the model's calibrated decision of `duplicates` (the library's saved calibration first):
+    each new file's `neighbours` nearest older files above the candidate threshold, accepted above the
+    accept threshold and checked by keypoints in between (only above it when OpenCV is missing)."""
+    import importlib.util
+
+    from .dedupe.run import SAVED_THRESHOLD_KEY, DuplicateOptions, resolve_thresholds
+
     found = library_set(library)
     ids, hashes = found.ids if found.ids is not None else np.zeros(0, np.int64), found.hashes or []
     split = int(np.searchsorted(ids, first_new_id))
@@ -223,14 +230,32 @@ def added_duplicates(library: Library, first_new_id: int, threshold: float = DUP
     old_hash: dict[str, int] = {}
     for row in range(split):
         old_hash.setdefault(hashes[row], row)
+    if threshold is None:
+        used = resolve_thresholds(library.spec.model, DuplicateOptions(),
+                                  library.catalog.get_meta(SAVED_THRESHOLD_KEY))
+        floor, accept = used.candidate, used.accept
+    else:
+        floor = accept = threshold
     new = found.vectors[split:]
-    scores, indices, _ = cross_knn(new, found.vectors[:split], 1, threshold, options)
+    scores, indices, _ = cross_knn(new, found.vectors[:split], 1 if floor >= accept else neighbours, floor, options)
+    fresh = np.asarray([hashes[split + offset] not in old_hash for offset in range(len(new))], dtype=bool)
+    borderline = (indices >= 0) & (scores < accept) & fresh[:, None]
+    inliers = np.full(scores.shape, -1, np.int64)
+    if borderline.any() and importlib.util.find_spec("cv2") is not None:
+        from .dedupe.verify import Verifier
+
+        rows, cols = np.nonzero(borderline)
+        inliers[rows, cols] = Verifier(found.paths).verify(rows + split, indices[rows, cols]).inliers
+    min_inliers = DuplicateOptions().min_inliers
     duplicates = []
     for offset in range(len(new)):
         row = split + offset
-        if hashes[row] in old_hash:
+        if not fresh[offset]:
             duplicates.append(AddedDuplicate(found.paths[row], found.paths[old_hash[hashes[row]]], "exact", 1.0))
-        elif indices[offset, 0] >= 0:
-            duplicates.append(AddedDuplicate(found.paths[row], found.paths[indices[offset, 0]], "near",
-                                             float(scores[offset, 0])))
+            continue
+        for rank in range(scores.shape[1]):  # best first: the first accepted or confirmed neighbour
+            if indices[offset, rank] >= 0 and (scores[offset, rank] >= accept or inliers[offset, rank] >= min_inliers):
+                duplicates.append(AddedDuplicate(found.paths[row], found.paths[indices[offset, rank]], "near",
+                                                 float(scores[offset, rank])))
+                break
     return duplicates

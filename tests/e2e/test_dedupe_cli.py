@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import pattern_image
-from PIL import ImageEnhance
+from PIL import Image, ImageEnhance
 
 
 def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -110,6 +110,29 @@ def test_distinct_by_group_id_of_the_last_run(photos: Path) -> None:
     after = _groups(json.loads(run("duplicates", str(photos), "--threshold", "0.97", "-f", "json").stdout))
     assert not any({"img_1.png", "img_1_edit.png"} <= group for group in after)
     assert {"img_0.png", "img_0_copy.png"} in after
+
+
+def test_index_reports_an_edited_copy_by_the_calibrated_decision(tmp_path: Path) -> None:
+    """index's check-on-add uses the model's calibration like duplicates: an edited copy (crop, resize,
+    colour, JPEG) of an indexed photo is reported, a new different photo is not."""
+    from PIL import ImageEnhance
+    from skimage import data
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):
+        Image.fromarray(getattr(data, name)()).convert("RGB").save(folder / f"{name}.jpg", quality=90)
+    run("index", str(folder), "-m", "efficientnet-lite0", "-q")
+    astronaut = Image.open(folder / "astronaut.jpg")
+    copy = astronaut.crop((30, 20, 450, 480)).resize((252, 276))
+    ImageEnhance.Brightness(copy).enhance(1.2).save(folder / "edited.jpg", quality=45)
+    Image.fromarray(data.camera()).convert("RGB").save(folder / "camera.jpg", quality=90)
+    done = run("index", str(folder), "--report-duplicates", "-f", "json", "-q")
+    assert "1 of 2 new file(s) duplicate files already indexed (0 exact, 1 near)" in done.stderr
+    rows = json.loads(done.stdout)
+    assert [(Path(str(r["path"])).name, Path(str(r["duplicate_of"])).name, r["kind"]) for r in rows] == [
+        ("edited.jpg", "astronaut.jpg", "near")]
+    assert float(rows[0]["score"]) < 0.872  # below the accept threshold: the keypoint check confirmed it
 
 
 def test_calibrate_prints_the_f1_optimal_threshold_and_saves_it(photos: Path, tmp_path: Path) -> None:

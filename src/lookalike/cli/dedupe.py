@@ -63,7 +63,8 @@ def duplicates(
     to: Annotated[Path | None, typer.Option("--to", help="Destination folder for --action move-to.")] = None,
     apply: Annotated[bool, typer.Option("--apply", help="Carry out --action, writing an undo log.")] = False,
     undo_log: Annotated[Path | None, typer.Option(help="Where --apply writes its undo log.")] = None,
-    min_inliers: Annotated[int, typer.Option(min=4, help="Keypoint inliers that confirm a pair.")] = DEFAULT_MIN_INLIERS,
+    min_inliers: Annotated[int, typer.Option(
+        min=4, help="Keypoint inliers that confirm a pair.")] = DEFAULT_MIN_INLIERS,
     library: LibraryOption = None,
     exact: ExactOption = False,
     progress: ProgressOption = False,
@@ -128,7 +129,8 @@ def _duplicates(service: Any, folder: Path | None, library: Path | None, model: 
     typer.echo(f"duplicates: candidate {used.candidate:.3f}, accept {used.accept:.3f} ({used.source}); "
                f"{stats.candidates} candidate pairs, {stats.checked} checked on {stats.check_images} images "
                f"in {stats.check_seconds:.1f} s, {stats.confirmed} confirmed", err=True)
-    if groups and found.hashes and home.is_dir() and save_groups(home, name, groups, dict(zip(found.paths, hashes))):
+    by_path = dict(zip(found.paths, hashes, strict=True))
+    if groups and found.hashes and home.is_dir() and save_groups(home, name, groups, by_path):
         typer.echo("not duplicates? lookalike distinct --group N (the group ids above) remembers it", err=True)
     base = Path(folder) if folder is not None else Path.cwd()
     steps = []

@@ -65,8 +65,9 @@ def index(
     = False,
     report_duplicates: Annotated[bool, typer.Option(
         help="Print the new files that duplicate files already indexed (instead of the summary).")] = False,
-    duplicate_threshold: Annotated[float, typer.Option(
-        callback=score_value, help="Similarity at which a new file counts as a duplicate.")] = 0.95,
+    duplicate_threshold: Annotated[float | None, typer.Option(
+        callback=score_value, help="Similarity at which a new file counts as a duplicate (default: the model's "
+        "calibrated decision, borderline pairs checked by keypoints, as in duplicates).")] = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
     device: DeviceOption = None,
@@ -77,8 +78,9 @@ def index(
 ) -> None:
     """Create or update the library of FOLDER: embed only new or changed files, drop deleted ones.
 
-    New files that duplicate files already indexed (same content, or similarity >= --duplicate-threshold)
-    are counted on stderr, and listed with --report-duplicates.
+    New files that duplicate files already indexed (same content, or an edited copy by the calibrated
+    decision of duplicates, or similarity >= --duplicate-threshold) are counted on stderr, and listed
+    with --report-duplicates.
     """
     if not folder.is_dir():
         raise LibraryError("not a folder", path=folder, argument="folder")

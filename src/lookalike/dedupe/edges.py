@@ -53,9 +53,9 @@ def _best_distinct(query_owners: np.ndarray, scores: np.ndarray, found: np.ndarr
     valid &= (scores > radius) & (hit_owners != query_owners[:, None])
     key = np.where(valid, np.arange(len(hit_owners))[:, None] * (images + 1) + hit_owners, -1).ravel()
     _, first = np.unique(key, return_index=True)  # the first hit of an image is its best view
-    keep = np.zeros(key.shape, bool)
-    keep[first] = True
-    keep = (keep & (key >= 0)).reshape(hit_owners.shape)
+    firsts = np.zeros(key.shape, bool)
+    firsts[first] = True
+    keep: np.ndarray = (firsts & (key >= 0)).reshape(hit_owners.shape)
     keep &= np.cumsum(keep, axis=1) <= k
     return np.repeat(query_owners, keep.sum(axis=1)), hit_owners[keep], scores[keep]
 

@@ -167,7 +167,8 @@ def classify_edges(candidates: Edges, thresholds: Thresholds, verify: Verify | N
 
 
 def build_groups(paths: list[Path], hashes: list[str], candidates: Edges, thresholds: Thresholds,
-                 verify: Verify | None = None, min_inliers: int = DEFAULT_MIN_INLIERS, distinct: set[tuple[str, str]] | None = None,
+                 verify: Verify | None = None, min_inliers: int = DEFAULT_MIN_INLIERS,
+                 distinct: set[tuple[str, str]] | None = None,
                  keep: str = "best", facts: Callable[[Path], FileFacts] = file_facts,
                  ) -> tuple[list[DuplicateGroup], GroupingStats]:
     """Duplicate groups of `paths`, largest first, each with its links and suggested keeper."""
