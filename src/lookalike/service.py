@@ -182,15 +182,17 @@ class Lookalike:
         paths, vectors = library.vectors()
         return [Pair(paths[p.i], paths[p.j], p.score) for p in top_pairs(vectors, top)]
 
-    def duplicates(self, library: Library, options: DuplicateOptions | None = None) -> DuplicateReport:
+    def duplicates(self, library: Library, options: DuplicateOptions | None = None,
+                   max_checks: int | None = None) -> DuplicateReport:
         """Duplicate groups of a library from its stored vectors: the calibrated two-stage decision of
         `lookalike duplicates` (exact copies by hash, near copies above the model's thresholds, borderline
-        pairs checked by keypoints), with the library's "not a duplicate" decisions and calibration."""
+        pairs checked by keypoints), with the library's "not a duplicate" decisions and calibration;
+        more than `max_checks` pairs to check is refused (TooManyItemsError)."""
         from .dedupe.run import library_duplicates
 
         if options is not None and options.threshold is not None:
             check_threshold(options.threshold)
-        return library_duplicates(library, options)
+        return library_duplicates(library, options, max_checks)
 
     # folders (answered from the folder's library for the model when it has one) ----------------------
     def lazy_model(self, folder: str | os.PathLike[str] | None, model: str | None) -> LazyModel:

@@ -107,6 +107,9 @@ def test_distinct_by_group_id_of_the_last_run(photos: Path) -> None:
     mixed = run("distinct", "--group", "1", str(photos / "img_1.png"), check=False)
     assert mixed.returncode == 2 and "--group" in mixed.stderr
     assert "recorded 1 distinct pair" in run("distinct", "--group", str(chosen), str(photos)).stderr
+    # a subfolder without a library of its own is not its parent's library
+    nowhere = run("distinct", "--group", "1", str(photos / "sub"), check=False)
+    assert nowhere.returncode == 1 and "no library" in nowhere.stderr
     after = _groups(json.loads(run("duplicates", str(photos), "--threshold", "0.97", "-f", "json").stdout))
     assert not any({"img_1.png", "img_1_edit.png"} <= group for group in after)
     assert {"img_0.png", "img_0_copy.png"} in after

@@ -92,6 +92,21 @@ def test_candidate_edges_through_views_keep_k_distinct_images() -> None:
     assert all(found[pair] == pytest.approx(score, abs=1e-5) for pair, score in expected.items())
 
 
+def test_k_distinct_images_when_some_images_have_fewer_views() -> None:
+    """Unreadable files keep only their stored vector while the others have five: a query still gets
+    its k nearest other images, though its best hits are all views of a few images."""
+    rng = np.random.default_rng(3)
+    near = np.repeat(np.arange(1, 7), 5)  # images 1-6: five views each, all close to the query
+    far = np.arange(7, 19)  # images 7-18: one vector each (their views could not be read)
+    owners = np.r_[0, near, far]
+    query = np.ones(6, np.float32) / np.sqrt(6)
+    spread_out = 0.02 * near[:, None] * rng.normal(size=(len(near), 6))  # image 1's views nearest, then 2's...
+    rows = np.r_[[query], query + spread_out, rng.normal(size=(len(far), 6))]
+    rows = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+    edges = candidate_edges(rows, -1.0, rows[:1], np.zeros(1, np.int64), k=5, target_owners=owners)
+    assert len(edges) == 5 and set(edges.j.tolist()) <= set(range(1, 7))
+
+
 def test_similar_pairs_never_reach_below_the_candidate_threshold() -> None:
     from lookalike.dedupe.run import DuplicateOptions, resolve_thresholds
 

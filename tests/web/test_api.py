@@ -186,6 +186,16 @@ def test_pairs_and_duplicates_come_from_stored_vectors(client: TestClient, ids: 
     assert client.get("/api/duplicates?threshold=0.999&similar=true").json()["groups"] == []
 
 
+def test_duplicates_refuse_more_keypoint_checks_than_a_request_may_run(client: TestClient,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from lookalike.web import routes_library
+
+    monkeypatch.setattr(routes_library, "MAX_CHECKS", 3)  # 7 images: a threshold of -1 makes 21 candidates
+    body = assert_error(client.get("/api/duplicates?threshold=-1"), 422)
+    assert "21 candidate pairs to check by keypoints, more than 3" in body["error"]
+    assert client.get("/api/duplicates").status_code == 200  # the calibrated default stays far below
+
+
 def test_stats_counts_and_failures(client: TestClient) -> None:
     stats = client.get("/api/stats").json()
     assert (stats["indexed"], stats["failed"]) == (7, 1)

@@ -130,7 +130,7 @@ def _duplicates(service: Any, folder: Path | None, library: Path | None, model: 
                f"{stats.candidates} candidate pairs, {stats.checked} checked on {stats.check_images} images "
                f"in {stats.check_seconds:.1f} s, {stats.confirmed} confirmed", err=True)
     by_path = dict(zip(found.paths, hashes, strict=True))
-    if groups and found.hashes and home.is_dir() and save_groups(home, name, groups, by_path):
+    if found.hashes and home.is_dir() and save_groups(home, name, groups, by_path) and groups:
         typer.echo("not duplicates? lookalike distinct --group N (the group ids above) remembers it", err=True)
     base = Path(folder) if folder is not None else Path.cwd()
     steps = []
@@ -208,22 +208,28 @@ def distinct(
 
     files = files or []
     if group is not None:
-        if len(files) > 1 or (files and not files[0].is_dir()):
-            raise InvalidArgumentError("with --group, give at most the folder (or --library), not files",
+        if len(files) > 1 or (files and files[0].exists() and not files[0].is_dir()):
+            raise InvalidArgumentError("with --group, give at most the folder duplicates ran on, not files",
                                        argument="files")
-        if not files and library is None:
-            files = [Path.cwd()]
-    elif len(files) < 2:
+        if files and library is not None:
+            raise InvalidArgumentError("give either a folder or --library, not both", argument="library")
+        if files and not files[0].is_dir():
+            raise LibraryError("no such folder", path=files[0])
+        with service_for(files[0] if files else None) as service:
+            # the library `duplicates FOLDER|--library L` used (and saved the groups in)
+            opened = service.library(files[0] if files else (None if library else Path.cwd()), library=library,
+                                     model=model)
+            added = record_distinct(opened.catalog, remembered_group(opened.catalog, group))
+        typer.echo(f"recorded {added} distinct pair(s)", err=True)
+        return
+    if len(files) < 2:
         raise InvalidArgumentError("distinct needs at least two files (or --group N)", argument="files")
-    else:
-        for file in files:
-            if not file.is_file():
-                raise LibraryError("not a file", path=file)
-    start = files[0] if group is not None and files else files[0].parent if files else Path.cwd()
-    with service_for(start) as service:
-        opened = _library_for(start, library, model, service)
-        hashes = remembered_group(opened.catalog, group) if group is not None else [file_hash(f) for f in files]
-        added = record_distinct(opened.catalog, hashes)
+    for file in files:
+        if not file.is_file():
+            raise LibraryError("not a file", path=file)
+    with service_for(files[0].parent) as service:
+        opened = _library_for(files[0].parent, library, model, service)
+        added = record_distinct(opened.catalog, [file_hash(f) for f in files])
     typer.echo(f"recorded {added} distinct pair(s)", err=True)
 
 

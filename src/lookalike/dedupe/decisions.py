@@ -44,8 +44,11 @@ def remember_groups(catalog: Catalog, groups: list[list[str]]) -> None:
 def remembered_group(catalog: Catalog, group: int) -> list[str]:
     """The content hashes of group `group` of the last `duplicates` run on this library."""
     saved = catalog.get_meta(LAST_GROUPS_KEY)
-    groups = json.loads(saved) if saved else []
+    try:
+        groups = json.loads(saved) if saved else []
+    except ValueError:
+        groups = []  # unreadable: as if no run had saved groups
     if not 1 <= group <= len(groups):
         known = f"the last duplicates run listed groups 1-{len(groups)}" if groups else "no duplicates run saved groups"
         raise InvalidArgumentError(f"no duplicate group {group}: {known} in this library", argument="group")
-    return [str(digest) for digest in groups[group - 1]]
+    return [str(digest) for digest in groups[group - 1] if digest]

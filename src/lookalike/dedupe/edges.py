@@ -86,7 +86,7 @@ class EdgeFinder:
             queries, owners = self.vectors, self.owners
         assert owners is not None and len(owners) == len(queries)
         radius = float(np.nextafter(np.float32(threshold), np.float32(-np.inf)))
-        views_per_image = -(-len(self.vectors) // self.images)
+        views_per_image = int(np.bincount(self.owners).max())  # enough hits for k distinct images
         rows, cols, values = [], [], []
         for start in range(0, len(queries), _BLOCK):
             block = np.ascontiguousarray(queries[start : start + _BLOCK], dtype=np.float32)

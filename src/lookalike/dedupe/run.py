@@ -15,7 +15,7 @@ import numpy as np
 
 from ..embedders import Embedder
 from ..embedders.registry import model_info
-from ..errors import ImageReadError, LookalikeError
+from ..errors import ImageReadError, LookalikeError, TooManyItemsError
 from ..pipeline import PipelineOptions, Progress
 from .edges import Edges, candidate_edges
 from .groups import DuplicateGroup, GroupingStats, Thresholds, build_groups
@@ -77,9 +77,10 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
                   options: DuplicateOptions, embedder: Embedder | None = None,
                   distinct: set[tuple[str, str]] | None = None, saved: str | None = None,
                   verify_options: VerifyOptions | None = None, edge_source: EdgeSource | None = None,
-                  ) -> tuple[list[DuplicateGroup], Thresholds, GroupingStats]:
+                  max_checks: int | None = None) -> tuple[list[DuplicateGroup], Thresholds, GroupingStats]:
     """The engine on ready vectors (one per path, same order) and content hashes. `edge_source`
-    answers "every pair >= threshold" (default: the exact range search; the CLI passes the join)."""
+    answers "every pair >= threshold" (default: the exact range search; the CLI passes the join).
+    `max_checks` refuses a run that would check more candidate pairs by keypoints than that."""
     thresholds = resolve_thresholds(model, options, saved)
     floor = min(thresholds.candidate, thresholds.similar if thresholds.similar is not None else 1.0)
     if options.invariant:
@@ -98,6 +99,9 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
 
     def verify(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, int, float]:
         assert verifier is not None
+        if max_checks is not None and len(i) > max_checks:
+            raise TooManyItemsError(f"{len(i)} candidate pairs to check by keypoints, more than {max_checks}: "
+                                    "raise the threshold", count=len(i), limit=max_checks)
         report = verifier.verify(i, j)
         return report.inliers, report.images, report.seconds
 
@@ -122,9 +126,11 @@ def join_edges(exact: bool | None = None, progress: Progress | None = None,
     return source
 
 
-def library_duplicates(library: Library, options: DuplicateOptions | None = None) -> DuplicateReport:
+def library_duplicates(library: Library, options: DuplicateOptions | None = None,
+                       max_checks: int | None = None) -> DuplicateReport:
     """Duplicate groups of an open library from its stored vectors (the model is built only for
-    `invariant` views), with its "not a duplicate" decisions and saved calibration."""
+    `invariant` views), with its "not a duplicate" decisions and saved calibration; `max_checks` as in
+    `group_vectors`."""
     from ..matching import library_set
     from .decisions import distinct_pairs
 
@@ -134,7 +140,7 @@ def library_duplicates(library: Library, options: DuplicateOptions | None = None
     groups, thresholds, stats = group_vectors(
         found.paths, found.vectors, hashes, library.spec.model, options,
         library.embedder() if options.invariant else None, distinct_pairs(library.catalog),
-        library.catalog.get_meta(SAVED_THRESHOLD_KEY), edge_source=join_edges())
+        library.catalog.get_meta(SAVED_THRESHOLD_KEY), edge_source=join_edges(), max_checks=max_checks)
     return DuplicateReport(groups, thresholds, stats, library.failures(), len(found.paths))
 
 

@@ -48,6 +48,9 @@ def pairs(context: Context, top: Annotated[int, Query(ge=1, le=1000, description
     return PairsOut(pairs=results.pairs(context, context.service.pairs(context.library, top)))
 
 
+MAX_CHECKS = 5000  # keypoint checks one request may run (~10 ms each): a very low threshold gets a 422, not a hang
+
+
 @router.get("/duplicates", response_model=DuplicatesOut, summary="Groups of duplicate images")
 def duplicates(context: Context, threshold: Annotated[float | None, Query(
         ge=-1.0, le=1.0, description="Candidate similarity; default: the model's calibration.")] = None,
@@ -57,7 +60,7 @@ def duplicates(context: Context, threshold: Annotated[float | None, Query(
     """Exact and near duplicates from the stored vectors: the same calibrated decision as
     `lookalike duplicates --library` (borderline pairs checked by keypoints), kinds and keepers."""
     found = context.service.duplicates(context.library, DuplicateOptions(
-        threshold=threshold, verify=verify, similar=-1.0 if similar else None))
+        threshold=threshold, verify=verify, similar=-1.0 if similar else None), max_checks=MAX_CHECKS)
     used = found.thresholds
     return DuplicatesOut(candidate=used.candidate, accept=used.accept, source=used.source,
                          candidates=found.stats.candidates, checked=found.stats.checked,
