@@ -220,6 +220,7 @@ def added_duplicates(library: Library, first_new_id: int, threshold: float | Non
     accept threshold and checked by keypoints in between (only above it when OpenCV is missing)."""
     import importlib.util
 
+    from .dedupe.decisions import distinct_pairs, is_distinct
     from .dedupe.run import SAVED_THRESHOLD_KEY, DuplicateOptions, resolve_thresholds
 
     found = library_set(library)
@@ -247,6 +248,7 @@ def added_duplicates(library: Library, first_new_id: int, threshold: float | Non
         rows, cols = np.nonzero(borderline)
         inliers[rows, cols] = Verifier(found.paths).verify(rows + split, indices[rows, cols]).inliers
     min_inliers = DuplicateOptions().min_inliers
+    marked = distinct_pairs(library.catalog)  # "not a duplicate" decisions hold here too
     duplicates = []
     for offset in range(len(new)):
         row = split + offset
@@ -254,8 +256,11 @@ def added_duplicates(library: Library, first_new_id: int, threshold: float | Non
             duplicates.append(AddedDuplicate(found.paths[row], found.paths[old_hash[hashes[row]]], "exact", 1.0))
             continue
         for rank in range(scores.shape[1]):  # best first: the first accepted or confirmed neighbour
-            if indices[offset, rank] >= 0 and (scores[offset, rank] >= accept or inliers[offset, rank] >= min_inliers):
-                duplicates.append(AddedDuplicate(found.paths[row], found.paths[indices[offset, rank]], "near",
+            other = int(indices[offset, rank])
+            if other < 0 or is_distinct(marked, hashes[row], hashes[other]):
+                continue
+            if scores[offset, rank] >= accept or inliers[offset, rank] >= min_inliers:
+                duplicates.append(AddedDuplicate(found.paths[row], found.paths[other], "near",
                                                  float(scores[offset, rank])))
                 break
     return duplicates

@@ -16,7 +16,7 @@ import numpy as np
 from .embedders import DEFAULT_MODEL, Embedder, create_embedder
 from .errors import ImageReadError, LibraryError, LookalikeError, TooManyItemsError
 from .images import ImageSource, find_images
-from .neighbors import ALL_PAIRS_LIMIT, all_pairs, duplicate_groups, knn, top_pairs
+from .neighbors import ALL_PAIRS_LIMIT, all_pairs, knn, top_pairs
 from .pipeline import EmbedResult, PipelineOptions, embed_paths
 from .query import (
     Match,
@@ -39,8 +39,8 @@ ModelArg = str | Embedder | None
 Factory = Callable[[str], Embedder]
 log = logging.getLogger(__name__)
 
-__all__ = ["DuplicatesResult", "Match", "Pair", "PairsResult", "SearchResult", "compare", "embed_folder",
-           "embed_image", "find_duplicates", "find_pairs", "folder_vectors", "search"]
+__all__ = ["Match", "Pair", "PairsResult", "SearchResult", "compare", "embed_folder",
+           "embed_image", "find_pairs", "folder_vectors", "search"]
 
 
 @dataclass
@@ -57,14 +57,6 @@ class SearchResult:
     """Hits best first, plus the files that could not be read."""
 
     matches: list[Match]
-    failures: list[ImageReadError] = field(default_factory=list)
-
-
-@dataclass
-class DuplicatesResult:
-    """Groups of near-duplicates (each sorted by path), largest group first."""
-
-    groups: list[list[Path]]
     failures: list[ImageReadError] = field(default_factory=list)
 
 
@@ -216,11 +208,3 @@ def search(
         answers.append([Match(embedded.paths[i], s) for s, i in found])
     return SearchResult(merge_best(answers, k), embedded.failures)
 
-
-def find_duplicates(folder: str | os.PathLike[str], model: ModelArg | LazyModel = None, threshold: float = 0.95,
-                    options: PipelineOptions | None = None) -> DuplicatesResult:
-    """Groups of images whose similarity chains stay >= `threshold`."""
-    check_threshold(threshold)
-    embedded = folder_vectors(folder, model, options)
-    groups = duplicate_groups(embedded.vectors, threshold)
-    return DuplicatesResult([[embedded.paths[i] for i in group] for group in groups], embedded.failures)

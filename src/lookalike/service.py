@@ -29,11 +29,9 @@ from .embedders import DEFAULT_MODEL, Embedder, create_embedder
 from .errors import InvalidArgumentError, LibraryError
 from .images import ImageSource
 from .operations import (
-    DuplicatesResult,
     LazyModel,
     PairsResult,
     SearchResult,
-    find_duplicates,
     find_pairs,
     search,
 )
@@ -208,11 +206,6 @@ class Lookalike:
                       threshold: float | None = None, progress: Progress | None = None) -> SearchResult:
         return search(folder, query, query.text, k=k, model=self.lazy_model(folder, model),
                       text_weight=query.text_weight, options=self.pipeline_options(progress), threshold=threshold)
-
-    def folder_duplicates(self, folder: str | os.PathLike[str], model: str | None = None, threshold: float = 0.95,
-                          progress: Progress | None = None) -> DuplicatesResult:
-        return find_duplicates(folder, self.lazy_model(folder, model), threshold=threshold,
-                               options=self.pipeline_options(progress))
 
     def stats(self, library: Library, scan: bool = False) -> LibraryStats:
         return library.stats(scan=scan)

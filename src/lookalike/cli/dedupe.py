@@ -131,7 +131,9 @@ def _duplicates(service: Any, folder: Path | None, library: Path | None, model: 
                f"in {stats.check_seconds:.1f} s, {stats.confirmed} confirmed", err=True)
     by_path = dict(zip(found.paths, hashes, strict=True))
     if found.hashes and home.is_dir() and save_groups(home, name, groups, by_path) and groups:
-        typer.echo("not duplicates? lookalike distinct --group N (the group ids above) remembers it", err=True)
+        chosen = f" -m {name}" if model else ""
+        typer.echo(f"not duplicates? lookalike distinct --group N{chosen} (the group ids above) remembers it",
+                   err=True)
     base = Path(folder) if folder is not None else Path.cwd()
     steps = []
     if action is not None:
