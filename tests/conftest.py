@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +70,16 @@ def effnet():
     from lookalike.embedders import create_embedder
 
     return create_embedder("efficientnet-lite0")
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`python -m lookalike ARGS` offline, as a user runs it; asserts success unless `check` is off."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONIOENCODING="utf-8")
+    done = subprocess.run([sys.executable, "-m", "lookalike", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
 
 
 def pattern_image(seed: int, size: tuple[int, int] = (64, 48)) -> Image.Image:

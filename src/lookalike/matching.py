@@ -218,10 +218,9 @@ def added_duplicates(library: Library, first_new_id: int, threshold: float | Non
     without, the model's calibrated decision of `duplicates` (the library's saved calibration first):
     each new file's `neighbours` nearest older files above the candidate threshold, accepted above the
     accept threshold and checked by keypoints in between (only above it when OpenCV is missing)."""
-    import importlib.util
-
     from .dedupe.decisions import distinct_pairs, is_distinct
     from .dedupe.run import SAVED_THRESHOLD_KEY, DuplicateOptions, resolve_thresholds
+    from .dedupe.verify import Verifier, opencv_available
 
     found = library_set(library)
     ids, hashes = found.ids if found.ids is not None else np.zeros(0, np.int64), found.hashes or []
@@ -242,9 +241,7 @@ def added_duplicates(library: Library, first_new_id: int, threshold: float | Non
     fresh = np.asarray([hashes[split + offset] not in old_hash for offset in range(len(new))], dtype=bool)
     borderline = (indices >= 0) & (scores < accept) & fresh[:, None]
     inliers = np.full(scores.shape, -1, np.int64)
-    if borderline.any() and importlib.util.find_spec("cv2") is not None:
-        from .dedupe.verify import Verifier
-
+    if borderline.any() and opencv_available():
         rows, cols = np.nonzero(borderline)
         inliers[rows, cols] = Verifier(found.paths).verify(rows + split, indices[rows, cols]).inliers
     min_inliers = DuplicateOptions().min_inliers

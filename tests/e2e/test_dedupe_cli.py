@@ -6,24 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import pattern_image
+from conftest import run_cli as run
 from PIL import Image, ImageEnhance
-
-
-def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONIOENCODING="utf-8")
-    done = subprocess.run([sys.executable, "-m", "lookalike", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
-    if check:
-        assert done.returncode == 0, done.stderr
-    return done
 
 
 def _files(root: Path) -> dict[str, bytes]:

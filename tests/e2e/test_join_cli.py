@@ -4,7 +4,6 @@ libraries are read without a model, exact copies are found by hash, new duplicat
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,16 +12,8 @@ from pathlib import Path
 
 import pytest
 from conftest import pattern_image
+from conftest import run_cli as run
 from PIL import Image
-
-
-def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONIOENCODING="utf-8")
-    done = subprocess.run([sys.executable, "-m", "lookalike", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
-    if check:
-        assert done.returncode == 0, done.stderr
-    return done
 
 
 def as_json(done: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:

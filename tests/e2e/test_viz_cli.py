@@ -4,15 +4,13 @@ run as subprocesses on small generated libraries; plus the search grid on the sh
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import pattern_image
+from conftest import run_cli as run
 from PIL import Image
 from viz_html import network_loads, parse
 
@@ -20,15 +18,6 @@ from lookalike import operations
 from lookalike.viz import search_grid
 from lookalike.viz.grids import plan_search
 from lookalike.viz.tiles import tile_image
-
-
-def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONIOENCODING="utf-8")
-    done = subprocess.run([sys.executable, "-m", "lookalike", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
-    if check:
-        assert done.returncode == 0, done.stderr
-    return done
 
 
 @pytest.fixture

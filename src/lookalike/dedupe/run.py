@@ -4,9 +4,10 @@ invariance on request: mirror, rotations, crops), verification, "not a duplicate
 
 from __future__ import annotations
 
-import importlib.util
 import os
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,9 +20,10 @@ from ..errors import ImageReadError, LookalikeError, TooManyItemsError
 from ..pipeline import PipelineOptions, Progress
 from .edges import Edges, candidate_edges
 from .groups import DuplicateGroup, GroupingStats, Thresholds, build_groups
-from .verify import DEFAULT_MIN_INLIERS, Verifier, VerifyOptions
+from .verify import DEFAULT_MIN_INLIERS, Verifier, VerifyOptions, opencv_available
 
 if TYPE_CHECKING:
+    from ..store.catalog import Catalog
     from ..store.library import Library
 
 SAVED_THRESHOLD_KEY = "duplicate_threshold"
@@ -92,7 +94,7 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
     else:
         edges = (edge_source or candidate_edges)(vectors, floor)
     use_check = options.check and (options.verify or thresholds.accept > thresholds.candidate)
-    if use_check and importlib.util.find_spec("cv2") is None:
+    if use_check and not opencv_available():
         raise LookalikeError("checking duplicate pairs needs OpenCV: pip install opencv-python-headless "
                              "(or pass an explicit threshold with no check)")
     verifier = Verifier(paths, verify_options or VerifyOptions(min_inliers=options.min_inliers)) if use_check else None
@@ -152,7 +154,6 @@ def find_duplicates(folder: str | os.PathLike[str] | None = None, model: str | E
     from ..store.layout import STATE_DIR, LibraryPaths, model_slug
     from ..store.library import Library
     from ..store.scan import hash_files
-    from .decisions import distinct_pairs
 
     options = options or DuplicateOptions()
     if library is None and folder is not None:
@@ -173,64 +174,53 @@ def find_duplicates(folder: str | os.PathLike[str] | None = None, model: str | E
     with Library.open(folder, model=model, library=library, **embed_options) as opened:
         if folder is not None:
             opened.sync(options=pipeline)
-        paths, vectors = opened.vectors()
-        rows = opened.catalog.rows()
-        hashes = [rows[p.relative_to(opened.root).as_posix()].hash for p in paths]
-        view_embedder = opened.embedder() if options.invariant else None
-        groups, thresholds, stats = group_vectors(
-            paths, vectors, hashes, opened.spec.model, options, view_embedder, distinct_pairs(opened.catalog),
-            opened.catalog.get_meta(SAVED_THRESHOLD_KEY))
-        return DuplicateReport(groups, thresholds, stats, opened.failures(), len(paths))
+        return library_duplicates(opened, options)
+
+
+@contextmanager
+def _catalog_of(home: Path, model: str | None, readonly: bool) -> Iterator[Catalog | None]:
+    """The catalog of `model`'s library under `home`, or None when there is none; closed on leaving."""
+    from ..embedders import DEFAULT_MODEL
+    from ..store.catalog import Catalog
+    from ..store.layout import locate
+
+    try:
+        paths = locate(home, model, DEFAULT_MODEL)
+    except LookalikeError:
+        paths = None
+    catalog = Catalog(paths.catalog, readonly=readonly) if paths is not None and paths.catalog.is_file() else None
+    try:
+        yield catalog
+    finally:
+        if catalog is not None:
+            catalog.close()
 
 
 def library_decisions(home: Path, model: str | None) -> tuple[set[tuple[str, str]], str | None]:
     """The "not a duplicate" pairs and the saved threshold of `model`'s library under `home` (read
     only); nothing when there is none or it predates them."""
-    import sqlite3
-
-    from ..embedders import DEFAULT_MODEL
-    from ..store.catalog import Catalog
-    from ..store.layout import locate
     from .decisions import distinct_pairs
 
-    try:
-        paths = locate(home, model, DEFAULT_MODEL)
-    except LookalikeError:
-        return set(), None
-    if not paths.catalog.is_file():
-        return set(), None
-    catalog = Catalog(paths.catalog, readonly=True)
-    try:
+    with _catalog_of(home, model, readonly=True) as catalog:
+        if catalog is None:
+            return set(), None
         try:
             pairs = distinct_pairs(catalog)
         except sqlite3.OperationalError:  # a catalog from before schema 3
             pairs = set()
         return pairs, catalog.get_meta(SAVED_THRESHOLD_KEY)
-    finally:
-        catalog.close()
 
 
 def save_groups(home: Path, model: str | None, groups: list[DuplicateGroup], hashes: dict[Path, str]) -> bool:
     """Remember this run's groups (by content hash) in `model`'s library under `home`, so `distinct
     --group N` can name one; False when there is no writable library there."""
-    import sqlite3
-
-    from ..embedders import DEFAULT_MODEL
-    from ..store.catalog import Catalog
-    from ..store.layout import locate
     from .decisions import remember_groups
 
     try:
-        paths = locate(home, model, DEFAULT_MODEL)
-        if not paths.catalog.is_file():
-            return False
-        catalog = Catalog(paths.catalog)
+        with _catalog_of(home, model, readonly=False) as catalog:
+            if catalog is None:
+                return False
+            remember_groups(catalog, [[hashes.get(member, "") for member in group.members] for group in groups])
+            return True
     except (LookalikeError, sqlite3.Error, OSError):
         return False
-    try:
-        remember_groups(catalog, [[hashes.get(member, "") for member in group.members] for group in groups])
-        return True
-    except (LookalikeError, sqlite3.Error, OSError):
-        return False
-    finally:
-        catalog.close()

@@ -55,6 +55,13 @@ class VerifyReport:
     seconds: float
 
 
+def opencv_available() -> bool:
+    """Whether the keypoint check can run (OpenCV is an optional dependency)."""
+    import importlib.util
+
+    return importlib.util.find_spec("cv2") is not None
+
+
 def _grey(path: Path, max_side: int) -> np.ndarray:
     import cv2
 
