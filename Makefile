@@ -5,17 +5,28 @@ PY     := $(VENV)/bin/python
 SHARED ?= ../shared/data
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-all lint bench results snapshots clean stress fuzz
+.PHONY: setup lock demo test test-all lint bench results snapshots clean stress fuzz
 
 setup: $(STAMP)
 
-# torch first, pinned to the wheels on the local disk, then the project with its dev extra.
-$(STAMP): pyproject.toml
+# torch first, pinned to the wheels on the local disk, then the project with its dev extra, every
+# package at the version constraints.txt pins (what CI tests is what was tested).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1 -c constraints.txt
+	$(PY) -m pip install -q -e '.[dev]' -c constraints.txt
 	touch $(STAMP)
+
+# Refreshes constraints.txt: resolves the project's dependencies anew in a throw-away venv and pins
+# every version it got. Run it deliberately, run `make test`, and commit constraints.txt on its own.
+LOCK_VENV ?= build/lock-venv
+lock:
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(LOCK_VENV)/bin/python -m pip install -q -e '.[dev]'
+	( echo "# Exact versions for \`make setup\` (made by \`make lock\`; refresh deliberately)."; \
+	  $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable | grep -v '^lookalike' ) > constraints.txt
+	rm -rf $(LOCK_VENV)
 
 demo: setup
 	LOOKALIKE_DEMO_DIR=$(SHARED)/samples bash scripts/demo.sh

@@ -87,10 +87,11 @@ class HFEmbedder(TorchEmbedder):
         where = "directory" if local else "Hugging Face model"
 
         def load(local_only: bool) -> tuple[Any, Any, Any]:
-            kwargs = {"revision": revision, "local_files_only": local_only}
-            return (AutoConfig.from_pretrained(self.source, **kwargs),
-                    AutoImageProcessor.from_pretrained(self.source, **kwargs),
-                    AutoModel.from_pretrained(self.source, **kwargs))
+            return (
+                AutoConfig.from_pretrained(self.source, revision=revision, local_files_only=local_only),
+                AutoImageProcessor.from_pretrained(self.source, revision=revision, local_files_only=local_only),
+                AutoModel.from_pretrained(self.source, revision=revision, local_files_only=local_only),
+            )
 
         def unavailable() -> ModelLoadError:
             return ModelLoadError(
