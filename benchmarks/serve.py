@@ -80,7 +80,7 @@ def timed(requests: list[tuple[str, str, dict]], client_count: int, base: str) -
 def upload_bound(query: Path, repeats: int = 20) -> float:
     """Median ms of decode + one forward of the query, in process (what a warm upload search must pay)."""
     from lookalike.embedders import create_embedder
-    from lookalike.query import embed_image
+    from lookalike.similarity.query import embed_image
 
     embedder = create_embedder(MODEL)
     data = query.read_bytes()

@@ -6,7 +6,7 @@ The public API is imported lazily, so `import lookalike` stays cheap (no torch, 
     with Lookalike() as service:
         library = service.library("photos", create=True)
         service.sync(library)
-        for match in service.search(library, Query("query.jpg"), k=5):
+        for match in service.search(library, Query("query.jpg"), k=5).matches:
             print(match.path, match.score)
 """
 
@@ -22,19 +22,30 @@ _EXPORTS = {
     "Settings": "settings",
     "load_settings": "settings",
     "Library": "store.library",
+    "MemoryStore": "store.memory",
+    "open_folder": "store.folders",
     "VectorStore": "store.base",
+    "Snapshot": "store.base",
     "SyncReport": "store.base",
     "LibraryStats": "store.base",
-    "Query": "query",
-    "Match": "query",
-    "Pair": "query",
-    "compare": "operations",
-    "find_pairs": "operations",
+    "Query": "types",
+    "Source": "types",
+    "Match": "types",
+    "Pair": "types",
+    "MatchRow": "types",
+    "SearchResult": "types",
+    "PairsResult": "types",
+    "MatchResult": "types",
+    "DuplicateGroup": "types",
+    "DuplicateOptions": "types",
+    "DuplicateReport": "types",
+    "JoinChoice": "types",
+    "search": "similarity",
+    "similar": "similarity",
+    "find_pairs": "similarity",
+    "match": "similarity",
     "find_duplicates": "dedupe.run",
-    "DuplicateOptions": "dedupe.run",
-    "search": "operations",
-    "embed_folder": "operations",
-    "embed_image": "query",
+    "embed_image": "similarity.query",
     "create_embedder": "embedders",
     "list_models": "embedders",
     "register_model": "embedders",

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageReadError, LookalikeError, display_path
+from .types import STATE_DIR
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".gif", ".tif", ".tiff",
@@ -44,7 +45,7 @@ UPLOAD_NAME = "<upload>"
 ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
 """A file path, the bytes of an image file, or a readable binary file object."""
 MIN_SIDE = 8
-_STATE_DIR_NAMES = frozenset({".lookalike"})
+_STATE_DIR_NAMES = frozenset({STATE_DIR})
 
 
 @dataclass(frozen=True)

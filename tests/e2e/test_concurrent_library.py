@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 from conftest import pattern_image
 
-from lookalike.query import Query
 from lookalike.service import Lookalike
 from lookalike.settings import Settings
+from lookalike.similarity import search
 from lookalike.store import Library
+from lookalike.types import Query
 
 MODEL = "histogram"
 FIRST, LATER, DELETED, THREADS = 40, 80, 10, 16
@@ -50,7 +51,7 @@ def test_searches_during_a_sync_and_a_second_writer(tmp_path: Path) -> None:
         try:
             while not done.is_set():
                 query = queries[int(rng.integers(len(queries)))]
-                hits = service.search(library, Query(query), k=5, exact=bool(worker % 4 == 0))
+                hits = service.search(library, Query(query), k=5, exact=bool(worker % 4 == 0)).matches
                 described = library.files([h.id for h in hits if h.id is not None])  # a later read: only a
                 assert len(hits) == 5  # file the sync deleted in between may be gone from it
                 assert all(described[h.id].path == h.path if h.id in described else h.path.name in deleted
@@ -89,10 +90,10 @@ def test_searches_during_a_sync_and_a_second_writer(tmp_path: Path) -> None:
         assert f"pid {os.getpid()}" in other.stderr
     with Library.open(folder) as fresh:
         assert fresh.stats(scan=False).indexed == FIRST - DELETED + LATER
-        assert all(h.path.exists() for q in queries for h in service.search(library, Query(q), k=10))
+        assert all(h.path.exists() for q in queries for h in service.search(library, Query(q), k=10).matches)
         for query in queries:
-            expected = [(h.id, round(h.score, 5)) for h in fresh.search(query, k=8)]
-            assert [(h.id, round(h.score, 5)) for h in service.search(library, Query(query), k=8)] == expected
+            expected = [(h.id, round(h.score, 5)) for h in search(fresh, query, k=8)]
+            assert [(h.id, round(h.score, 5)) for h in service.search(library, Query(query), k=8).matches] == expected
     service.close()
 
 

@@ -130,7 +130,7 @@ def test_index_reports_an_edited_copy_by_the_calibrated_decision(tmp_path: Path)
 def test_calibrate_prints_the_f1_optimal_threshold_and_saves_it(photos: Path, tmp_path: Path) -> None:
     from lookalike.dedupe.calibration import best_f1_threshold
     from lookalike.embedders import create_embedder
-    from lookalike.operations import embed_image
+    from lookalike.similarity.query import embed_image
 
     names = sorted(p.relative_to(photos).as_posix() for p in photos.rglob("*.png"))
     rng = np.random.default_rng(0)

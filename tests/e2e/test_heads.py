@@ -22,6 +22,7 @@ from lookalike.embedders.head import HeadEmbedder
 from lookalike.embedders.headfile import load_head
 from lookalike.errors import LookalikeError, SpecMismatchError, UnsupportedQueryError
 from lookalike.images import load_image
+from lookalike.similarity import search
 from lookalike.store.library import Library
 from lookalike.training.run import train_folder, with_text_vectors
 from lookalike.training.trainer import TrainConfig
@@ -101,7 +102,7 @@ def test_library_built_with_a_head_refuses_the_base_and_another_head(
     with Library.open(labelled_folder, model=head_a, library=home, create=True, **FP32) as library:
         library.sync()
         model_dir = library.paths.directory
-        hits = library.search(labelled_folder / "red" / "red_0.png", k=3)
+        hits = search(library, labelled_folder / "red" / "red_0.png", k=3)
         assert len(hits) == 3
     for other in (str(tiny_siglip_dir), head_b):
         for where in (home, model_dir):
@@ -122,7 +123,7 @@ def test_library_built_with_a_head_refuses_the_base_and_another_head(
     pattern_image(999).save(query)
     with Library.open(library=tmp_path / "lib2", model=str(swapped / "head.pt"), **FP32) as library, \
             pytest.raises(SpecMismatchError, match="head:"):
-        library.search(query, k=2)
+        search(library, query, k=2)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lookalike.operations import search
-from lookalike.query import Query
+from lookalike.similarity import search
 from lookalike.store import Library
+from lookalike.store.folders import open_folder
+from lookalike.types import Query
 
 
 @pytest.mark.shared_data
@@ -25,11 +26,11 @@ def test_a_rotated_mirrored_query_finds_its_original(shared_data: Path, tmp_path
     Image.open(target).transpose(Image.Transpose.ROTATE_90).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(query)
     with Library.open(photos, model=effnet, create=True) as library:
         library.sync()
-        plain = library.search(Query(query), k=10)
-        turned = library.search(Query(query, invariant=True), k=10)
+        plain = search(library, Query(query), k=10)
+        turned = search(library, Query(query, invariant=True), k=10)
         assert library.stats(scan=False).indexed == 10  # one vector per image
     assert turned[0].path.name == target.name
     assert turned[0].score > next(m.score for m in plain if m.path.name == target.name) + 0.05
     assert len({m.id for m in turned}) == len(turned) == 10  # each file once
-    folder_answer = search(photos, Query(query, invariant=True), k=3, model=effnet)  # folder path, no library
-    assert folder_answer.matches[0].path.name == target.name
+    folder_answer = search(open_folder(photos, effnet), Query(query, invariant=True), k=3)  # the folder's library
+    assert folder_answer[0].path.name == target.name

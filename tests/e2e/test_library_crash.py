@@ -15,6 +15,7 @@ import pytest
 from conftest import pattern_image
 from library_helpers import CountingEmbedder, assert_consistent
 
+from lookalike.similarity import search
 from lookalike.store import Library
 
 IMAGES = 24
@@ -120,8 +121,8 @@ def test_reader_during_a_write_sees_consistent_results(folder: Path, tiny_siglip
         with Library.open(folder, readonly=True) as reader:
             query = folder / "img_00.png"
             for _ in range(5):
-                hits = reader.search(query, k=IMAGES)
-                exact = reader.search(query, k=IMAGES, exact=True)
+                hits = search(reader, query, k=IMAGES)
+                exact = search(reader, query, k=IMAGES, exact=True)
                 assert all(h.path.exists() for h in hits) and query not in [h.path for h in hits]
                 assert IMAGES // 2 - 1 <= len(hits) <= IMAGES - 1
                 assert len({h.path for h in hits}) == len(hits)

@@ -13,6 +13,7 @@ import pytest
 from library_helpers import assert_consistent
 
 from lookalike.errors import CorruptLibraryError
+from lookalike.similarity import search
 from lookalike.store import Library
 from lookalike.store.exchange import export_library, import_library
 
@@ -27,10 +28,10 @@ def indexed(image_folder: Path, tiny_siglip) -> Library:
 
 def test_index_not_matching_its_checksum_is_rebuilt_from_the_catalog(indexed: Library, image_folder: Path) -> None:
     query = image_folder / "a" / "img_0.jpg"
-    before = [(h.path, round(h.score, 5)) for h in indexed.search(query, k=5)]
+    before = [(h.path, round(h.score, 5)) for h in search(indexed, query, k=5)]
     indexed.paths.index.write_bytes(b"\x00garbage{")
     with Library.open(image_folder) as reopened:
-        assert [(h.path, round(h.score, 5)) for h in reopened.search(query, k=5)] == before
+        assert [(h.path, round(h.score, 5)) for h in search(reopened, query, k=5)] == before
         assert reopened.paths.index.read_bytes() == b"\x00garbage{"  # a reader never writes
         report = reopened.sync()
         assert report.index_rebuilt and report.embedded == 0
@@ -50,7 +51,7 @@ def test_corrupted_file_gives_clear_error_and_is_kept(indexed: Library, image_fo
         from lookalike.cli.errors import with_hint
 
         with pytest.raises(CorruptLibraryError, match="nothing was changed") as caught:
-            reopened.search(image_folder / "a" / "img_0.jpg", k=2)
+            search(reopened, image_folder / "a" / "img_0.jpg", k=2)
         assert "\n" not in str(caught.value) and str(target) in str(caught.value)
         assert "--rebuild-index" in with_hint(caught.value)
         with pytest.raises(CorruptLibraryError):
@@ -59,7 +60,7 @@ def test_corrupted_file_gives_clear_error_and_is_kept(indexed: Library, image_fo
         report = reopened.sync(rebuild_index=True)
         assert report.index_rebuilt and report.embedded == 0
         assert_consistent(reopened)
-        assert len(reopened.search(image_folder / "a" / "img_0.jpg", k=2)) == 2
+        assert len(search(reopened, image_folder / "a" / "img_0.jpg", k=2)) == 2
 
 
 def test_corrupted_catalog(indexed: Library, image_folder: Path) -> None:
@@ -77,7 +78,7 @@ def test_manifest_from_another_model_is_refused(indexed: Library, image_folder: 
     manifest["spec"]["dim"] = 999
     indexed.paths.manifest.write_text(json.dumps(manifest))
     with Library.open(image_folder) as reopened, pytest.raises(CorruptLibraryError, match="spec differs"):
-        reopened.search(image_folder / "a" / "img_0.jpg")
+        search(reopened, image_folder / "a" / "img_0.jpg")
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "npy"])
@@ -88,8 +89,8 @@ def test_export_import_round_trip(indexed: Library, image_folder: Path, tmp_path
     try:
         assert imported.stats().indexed == 6 and imported.stats().pending == 0  # facts kept: nothing to redo
         query = image_folder / "b" / "img_3.jpg"
-        assert [(h.path, round(h.score, 5)) for h in imported.search(query, k=5)] == \
-            [(h.path, round(h.score, 5)) for h in indexed.search(query, k=5)]
+        assert [(h.path, round(h.score, 5)) for h in search(imported, query, k=5)] == \
+            [(h.path, round(h.score, 5)) for h in search(indexed, query, k=5)]
         paths, vectors = imported.vectors()
         original = dict(zip(*indexed.vectors(), strict=True))
         for path, vector in zip(paths, vectors, strict=True):

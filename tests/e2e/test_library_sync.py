@@ -13,8 +13,9 @@ from conftest import pattern_image
 from library_helpers import CountingEmbedder, assert_consistent
 
 from lookalike.errors import LibraryLockedError, SpecMismatchError
-from lookalike.operations import find_pairs, search
+from lookalike.similarity import find_pairs, search
 from lookalike.store import Library
+from lookalike.store.folders import open_folder
 from lookalike.store.lock import writer_lock
 
 
@@ -66,13 +67,13 @@ def test_touch_same_content_is_not_embedded(library: Library, counting: Counting
 
 def test_modify_same_size_new_mtime(library: Library, counting: CountingEmbedder, image_folder: Path) -> None:
     target = image_folder / "a" / "img_0.jpg"
-    before = library.search(target, k=6)
+    before = search(library, target, k=6)
     data = bytearray(target.read_bytes())
     data[-3] ^= 0xFF  # same size, different bytes (in the entropy-coded data)
     target.write_bytes(bytes(data))
     report = _sync(library, counting)
     assert (report.updated, counting.embedded) == (1, 1)
-    assert len(library.search(target, k=6)) == len(before)
+    assert len(search(library, target, k=6)) == len(before)
 
 
 def test_modify_keeping_mtime(library: Library, counting: CountingEmbedder, image_folder: Path) -> None:
@@ -146,16 +147,16 @@ def test_spec_mismatch_is_one_clear_line(library: Library, image_folder: Path, t
 def test_query_in_library_is_excluded_and_needs_no_model(library: Library, image_folder: Path) -> None:
     reopened = Library.open(image_folder)  # no model given, none loaded
     target = image_folder / "a" / "img_0.jpg"
-    hits = reopened.search(target, k=10)
+    hits = search(reopened, target, k=10)
     assert len(hits) == 5 and target not in [h.path for h in hits]
     assert reopened._embedder is None
-    exact = reopened.search(target, k=10, exact=True)
+    exact = search(reopened, target, k=10, exact=True)
     assert [h.path for h in exact] == [h.path for h in hits]
     scores = [h.score for h in hits]
     cut = (scores[1] + scores[2]) / 2  # two hits above the cut, three below
-    kept = reopened.search(target, k=10, threshold=cut)
+    kept = search(reopened, target, k=10, threshold=cut)
     assert [h.path for h in kept] == [h.path for h in hits[:2]]
-    assert reopened.search(target, k=10, threshold=1.0) == []
+    assert search(reopened, target, k=10, threshold=1.0) == []
     reopened.close()
 
 
@@ -163,11 +164,11 @@ def test_index_types_and_removal(library: Library, counting: CountingEmbedder, i
     from lookalike.store.vectors import IndexParams
 
     target = image_folder / "a" / "img_0.jpg"
-    exact = [h.path for h in library.search(target, k=5, exact=True)]
+    exact = [h.path for h in search(library, target, k=5, exact=True)]
     for kind in ("hnsw", "ivf", "flat"):
         report = _sync(library, counting, index_params=IndexParams(kind=kind))
         assert report.index_rebuilt and library.index().kind == kind and counting.embedded == 0
-        assert [h.path for h in library.search(target, k=5)] == exact
+        assert [h.path for h in search(library, target, k=5)] == exact
     library.sync(index_params=IndexParams(kind="hnsw"))
     assert library.remove([image_folder / "b" / "img_4.jpg"]) == 1
     assert_consistent(library)
@@ -177,12 +178,13 @@ def test_index_types_and_removal(library: Library, counting: CountingEmbedder, i
 def test_folder_commands_use_and_update_the_library(library: Library, counting: CountingEmbedder,
                                                     image_folder: Path) -> None:
     pattern_image(2).save(image_folder / "b" / "copy_of_2.png")
-    result = find_pairs(image_folder, counting, top=1)
-    assert {result.pairs[0].a.name, result.pairs[0].b.name} == {"img_2.jpg", "copy_of_2.png"}
-    assert counting.embedded == 1  # only the new file
-    assert library.stats().indexed == 7
-    found = search(image_folder, query=image_folder / "b" / "copy_of_2.png", k=1, model=counting)
-    assert found.matches[0].path.name == "img_2.jpg"
+    with open_folder(image_folder, counting) as store:
+        result = find_pairs(store, top=1)
+        assert {result.pairs[0].a.name, result.pairs[0].b.name} == {"img_2.jpg", "copy_of_2.png"}
+        assert counting.embedded == 1  # only the new file
+        assert library.stats().indexed == 7
+        found = search(store, image_folder / "b" / "copy_of_2.png", k=1)
+    assert found[0].path.name == "img_2.jpg"
 
 
 def test_several_models_side_by_side(library: Library, image_folder: Path, tiny_clip_dir: Path) -> None:

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+import lookalike.store.memory
 from lookalike.errors import LibraryError
-from lookalike.query import Query
 from lookalike.service import Lookalike
 from lookalike.settings import Settings
+from lookalike.similarity import search
 from lookalike.store import Library
+from lookalike.types import Query, Source
 
 MODEL = "histogram"  # no network, fast: the point here is where vectors come from
 
@@ -29,7 +31,7 @@ def test_copied_folder_answers_from_the_copy(image_folder: Path, tmp_path: Path)
     for removed in (copy / "b").iterdir():
         removed.unlink()
     with Lookalike(Settings()) as service:
-        hits = service.folder_search(copy, Query(copy / "a" / "img_0.jpg"), k=10).matches
+        hits = service.search(Source(copy), Query(copy / "a" / "img_0.jpg"), k=10).matches
     assert {h.path.parent for h in hits} == {copy.resolve() / "a"}  # not the original, not the removed files
     assert len(hits) == 2
     with Library.open(copy) as opened:
@@ -41,7 +43,7 @@ def test_renamed_folder_keeps_a_working_library(image_folder: Path, tmp_path: Pa
     renamed = tmp_path / "renamed"
     image_folder.rename(renamed)
     with Library.open(renamed) as opened:
-        hits = opened.search(renamed / "a" / "img_1.jpg", k=3)
+        hits = search(opened, renamed / "a" / "img_1.jpg", k=3)
         assert opened._embedder is None  # answered from the stored vector
         assert all(h.path.is_relative_to(renamed.resolve()) and h.path.exists() for h in hits)
         assert opened.sync().embedded == 0  # nothing looks new after the rename
@@ -62,8 +64,6 @@ def test_library_elsewhere_refuses_another_folder(image_folder: Path, tmp_path: 
 
 def test_home_setting_keeps_libraries_out_of_the_folder(image_folder: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import lookalike.operations
-
     home = tmp_path / "home"
     with Lookalike(Settings(home=home)) as service:
         library = service.library(image_folder, model=MODEL, create=True)
@@ -74,8 +74,8 @@ def test_home_setting_keeps_libraries_out_of_the_folder(image_folder: Path, tmp_
         def no_embedding(*args: object, **kwargs: object) -> None:
             raise AssertionError("the folder was embedded again instead of read from its library")
 
-        monkeypatch.setattr(lookalike.operations, "embed_folder", no_embedding)
-        assert len(service.folder_pairs(image_folder, top=2).pairs) == 2
+        monkeypatch.setattr(lookalike.store.memory.MemoryStore, "sync", no_embedding)
+        assert len(service.pairs(Source(image_folder), top=2).pairs) == 2
 
 
 def test_a_folder_with_several_libraries_asks_for_a_model(image_folder: Path) -> None:

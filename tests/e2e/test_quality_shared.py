@@ -11,15 +11,17 @@ import pytest
 from PIL import Image
 
 from lookalike.images import find_images, load_image
-from lookalike.neighbors import knn, knn_graph
-from lookalike.operations import embed_image, find_pairs, search
+from lookalike.join.exact import knn, knn_graph
 from lookalike.pipeline import PipelineOptions, embed_paths
+from lookalike.similarity import find_pairs, search
+from lookalike.similarity.query import embed_image
+from lookalike.store.folders import open_folder
 
 pytestmark = pytest.mark.shared_data
 
 
 def test_samples_most_similar_pair_is_dog2_dog3(shared_data: Path, effnet) -> None:
-    result = find_pairs(shared_data / "samples" / "Images", effnet, top=3)
+    result = find_pairs(open_folder(shared_data / "samples" / "Images", effnet), top=3)
     best = result.pairs[0]
     assert {best.a.name, best.b.name} == {"Dog_2.jpg", "Dog_3.jpg"}
     assert result.count == 6 and not result.failures
@@ -28,10 +30,10 @@ def test_samples_most_similar_pair_is_dog2_dog3(shared_data: Path, effnet) -> No
 
 def test_samples_query_finds_dog2_first(shared_data: Path, effnet) -> None:
     samples = shared_data / "samples"
-    result = search(samples, query=samples / "Query_Image.jpg", k=3, model=effnet)
-    assert result.matches[0].path.name == "Dog_2.jpg"
-    assert all(m.path.name != "Query_Image.jpg" for m in result.matches)  # excluded by identity
-    assert result.matches[0].score > 0.7
+    matches = search(open_folder(samples, effnet), samples / "Query_Image.jpg", k=3)
+    assert matches[0].path.name == "Dog_2.jpg"
+    assert all(m.path.name != "Query_Image.jpg" for m in matches)  # excluded by identity
+    assert matches[0].score > 0.7
 
 
 def test_every_cat_nearest_other_image_is_a_cat(shared_data: Path, effnet) -> None:
@@ -87,7 +89,7 @@ def test_bad_files_are_skipped_and_good_ones_answered(shared_data: Path, effnet,
     Image.new("RGB", (1, 1)).save(folder / "dot.png")
     with open(bytes(folder) + b"/\xff\xfe.jpg", "wb") as handle:
         handle.write(b"garbage")
-    result = find_pairs(folder, effnet, top=1)
+    result = find_pairs(open_folder(folder, effnet), top=1)
     assert {result.pairs[0].a.name, result.pairs[0].b.name} == {"Dog_2.jpg", "Dog_3.jpg"}
     reasons = {Path(f.path).name: f.reason for f in result.failures}
     assert len(reasons) == 5

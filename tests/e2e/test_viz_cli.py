@@ -14,7 +14,8 @@ from conftest import run_cli as run
 from PIL import Image
 from viz_html import network_loads, parse
 
-from lookalike import operations
+from lookalike.similarity import search
+from lookalike.store.folders import open_folder
 from lookalike.viz import search_grid
 from lookalike.viz.grids import plan_search
 from lookalike.viz.tiles import tile_image
@@ -110,8 +111,8 @@ def test_eval_plot_and_report(labelled_folder: Path, tiny_siglip_dir: Path, tmp_
 def test_search_grid_on_shared_samples(shared_data: Path, effnet, tmp_path: Path) -> None:
     samples = shared_data / "samples"
     query = samples / "Query_Image.jpg"
-    result = operations.search(samples / "Images", query=query, k=3, model=effnet)
-    hits = [(m.path, m.score) for m in result.matches]
+    matches = search(open_folder(samples / "Images", effnet), query, k=3)
+    hits = [(m.path, m.score) for m in matches]
     written = search_grid(query, hits, tmp_path / "grid.png")
     page = plan_search(query, hits)[0]
     pixels = np.asarray(Image.open(written[0]).convert("RGB"), dtype=np.int16)

@@ -11,8 +11,8 @@ from conftest import pattern_image
 
 from lookalike.embedders import create_embedder
 from lookalike.errors import ModelLoadError, SpecMismatchError, UnknownModelError, UnsupportedQueryError
-from lookalike.operations import embed_image
 from lookalike.pipeline import PipelineOptions, embed_paths
+from lookalike.similarity.query import embed_image
 
 
 @pytest.fixture(scope="module")

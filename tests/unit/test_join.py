@@ -190,20 +190,3 @@ def test_peak_memory_stays_bounded_on_memory_mapped_vectors(tmp_path: Path) -> N
     peak_mb = result["peak_kb"] / 1024
     print(f"peak RSS {peak_mb:.0f} MB, bound {bound_mb:.0f} MB")
     assert peak_mb < bound_mb, (peak_mb, bound_mb)
-
-
-def test_duplicate_groups_of_a_vector_set_have_kinds_and_scores() -> None:
-    from lookalike.matching import VectorSet, find_duplicates
-
-    rng = np.random.default_rng(0)
-    base = rng.normal(size=(5, 16)).astype(np.float32)
-    base /= np.linalg.norm(base, axis=1, keepdims=True)
-    near = base[1] + 0.01 * rng.normal(size=16).astype(np.float32)
-    vectors = np.vstack([base, base[0], near / np.linalg.norm(near)])  # row 5: a copy of 0, row 6 near 1
-    paths = [Path(f"{n}.jpg") for n in range(7)]
-    hashes = ["h0", "h1", "h2", "h3", "h4", "h0", "h6"]
-    answer = find_duplicates(VectorSet(paths, vectors, hashes), threshold=0.99)
-    assert [(g.kind, [p.name for p in g.members]) for g in answer.groups] == [
-        ("exact", ["0.jpg", "5.jpg"]), ("near", ["1.jpg", "6.jpg"])]
-    assert answer.groups[0].scores == [1.0, 1.0] and 0.99 <= answer.groups[1].scores[1] < 1.0
-    assert [g.kind for g in find_duplicates(VectorSet(paths, vectors, hashes), threshold=1.5).groups] == ["exact"]

@@ -8,6 +8,7 @@ import pytest
 
 from lookalike.errors import ConfigError
 from lookalike.settings import Settings, load_settings
+from lookalike.types import Source
 
 
 @pytest.fixture
@@ -98,9 +99,9 @@ def test_unset_batch_size_keeps_the_models_own(config_home: Path, tmp_path: Path
 
     monkeypatch.setattr(HistogramEmbedder, "_embed_prepared", spy)
     with Lookalike(load_settings(folder)) as service:
-        service.folder_pairs(folder, "histogram", top=1)
+        service.pairs(Source(folder, model="histogram"), top=1)
     assert batches == [40]  # one batch: the model's own size (256), not 32
     batches.clear()
     with Lookalike(load_settings(folder, batch_size=16)) as flagged:
-        flagged.folder_pairs(folder, "histogram", top=1)
+        flagged.pairs(Source(folder, model="histogram"), top=1)
     assert batches == [16, 16, 8]

@@ -348,7 +348,7 @@ def test_text_search_on_tiny_siglip(tiny_siglip_dir: Path, image_folder: Path) -
             assert client.get("/api/stats").json()["text"] is True
             hits = client.get("/api/search?text=a+red+square&k=4").json()["results"]
             assert len(hits) == 4 and [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
-            expected = service.search(library, __import__("lookalike").Query(text="a red square"), k=4)
+            expected = service.search(library, __import__("lookalike").Query(text="a red square"), k=4).matches
             assert [h["id"] for h in hits] == [m.id for m in expected]
             photo = (image_folder / "a" / "img_0.jpg").read_bytes()
             both = client.post("/api/search?text=a+red+square&text_weight=0.3&k=6", files={"file": ("p.jpg", photo)})

@@ -10,12 +10,16 @@ import sys
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import ImageReadError, InvalidArgumentError, display_path
 from ..output import OutputFormat, render
+from ..types import JoinChoice, Source
+
+if TYPE_CHECKING:
+    from ..service import Lookalike
 
 app = typer.Typer(
     help="Image similarity, visual search and top-k retrieval.",
@@ -61,7 +65,7 @@ LibraryOption = Annotated[
 
 
 MAX_K = 1_000_000_000  # far above any collection; k is capped at the collection's size anyway
-_DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d+)?)")
+_DEVICE = re.compile(r"(auto|cpu|cuda(:\d+)?)")
 
 
 def check_device(device: str | None) -> str | None:
@@ -99,7 +103,7 @@ def weight_value(value: float) -> float:
 
 def service_for(folder: Path | None = None, device: str | None = None, precision: PrecisionChoice | None = None,
                 batch_size: int | None = None, workers: int | None = None,
-                max_megapixels: float | None = None) -> Any:
+                max_megapixels: float | None = None) -> Lookalike:
     """The service, with settings from defaults < lookalike.toml files < LOOKALIKE_* < these flags."""
     from ..service import Lookalike
     from ..settings import load_settings
@@ -110,6 +114,20 @@ def service_for(folder: Path | None = None, device: str | None = None, precision
         batch_size=batch_size, workers=workers, max_megapixels=max_megapixels,
     )
     return Lookalike(settings)
+
+
+def source(folder: Path | None, library: Path | None, model: str | None, flag: str = "--library") -> Source:
+    """What a folder-or-library command runs on: a folder or `flag` DIR, not both."""
+    if folder is not None and library is not None:
+        raise InvalidArgumentError(f"give either a folder or {flag}, not both", argument=flag.lstrip("-"))
+    if folder is None and library is None:
+        raise InvalidArgumentError(f"name a folder of images or pass {flag} DIR", argument=flag.lstrip("-"))
+    return Source(folder, library, model)
+
+
+def join_choice(exact: bool) -> JoinChoice:
+    """How the join runs for --exact."""
+    return JoinChoice(exact=exact)
 
 
 class TqdmBar:

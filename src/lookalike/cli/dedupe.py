@@ -4,16 +4,15 @@ are not duplicates) and `undo` (reverse an applied action)."""
 
 from __future__ import annotations
 
-import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..dedupe.verify import DEFAULT_MIN_INLIERS
-from ..errors import InvalidArgumentError, LibraryError
+from ..errors import InvalidArgumentError
 from ..output import OutputFormat
+from ..types import DEFAULT_MIN_INLIERS, DuplicateOptions, DuplicateReport, Source
 from .common import (
     BatchOption,
     DeviceOption,
@@ -27,13 +26,20 @@ from .common import (
     app,
     check_picture_outputs,
     emit,
+    join_choice,
     path_text,
+    progress_bar,
     report_failures,
     score_value,
     service_for,
+    source,
 )
 from .drawing import GridOption, ReportOption, draw_duplicates
-from .pairs import ExactOption, ProgressOption, _bar, _load, _said
+from .folder import check_folder
+from .pairs import ExactOption, ProgressOption, join_bar, said
+
+if TYPE_CHECKING:
+    from ..service import Lookalike
 
 
 class ActionChoice(str, Enum):
@@ -88,10 +94,6 @@ def duplicates(
     lookalike duplicates ~/Pictures --action move-to --to ~/dupes    (a dry run)
     lookalike duplicates ~/Pictures --action hardlink --apply        (then: lookalike undo LOG)
     """
-    from ..dedupe.keepers import parse_rule
-    from ..dedupe.run import DuplicateOptions
-
-    parse_rule(keep)
     check_picture_outputs(grid, report)
     if action is ActionChoice.move_to and to is None:
         raise InvalidArgumentError("--action move-to needs --to DIR", argument="to")
@@ -99,51 +101,36 @@ def duplicates(
         raise InvalidArgumentError("--apply needs --action move-to, hardlink or symlink", argument="apply")
     options = DuplicateOptions(threshold=threshold, verify=verify, invariant=invariant,
                                similar=-1.0 if similar else None, keep=keep, min_inliers=min_inliers)
+    target = source(folder, library, model)
+    if folder is not None:
+        check_folder(folder)
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
-        _duplicates(service, folder, library, model, options, action, to, apply, undo_log, exact, progress,
-                    quiet, fmt, (grid, report))
+        found = service.duplicates(target, options, join_choice(exact), progress_bar("embedding", quiet),
+                                   join_bar(progress, "duplicates"))
+        _show(service, found, folder, model, action, to, apply, undo_log, fmt, (grid, report))
 
 
-def _duplicates(service: Any, folder: Path | None, library: Path | None, model: str | None, options: Any,
-                action: ActionChoice | None, to: Path | None, apply: bool, undo_log: Path | None, exact: bool,
-                progress: bool, quiet: bool, fmt: OutputFormat, pictures: tuple[Path | None, Path | None]) -> None:
-    """The body of `duplicates` (the service stays open while the model may be needed)."""
-    from ..dedupe import actions
-    from ..dedupe.run import group_vectors, join_edges, library_decisions, save_groups
-    from ..store.layout import library_home
-
-    found = _load(folder, library, model, service, quiet, unique_content=True)
+def _show(service: Lookalike, found: DuplicateReport, folder: Path | None, model: str | None,
+          action: ActionChoice | None, to: Path | None, apply: bool, undo_log: Path | None, fmt: OutputFormat,
+          pictures: tuple[Path | None, Path | None]) -> None:
+    """What `duplicates` prints, draws and (with --apply) does with its answer."""
     report_failures(found.failures)
-    name = found.spec.model if found.spec is not None else service.model_for(folder, model, library)
-    home = library_home(folder, library, service.settings.home)
-    distinct_marks, saved = library_decisions(home, found.spec.model if found.spec else model) \
-        if home.is_dir() else (set(), None)
-    reports: list[Any] = []
-    embedder = service.embedder(name) if options.invariant else None
-    hashes = found.hashes or [""] * len(found.paths)
-    groups, used, stats = group_vectors(found.paths, found.vectors, hashes, name, options, embedder,
-                                        distinct_marks, saved,
-                                        edge_source=join_edges(exact or None, _bar(progress, "duplicates"), reports))
-    for report in reports:
-        _said("duplicates", report)
+    for join in found.joins:
+        said("duplicates", join)
+    used, stats = found.thresholds, found.stats
     typer.echo(f"duplicates: candidate {used.candidate:.3f}, accept {used.accept:.3f} ({used.source}); "
                f"{stats.candidates} candidate pairs, {stats.checked} checked on {stats.check_images} images "
                f"in {stats.check_seconds:.1f} s, {stats.confirmed} confirmed", err=True)
-    by_path = dict(zip(found.paths, hashes, strict=True))
-    if found.hashes and home.is_dir() and save_groups(home, name, groups, by_path) and groups:
-        chosen = f" -m {name}" if model else ""
+    if found.saved and found.groups:
+        chosen = f" -m {found.model}" if model else ""
         typer.echo(f"not duplicates? lookalike distinct --group N{chosen} (the group ids above) remembers it",
                    err=True)
     base = Path(folder) if folder is not None else Path.cwd()
-    steps = []
-    if action is not None:
-        state = base / ".lookalike"
-        trash = state / "trash" / time.strftime("%Y%m%d-%H%M%S")
-        steps = actions.plan(groups, action.value, base, destination=to, trash=trash)
+    steps = service.plan_actions(found, action.value, base, to) if action is not None else []
     planned = {step.path: step for step in steps}
     rows = []
     drawn: list[list[tuple[Path, list[str], bool]]] = []
-    for group in groups:
+    for group in found.groups:
         links = group.member_links()
         drawn.append([])
         for member in group.members:
@@ -164,29 +151,16 @@ def _duplicates(service: Any, folder: Path | None, library: Path | None, model: 
         if not apply:
             typer.echo(f"dry run: {len(steps)} file(s) would change; add --apply to do it", err=True)
             return
-        log = undo_log or base / ".lookalike" / "undo" / f"{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
-        changed = actions.apply(steps, log)
+        changed, log = service.apply_actions(steps, base, undo_log)
         typer.echo(f"changed {changed} file(s); undo with: lookalike undo {log}", err=True)
 
 
 @app.command()
 def undo(log: Annotated[Path, typer.Argument(help="Undo log written by duplicates --apply.")]) -> None:
     """Reverse an applied duplicates action: every file back in place, byte-identical."""
-    from ..dedupe.actions import undo as run_undo
-
-    restored = run_undo(log)
+    with service_for(None) as service:
+        restored = service.undo(log)
     typer.echo(f"restored {restored} file(s)", err=True)
-
-
-def _library_for(start: Path, library: Path | None, model: str | None, service: Any) -> Any:
-    """The library given, or the nearest FOLDER/.lookalike at or above the folder `start`."""
-    if library is not None:
-        return service.library(library=library, model=model)
-    for folder in [start.resolve(), *start.resolve().parents]:
-        if (folder / ".lookalike").is_dir():
-            return service.library(folder, model=model)
-    raise LibraryError("no library in this folder or above it; pass --library DIR or index the folder first",
-                       path=start)
 
 
 @app.command()
@@ -205,9 +179,6 @@ def distinct(
     lookalike distinct a.jpg b.jpg
     lookalike distinct --group 3 ~/Pictures
     """
-    from ..dedupe.decisions import record_distinct, remembered_group
-    from ..store.scan import file_hash
-
     files = files or []
     if group is not None:
         if len(files) > 1 or (files and files[0].exists() and not files[0].is_dir()):
@@ -215,23 +186,16 @@ def distinct(
                                        argument="files")
         if files and library is not None:
             raise InvalidArgumentError("give either a folder or --library, not both", argument="library")
-        if files and not files[0].is_dir():
-            raise LibraryError("no such folder", path=files[0])
+        # the library `duplicates FOLDER|--library L` used (and saved the groups in)
+        target = Source(files[0] if files else (None if library else Path.cwd()), library, model)
         with service_for(files[0] if files else None) as service:
-            # the library `duplicates FOLDER|--library L` used (and saved the groups in)
-            opened = service.library(files[0] if files else (None if library else Path.cwd()), library=library,
-                                     model=model)
-            added = record_distinct(opened.catalog, remembered_group(opened.catalog, group))
+            added = service.distinct_group(group, target)
         typer.echo(f"recorded {added} distinct pair(s)", err=True)
         return
     if len(files) < 2:
         raise InvalidArgumentError("distinct needs at least two files (or --group N)", argument="files")
-    for file in files:
-        if not file.is_file():
-            raise LibraryError("not a file", path=file)
     with service_for(files[0].parent) as service:
-        opened = _library_for(files[0].parent, library, model, service)
-        added = record_distinct(opened.catalog, [file_hash(f) for f in files])
+        added = service.distinct(files, library, model)
     typer.echo(f"recorded {added} distinct pair(s)", err=True)
 
 
@@ -246,28 +210,12 @@ def calibrate(
     device: DeviceOption = None,
 ) -> None:
     """The similarity threshold that maximises F1 on your own labelled pairs."""
-    import numpy as np
-
-    from ..dedupe.calibration import best_f1_threshold, read_pairs
-    from ..dedupe.run import SAVED_THRESHOLD_KEY
-    from ..query import embed_image
-
     if save and library is None:
         raise InvalidArgumentError("--save needs --library DIR", argument="save")
-    labelled, same = read_pairs(pairs)
     with service_for(None, device, precision) as service:
-        opened = service.library(library=library, model=model) if library else None
-        embedder = opened.embedder() if opened is not None else service.embedder(service.model_for(None, model))
-        vectors = {}
-        for path in sorted({p for pair in labelled for p in pair}):
-            vectors[path] = embed_image(path, embedder)
-        scores = np.asarray([float(vectors[a] @ vectors[b]) for a, b in labelled])
-        found = best_f1_threshold(scores, same)
-        emit(["threshold", "precision", "recall", "f1", "pairs"],
-             [[round(found.threshold, 4), round(found.precision, 4), round(found.recall, 4), round(found.f1, 4),
-               found.pairs]], fmt)
-        if save and opened is not None:
-            with opened.catalog.transaction():
-                opened.catalog.set_meta(SAVED_THRESHOLD_KEY, repr(found.threshold))
-            typer.echo(f"saved: duplicates in {path_text(opened.paths.directory)} now use {found.threshold:.4f}",
-                       err=True)
+        found, saved_in = service.calibrate(pairs, model, library, save)
+    emit(["threshold", "precision", "recall", "f1", "pairs"],
+         [[round(found.threshold, 4), round(found.precision, 4), round(found.recall, 4), round(found.f1, 4),
+           found.pairs]], fmt)
+    if saved_in is not None:
+        typer.echo(f"saved: duplicates in {path_text(saved_in)} now use {found.threshold:.4f}", err=True)

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import LookalikeError
 from ..output import OutputFormat
 from .common import (
     BatchOption,
@@ -28,7 +27,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..evaluation.evaluator import EvalResult
+    from ..service import EvalResult
 
 bench_app = typer.Typer(help="Benchmarks you can run on your own machine and data.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -74,26 +73,13 @@ def eval_command(
     lookalike eval photos/ -m efficientnet-lite0 -m histogram --plot curves.png --report eval.html
     """
     check_picture_outputs(plot=plot, report=report)
-    from ..evaluation.evaluator import default_split_path, evaluate, result_rows
-    from ..evaluation.labelled import ClassSplit, load_labelled, sample, split_classes
-
-    labelled = load_labelled(folder, labels)
-    if protocol is Protocol.unseen:
-        split_path = split or default_split_path(seed)
-        if split_path.exists():
-            chosen = ClassSplit.load(split_path)
-        else:
-            chosen = split_classes(labelled.classes(), holdout, seed)
-            chosen.save(split_path)
-            typer.echo(f"wrote the class split to {split_path}", err=True)
-        held_out = set(chosen.test)
-        labelled = labelled.subset([i for i, label in enumerate(labelled.labels) if label in held_out])
-        typer.echo(f"unseen classes: {', '.join(chosen.test)} ({len(labelled.paths)} images)", err=True)
-    labelled = sample(labelled, limit, seed)
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
-        names = models or [service.model_for(folder, None)]
-        results = evaluate(labelled, [service.embedder(name) for name in names],
-                           service.pipeline_options(progress_bar("embedding", quiet)))
+        outcome = service.evaluate(folder, models, labels, limit, seed,
+                                   holdout if protocol is Protocol.unseen else None, split,
+                                   progress_bar("embedding", quiet))
+    for note in outcome.notes:
+        typer.echo(note, err=True)
+    results = outcome.results
     for result in results:
         for skipped in result.skipped:
             typer.echo(f"skipped ({result.model}): {skipped}", err=True)
@@ -101,16 +87,26 @@ def eval_command(
     if chosen_format is OutputFormat.json:
         typer.echo(json.dumps([r.record() for r in results], indent=2))
     else:
-        emit(*result_rows(results), chosen_format)
+        emit(*_rows(results), chosen_format)
     if plot is not None or report is not None:
         _eval_pictures(results, folder, plot, report)
+
+
+def _rows(results: list[EvalResult]) -> tuple[list[str], list[list[Any]]]:
+    """Columns and rows for the output formats (one row per model)."""
+    records = [r.record() for r in results]
+    columns = ["model"] + [k for k in records[0] if k not in ("model", "images", "images_per_s")] + \
+        ["images", "images_per_s"]
+    rows = [[record.get(c, "") for c in columns] for record in records]
+    for row in rows:  # throughput reads better without four decimals
+        row[-1] = f"{row[-1]:.1f}"
+    return columns, rows
 
 
 def _eval_pictures(results: list[EvalResult], folder: Path, plot: Path | None, report: Path | None) -> None:
     """`eval --plot` and `eval --report`: the curves PNG and/or the HTML report embedding them."""
     import tempfile
 
-    from ..evaluation.evaluator import result_rows
     from ..viz.charts import precision_curves
     from ..viz.report import command_line, write_report
 
@@ -121,7 +117,7 @@ def _eval_pictures(results: list[EvalResult], folder: Path, plot: Path | None, r
         if plot is not None:
             typer.echo(f"wrote {plot}", err=True)
         if report is not None:
-            columns, rows = result_rows(results)
+            columns, rows = _rows(results)
             images = max((result.images for result in results), default=0)
             write_report(report, f"Evaluation on {folder}", columns, rows, command=command_line(), figures=[curves],
                          notes=[f"{images:,} labelled images; each queries all the others (leave-one-out)."])
@@ -141,28 +137,11 @@ def bench_index(
 ) -> None:
     """Brute force vs FAISS Flat, IVF (several nprobe) and HNSW (several efSearch): build time, size,
     latency p50/p95, batch QPS and recall@10."""
-    import numpy as np
-
-    from ..evaluation.index_bench import bench_size, load_vectors, plot_recall_latency
-    from ..evaluation.synthetic import clustered_vectors
+    from ..viz.charts import plot_recall_latency
 
     counts = [int(s) for s in sizes.split(",") if s.strip()]
-    real = load_vectors(vectors) if vectors is not None else None
-    rows = []
-    for count in counts:
-        if real is not None:
-            if count > len(real):
-                typer.echo(f"skipped N={count}: only {len(real)} vectors in {vectors}", err=True)
-                continue
-            rng = np.random.default_rng(seed)
-            base = real[rng.permutation(len(real))[:count]]
-            query = base[rng.permutation(count)[: min(queries, count)]]
-        else:
-            base, query = clustered_vectors(count, dim, queries=queries, seed=seed)
-        rows.extend(bench_size(base, query))
-        typer.echo(f"done N={count:,}", err=True)
-    if not rows:
-        raise LookalikeError("no size could be benchmarked")
+    with service_for(None) as service:
+        rows = service.bench_index(counts, dim, vectors, queries, seed, note=lambda line: typer.echo(line, err=True))
     columns = ["size", "method", "params", "build_s", "memory_mb", "p50_ms", "p95_ms", "batch_qps", "recall@10"]
     emit(columns, [[r.size, r.method, r.params, r.build_s, r.memory_mb, r.p50_ms, r.p95_ms, r.batch_qps,
                     r.recall] for r in rows], fmt)

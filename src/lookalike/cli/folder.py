@@ -10,6 +10,7 @@ import typer
 
 from ..errors import ImageReadError, InvalidArgumentError
 from ..output import OutputFormat
+from ..types import Query, Source
 from .common import (
     MAX_K,
     BatchOption,
@@ -43,7 +44,7 @@ def check_query(path: Path | None, argument: str = "query") -> None:
 
 def check_folder(folder: Path) -> None:
     """A folder argument must be a folder (checked before any model loads)."""
-    from ..operations import require_folder
+    from ..service import require_folder
 
     require_folder(folder)
 
@@ -62,7 +63,7 @@ def compare(
     check_query(a, "a")
     check_query(b, "b")
     with service_for(None, device, precision) as service:
-        score = service.compare(a, b, service.model_for(None, model))
+        score = service.compare(a, b, model)
     emit(["a", "b", "score"], [[path_text(a), path_text(b), round(score, 4)]], fmt)
     if show is not None:
         from ..viz import side_by_side
@@ -108,8 +109,6 @@ def search(
     lookalike search photo.jpg --library ~/Pictures/.lookalike --exact
     lookalike search photo.jpg ~/Pictures --grid results.png --report results.html
     """
-    from ..query import Query
-
     check_picture_outputs(grid, report)
 
     if library is not None and folder is not None:
@@ -124,16 +123,11 @@ def search(
         check_folder(folder)
     asked = Query(query, text, text_weight, invariant=invariant)
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
-        if library is not None:
-            opened = service.library(library=library, model=model, readonly=True)
-            matches = service.search(opened, asked, k=k, threshold=threshold, exact=exact, ef_search=ef_search,
-                                     nprobe=nprobe)
-        else:
-            assert folder is not None
-            result = service.folder_search(folder, asked, k=k, model=model, threshold=threshold,
-                                           progress=progress_bar("embedding", quiet))
-            report_failures(result.failures)
-            matches = result.matches
+        result = service.search(Source(folder, library, model), asked, k=k, threshold=threshold, exact=exact,
+                                ef_search=ef_search, nprobe=nprobe, progress=progress_bar("embedding", quiet))
+    if library is None:
+        report_failures(result.failures)
+    matches = result.matches
     emit(["path", "score"], [[path_text(m.path), round(m.score, 4)] for m in matches], fmt)
     hits = [(m.path, m.score) for m in matches]
     if grid is not None:
@@ -151,11 +145,11 @@ def search(
 @app.command()
 def models(fmt: FormatOption = OutputFormat.table) -> None:
     """The models lookalike knows, their vector size, text support and offline availability."""
-    from ..embedders import list_models
-
+    with service_for(None) as service:
+        known = service.models()
     rows = [
         [info.name, info.source, info.dim, "yes" if info.text else "no",
          "yes" if info.available_offline() else "no", info.description]
-        for info in list_models()
+        for info in known
     ]
     emit(["name", "source", "dim", "text", "offline", "description"], rows, fmt)

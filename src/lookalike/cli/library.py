@@ -10,6 +10,7 @@ import typer
 
 from ..errors import LibraryError
 from ..output import OutputFormat
+from ..types import Source
 from .common import (
     BatchOption,
     DeviceOption,
@@ -86,22 +87,16 @@ def index(
         raise LibraryError("not a folder", path=folder, argument="folder")
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
         params = service.index_params(index_type.value if index_type else None, ef_search, nprobe)
-        chosen = service.model_for(folder, model, library)
-        from ..matching import added_duplicates, next_file_id
-
-        opened = service.library(folder, library=library, model=chosen, create=True)
-        first_new = next_file_id(opened)
-        report = service.sync(opened, progress_bar("indexing", quiet), retry_failed=retry_failed,
-                              index_params=params, rebuild_index=rebuild_index, rehash=rehash)
-        report_failures(report.failures)
-        report_unreadable(report.unreadable)
-        typer.echo(f"library: {path_text(opened.paths.directory)}", err=True)
-        checked = report.added > 0 and first_new > 1  # new files beside files indexed before
-        found = added_duplicates(opened, first_new, duplicate_threshold) if checked else []
-        if checked:
-            exact = sum(d.kind == "exact" for d in found)
-            typer.echo(f"{len(found)} of {report.added} new file(s) duplicate files already indexed "
-                       f"({exact} exact, {len(found) - exact} near)", err=True)
+        outcome = service.index(folder, library, model, progress_bar("indexing", quiet), retry_failed, params,
+                                rebuild_index, rehash, duplicate_threshold)
+    report, found = outcome.report, outcome.duplicates
+    report_failures(report.failures)
+    report_unreadable(report.unreadable)
+    typer.echo(f"library: {path_text(outcome.location)}", err=True)
+    if outcome.checked:
+        exact = sum(d.kind == "exact" for d in found)
+        typer.echo(f"{len(found)} of {report.added} new file(s) duplicate files already indexed "
+                   f"({exact} exact, {len(found) - exact} near)", err=True)
     columns = ["added", "updated", "moved", "deleted", "unchanged", "failed", "index_rebuilt", "seconds"]
     summary = [report.added, report.updated, report.moved, report.deleted, report.unchanged,
                len(report.failures), "yes" if report.index_rebuilt else "no", round(report.seconds, 2)]
@@ -122,7 +117,7 @@ def status(
 ) -> None:
     """Counts (indexed, failed, pending) and the files that failed, with their reasons."""
     with service_for(folder) as service:
-        stats = service.library(folder, library=library, model=model, readonly=True).stats()
+        stats = service.status(Source(folder, library, model))
     emit(["root", "model", "dim", "index", "indexed", "failed", "pending", "missing"],
          [[path_text(stats.root), stats.model, stats.dim, stats.index, stats.indexed, stats.failed,
            stats.pending if stats.pending is not None else "?", stats.missing if stats.missing is not None else "?"]],
@@ -141,11 +136,8 @@ def export_command(
     = ExportFormat.parquet,
 ) -> None:
     """Write ids, paths, hashes and vectors of a library (Parquet, or .npy with a JSON sidecar)."""
-    from ..store.exchange import export_library
-
     with service_for(folder) as service:
-        opened = service.library(folder, library=library, model=model, readonly=True)
-        for written in export_library(opened, out, export_format.value):
+        for written in service.export(Source(folder, library, model), out, export_format.value):
             typer.echo(f"wrote {written}", err=True)
 
 
@@ -157,12 +149,9 @@ def import_command(
     = None,
 ) -> None:
     """Build a library from an export (no model needed)."""
-    from ..store.exchange import import_library
-
-    if not source.exists():
-        raise LibraryError("no such file", path=source)
-    with import_library(source, library, root) as created:
-        typer.echo(f"imported {created.stats(scan=False).indexed} vectors into {created.paths.directory}", err=True)
+    with service_for(None) as service:
+        count, location = service.import_vectors(source, library, root)
+    typer.echo(f"imported {count} vectors into {location}", err=True)
 
 
 @app.command()
@@ -174,5 +163,5 @@ def remove(
 ) -> None:
     """Drop files from a library (files still on disk return at the next `index`)."""
     with service_for(folder) as service:
-        removed = service.library(folder, library=library, model=model).remove(list(files))
+        removed = service.remove(Source(folder, library, model), list(files))
     typer.echo(f"removed {removed} file(s)", err=True)

@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from ..errors import InvalidArgumentError, LookalikeError
-from .common import LibraryOption, ModelOption, app, service_for
+from ..errors import InvalidArgumentError
+from ..types import Source
+from .common import LibraryOption, ModelOption, QuietOption, app, progress_bar, service_for
 
 
 class MapMethod(StrEnum):
@@ -18,14 +19,6 @@ class MapMethod(StrEnum):
 
     pca = "pca"
     umap = "umap"
-
-
-def _labels_for(paths: list[Path], root: Path, labels_csv: Path) -> list[str]:
-    from ..evaluation.labelled import load_labelled
-
-    labelled = load_labelled(root, labels_csv)
-    by_path = {path.resolve(): label for path, label in zip(labelled.paths, labelled.labels, strict=True)}
-    return [by_path.get(path.resolve(), "unlabelled") for path in paths]
 
 
 @app.command("map")
@@ -45,33 +38,30 @@ def map_command(
     thumbnails: Annotated[int | None, typer.Option(min=0, help="Points shown with a thumbnail, a seeded sample "
                                                    "(default: 2000 in HTML, 120 in PNG).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for k-means, UMAP and the thumbnail sample.")] = 0,
+    quiet: QuietOption = False,
 ) -> None:
-    """A map of a library's images: similar images land close together.
+    """A map of the images of a folder or a library: similar images land close together.
 
     lookalike index ~/Pictures && lookalike map ~/Pictures --out map.html
     lookalike map --library lib/ --method umap --dims 3 --out map3d.html
     lookalike map photos/ --labels labels.csv --out map.png
     """
-    from ..viz.maps import check_map_output, write_map
+    from ..viz.maps import check_map_output
     from ..viz.projection import require_umap
 
     if folder is None and library is None:
-        raise InvalidArgumentError("map needs an indexed FOLDER or --library DIR", argument="folder")
+        raise InvalidArgumentError("map needs a FOLDER or --library DIR", argument="folder")
+    if folder is not None and library is not None:
+        raise InvalidArgumentError("give either a FOLDER or --library, not both", argument="library")
     check_map_output(out, dims)
     if labels is not None and not labels.is_file():
         raise InvalidArgumentError(f"--labels {labels}: no such labels file", argument="labels")
     if method is MapMethod.umap:
         require_umap()
     with service_for(folder) as service:
-        opened = service.library(folder=folder, library=library, model=model, readonly=True)
-        paths, vectors = opened.vectors()
-        root, name = opened.root, opened.spec.model
-    if len(paths) < 2:
-        raise LookalikeError(f"the library holds {len(paths)} image(s); a map needs at least 2", path=root)
-    chosen = _labels_for(paths, root, labels) if labels is not None else None
-    written = write_map(paths, vectors, out, method=method.value, dims=dims, labels=chosen, clusters=clusters,
-                        seed=seed, title=f"{root.name} ({name})", root=root, thumbnails=thumbnails)
-    typer.echo(f"wrote {written} ({len(paths):,} images)", err=True)
+        drawn = service.map(Source(folder, library, model), out, method.value, dims, labels, clusters, thumbnails,
+                            seed, progress_bar("embedding", quiet))
+    typer.echo(f"wrote {drawn.written} ({drawn.images:,} images)", err=True)
 
 
 __all__ = ["map_command"]

@@ -87,10 +87,7 @@ def train(
     """
     from tqdm import tqdm
 
-    from ..embedders import DEFAULT_MODEL
-    from ..embedders.headfile import is_head_name
-    from ..training.run import train_folder
-    from ..training.trainer import EpochReport, TrainConfig
+    from ..service import EpochReport, TrainConfig
 
     config = TrainConfig(loss=loss.value, dim=dim, hidden=hidden, epochs=epochs, patience=patience, lr=lr,
                          holdout=holdout, split_by="class" if split_by is SplitChoice.clazz else "image", seed=seed)
@@ -105,15 +102,8 @@ def train(
         bar.update(1)
 
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service, bar:
-        settings = service.settings
-        chosen = service.model_for(folder, base, library)
-        if base is None and is_head_name(chosen):  # the folder's only library is a head's: not a base
-            chosen = settings.model or DEFAULT_MODEL
-        base = chosen
-        outcome = train_folder(folder, out, base=base, labels_csv=labels, config=config, library=library,
-                               home=settings.home, with_text=with_text, finetune_last=finetune_last,
-                               options=service.pipeline_options(progress_bar("indexing", quiet)),
-                               progress=progress, **settings.embed_options())
+        outcome, base = service.train(folder, out, config, base, labels, library, with_text, finetune_last,
+                                      progress_bar("indexing", quiet), progress)
     report_failures(outcome.skipped)
     result = outcome.result
     typer.echo(f"wrote {path_text(outcome.path)} (hash {outcome.hash[:16]}): best epoch {result.best_epoch} of "

@@ -1,49 +1,30 @@
-""""Not a duplicate" memory: pairs of files a person marked as distinct, stored in the library's
-catalog by content hash so the decision survives moves, renames and re-indexing; and the groups of
-the last `duplicates` run, so a person can name one by the id it printed."""
+"""Duplicate decisions that outlive a run: "not a duplicate" pairs (kept by the store, by content
+hash) are never crossed, and the groups of the last `duplicates` run are remembered in the store so
+a person can name one by the id it printed (`distinct --group N`)."""
 
 from __future__ import annotations
 
 import json
 
 from ..errors import InvalidArgumentError
-from ..store.catalog import Catalog
+from ..store.base import VectorStore
 
 LAST_GROUPS_KEY = "last_duplicate_groups"
 
 
-def _ordered(a: str, b: str) -> tuple[str, str]:
-    return (a, b) if a < b else (b, a)
-
-
-def record_distinct(catalog: Catalog, hashes: list[str]) -> int:
-    """Mark every pair among `hashes` as distinct; returns how many pairs were new."""
-    unique = sorted(set(hashes))
-    pairs = [(a, b) for position, a in enumerate(unique) for b in unique[position + 1 :]]
-    with catalog.transaction():
-        before = catalog.db.total_changes
-        catalog.db.executemany("INSERT OR IGNORE INTO distinct_pairs(hash_a, hash_b) VALUES (?, ?)", pairs)
-        return catalog.db.total_changes - before
-
-
-def distinct_pairs(catalog: Catalog) -> set[tuple[str, str]]:
-    """Every recorded (hash_a, hash_b), hash_a < hash_b."""
-    return {(str(a), str(b)) for a, b in catalog.db.execute("SELECT hash_a, hash_b FROM distinct_pairs")}
-
-
 def is_distinct(pairs: set[tuple[str, str]], a: str, b: str) -> bool:
-    return a != b and _ordered(a, b) in pairs
+    """Whether the contents `a` and `b` were marked as not duplicates of each other."""
+    return a != b and ((a, b) if a < b else (b, a)) in pairs
 
 
-def remember_groups(catalog: Catalog, groups: list[list[str]]) -> None:
+def remember_groups(store: VectorStore, groups: list[list[str]]) -> None:
     """Keep the content hashes of each group of this run (group id = position + 1)."""
-    with catalog.transaction():
-        catalog.set_meta(LAST_GROUPS_KEY, json.dumps(groups))
+    store.set_meta(LAST_GROUPS_KEY, json.dumps(groups))
 
 
-def remembered_group(catalog: Catalog, group: int) -> list[str]:
-    """The content hashes of group `group` of the last `duplicates` run on this library."""
-    saved = catalog.get_meta(LAST_GROUPS_KEY)
+def remembered_group(store: VectorStore, group: int) -> list[str]:
+    """The content hashes of group `group` of the last `duplicates` run on this store."""
+    saved = store.get_meta(LAST_GROUPS_KEY)
     try:
         groups = json.loads(saved) if saved else []
     except ValueError:

@@ -67,13 +67,12 @@ class EdgeFinder:
     belongs to (extra views of the images: mirrored, rotated)."""
 
     def __init__(self, vectors: np.ndarray, target_owners: np.ndarray | None = None) -> None:
-        import faiss
+        from ..join.exact import flat_index
 
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.owners = np.arange(len(vectors), dtype=np.int64) if target_owners is None else target_owners
         self.images = int(self.owners.max()) + 1 if len(self.owners) else 0
-        self.index = faiss.IndexFlatIP(self.vectors.shape[1])
-        self.index.add(self.vectors)
+        self.index = flat_index(self.vectors)
 
     def edges(self, threshold: float, queries: np.ndarray | None = None, owners: np.ndarray | None = None,
               k: int | None = None) -> Edges:

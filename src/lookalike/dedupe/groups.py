@@ -9,80 +9,16 @@ group splits where its weakest link was."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..types import DEFAULT_MIN_INLIERS, KIND_ORDER, DuplicateEdge, DuplicateGroup, GroupingStats, Thresholds
 from .decisions import is_distinct
 from .edges import Edges, undirected_max
 from .keepers import FileFacts, choose_keeper, file_facts
-from .verify import DEFAULT_MIN_INLIERS
 
-KIND_ORDER = {"exact": 0, "near": 1, "similar": 2}
 Link = tuple[int, int, str, float, int | None]
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The duplicate decision in force: candidate <= score < accept needs a check; `similar` (when
-    set) keeps unconfirmed candidates above it as similar pairs."""
-
-    candidate: float
-    accept: float
-    similar: float | None = None
-    verify_all: bool = False
-    source: str = ""
-
-
-@dataclass(frozen=True)
-class DuplicateEdge:
-    """One link of a group: kind exact / near / similar, cosine score, inliers (None: not checked)."""
-
-    a: Path
-    b: Path
-    kind: str
-    score: float
-    inliers: int | None = None
-
-
-@dataclass
-class DuplicateGroup:
-    """A group of files, the suggested keeper, and the links that hold it together."""
-
-    id: int
-    members: list[Path]
-    keeper: Path
-    edges: list[DuplicateEdge]
-    kinds: list[str] = field(default_factory=list)
-
-    def kind(self) -> str:
-        """The weakest kind among the group's links."""
-        return max(self.kinds, key=KIND_ORDER.__getitem__) if self.kinds else "exact"
-
-    def member_links(self) -> dict[Path, DuplicateEdge]:
-        """Each member's strongest link in the group (strongest kind, then highest score)."""
-        best: dict[Path, DuplicateEdge] = {}
-        for edge in self.edges:
-            for member in (edge.a, edge.b):
-                current = best.get(member)
-                if current is None or (KIND_ORDER[edge.kind], -edge.score) < (KIND_ORDER[current.kind], -current.score):
-                    best[member] = edge
-        return best
-
-
-@dataclass
-class GroupingStats:
-    """What the run did: candidates, checks, and what the check cost."""
-
-    candidates: int = 0
-    accepted: int = 0
-    checked: int = 0
-    confirmed: int = 0
-    rejected: int = 0
-    refused_distinct: int = 0
-    check_images: int = 0
-    check_seconds: float = 0.0
 
 
 class _UnionFind:
@@ -197,7 +133,8 @@ def build_groups(paths: list[Path], hashes: list[str], candidates: Edges, thresh
         keeper = choose_keeper([facts(paths[m]) for m in members], keep).path
         edges = [DuplicateEdge(paths[a], paths[b], kind, score, inl) for a, b, kind, score, inl in group_links]
         result.append(DuplicateGroup(0, [paths[m] for m in members], keeper, edges,
-                                     sorted({e.kind for e in edges}, key=KIND_ORDER.__getitem__)))
+                                     sorted({e.kind for e in edges}, key=KIND_ORDER.__getitem__),
+                                     [hashes[m] for m in members]))
     result.sort(key=lambda g: (-len(g.members), str(g.members[0])))
     for number, group in enumerate(result, 1):
         group.id = number

@@ -1,59 +1,31 @@
-"""`duplicates` end to end: vectors from a folder or a library, the thresholds in force (explicit,
-saved by `calibrate --save`, or the model's calibrated defaults), candidate edges (with query-time
-invariance on request: mirror, rotations, crops), verification, "not a duplicate" decisions, groups and keepers."""
+"""`duplicates` end to end on any store: the thresholds in force (explicit, saved by `calibrate
+--save`, or the model's calibrated defaults), candidate edges from the join (with query-time
+invariance on request: mirror, rotations, crops), verification, "not a duplicate" decisions, groups
+and keepers. The one duplicate engine: the CLI, the web page, the service and check-on-add use it."""
 
 from __future__ import annotations
 
-import os
-import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..embedders import Embedder
 from ..embedders.registry import model_info
-from ..errors import ImageReadError, LookalikeError, TooManyItemsError
-from ..pipeline import PipelineOptions, Progress
+from ..errors import LibraryError, LibraryLockedError, LookalikeError, TooManyItemsError
+from ..join import JoinOptions, Progress, threshold_edges
+from ..store.base import VectorStore
+from ..types import DuplicateGroup, DuplicateOptions, DuplicateReport, GroupingStats, Thresholds, check_threshold
+from .decisions import remember_groups
 from .edges import Edges, candidate_edges
-from .groups import DuplicateGroup, GroupingStats, Thresholds, build_groups
-from .verify import DEFAULT_MIN_INLIERS, Verifier, VerifyOptions, opencv_available
-
-if TYPE_CHECKING:
-    from ..store.catalog import Catalog
-    from ..store.library import Library
+from .groups import build_groups
+from .verify import Verifier, VerifyOptions, opencv_available
 
 SAVED_THRESHOLD_KEY = "duplicate_threshold"
 EdgeSource = Callable[[np.ndarray, float], Edges]
 FALLBACK_THRESHOLD = 0.95
 INVARIANT_NEIGHBOURS = 10
-
-
-@dataclass(frozen=True)
-class DuplicateOptions:
-    """How `duplicates` decides; None fields come from the library or the model's calibration."""
-
-    threshold: float | None = None
-    verify: bool = False
-    invariant: bool = False
-    similar: float | None = None  # also keep unconfirmed candidates scoring this much (never below candidate)
-    keep: str = "best"
-    min_inliers: int = DEFAULT_MIN_INLIERS
-    check: bool = True
-
-
-@dataclass
-class DuplicateReport:
-    """Groups largest first, the thresholds used, what the run cost, and unreadable files."""
-
-    groups: list[DuplicateGroup]
-    thresholds: Thresholds
-    stats: GroupingStats
-    failures: list[ImageReadError] = field(default_factory=list)
-    count: int = 0
 
 
 def resolve_thresholds(model: str, options: DuplicateOptions, saved: str | None = None) -> Thresholds:
@@ -112,15 +84,13 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
     return groups, thresholds, stats
 
 
-def join_edges(exact: bool | None = None, progress: Progress | None = None,
+def join_edges(join: JoinOptions | None = None, progress: Progress | None = None,
                reports: list[Any] | None = None) -> EdgeSource:
     """Candidate edges from the similarity join (bounded memory at any size); each join's report is
     appended to `reports`."""
 
     def source(vectors: np.ndarray, floor: float) -> Edges:
-        from ..join import JoinOptions, threshold_edges
-
-        i, j, score, report = threshold_edges(np.asarray(vectors), floor, JoinOptions(exact=exact), progress)
+        i, j, score, report = threshold_edges(np.asarray(vectors), floor, join, progress)
         if reports is not None:
             reports.append(report)
         return Edges(i.astype(np.int64), j.astype(np.int64), score.astype(np.float32))
@@ -128,99 +98,27 @@ def join_edges(exact: bool | None = None, progress: Progress | None = None,
     return source
 
 
-def library_duplicates(library: Library, options: DuplicateOptions | None = None,
-                       max_checks: int | None = None) -> DuplicateReport:
-    """Duplicate groups of an open library from its stored vectors (the model is built only for
-    `invariant` views), with its "not a duplicate" decisions and saved calibration; `max_checks` as in
-    `group_vectors`."""
-    from ..matching import library_set
-    from .decisions import distinct_pairs
-
+def find_duplicates(store: VectorStore, options: DuplicateOptions | None = None, join: JoinOptions | None = None,
+                    progress: Progress | None = None, max_checks: int | None = None,
+                    remember: bool = True) -> DuplicateReport:
+    """Duplicate groups of any store from its vectors (the model is built only for `invariant` views),
+    with its "not a duplicate" decisions and saved calibration; `max_checks` as in `group_vectors`.
+    With `remember`, a persistent store keeps the groups for `distinct --group N` (skipped while
+    another writer holds the store)."""
     options = options or DuplicateOptions()
-    found = library_set(library)
-    hashes = found.hashes or [""] * len(found.paths)
+    if options.threshold is not None:
+        check_threshold(options.threshold)
+    found = store.snapshot()
+    reports: list[Any] = []
     groups, thresholds, stats = group_vectors(
-        found.paths, found.vectors, hashes, library.spec.model, options,
-        library.embedder() if options.invariant else None, distinct_pairs(library.catalog),
-        library.catalog.get_meta(SAVED_THRESHOLD_KEY), edge_source=join_edges(), max_checks=max_checks)
-    return DuplicateReport(groups, thresholds, stats, library.failures(), len(found.paths))
-
-
-def find_duplicates(folder: str | os.PathLike[str] | None = None, model: str | Embedder | None = None,
-                    options: DuplicateOptions | None = None, library: str | os.PathLike[str] | None = None,
-                    pipeline: PipelineOptions | None = None, **embed_options: Any) -> DuplicateReport:
-    """Duplicate groups of a folder (through its library when it has one) or of a library."""
-    from ..operations import embed_folder, resolve_embedder
-    from ..store.layout import STATE_DIR, LibraryPaths, model_slug
-    from ..store.library import Library
-    from ..store.scan import hash_files
-
-    options = options or DuplicateOptions()
-    if library is None and folder is not None:
-        state = Path(folder) / STATE_DIR
-        has_library = state.is_dir() if model is None else LibraryPaths(state / model_slug(
-            model.spec.model if isinstance(model, Embedder) else model)).exists()
-        if not has_library:
-            embedder = resolve_embedder(model, **embed_options)
-            embedded = embed_folder(folder, embedder, pipeline)
-            root = Path(folder).resolve()
-            rel = [os.path.relpath(p.resolve(), root) for p in embedded.paths]
-            digests = hash_files(root, rel)
-            groups, thresholds, stats = group_vectors(
-                embedded.paths, embedded.vectors, [digests[r] for r in rel], embedder.spec.model, options, embedder)
-            return DuplicateReport(groups, thresholds, stats, embedded.failures, len(embedded.paths))
-    if folder is None and library is None:
-        raise LookalikeError("duplicates needs a folder or a library")
-    with Library.open(folder, model=model, library=library, **embed_options) as opened:
-        if folder is not None:
-            opened.sync(options=pipeline)
-        return library_duplicates(opened, options)
-
-
-@contextmanager
-def _catalog_of(home: Path, model: str | None, readonly: bool) -> Iterator[Catalog | None]:
-    """The catalog of `model`'s library under `home`, or None when there is none; closed on leaving."""
-    from ..embedders import DEFAULT_MODEL
-    from ..store.catalog import Catalog
-    from ..store.layout import locate
-
-    try:
-        paths = locate(home, model, DEFAULT_MODEL)
-    except LookalikeError:
-        paths = None
-    catalog = Catalog(paths.catalog, readonly=readonly) if paths is not None and paths.catalog.is_file() else None
-    try:
-        yield catalog
-    finally:
-        if catalog is not None:
-            catalog.close()
-
-
-def library_decisions(home: Path, model: str | None) -> tuple[set[tuple[str, str]], str | None]:
-    """The "not a duplicate" pairs and the saved threshold of `model`'s library under `home` (read
-    only); nothing when there is none or it predates them."""
-    from .decisions import distinct_pairs
-
-    with _catalog_of(home, model, readonly=True) as catalog:
-        if catalog is None:
-            return set(), None
+        found.paths, found.vectors, found.hashes, found.spec.model, options,
+        store.embedder() if options.invariant else None, store.distinct_pairs(), store.get_meta(SAVED_THRESHOLD_KEY),
+        edge_source=join_edges(join, progress, reports), max_checks=max_checks)
+    saved = False
+    if remember and store.persistent and store.writable:
         try:
-            pairs = distinct_pairs(catalog)
-        except sqlite3.OperationalError:  # a catalog from before schema 3
-            pairs = set()
-        return pairs, catalog.get_meta(SAVED_THRESHOLD_KEY)
-
-
-def save_groups(home: Path, model: str | None, groups: list[DuplicateGroup], hashes: dict[Path, str]) -> bool:
-    """Remember this run's groups (by content hash) in `model`'s library under `home`, so `distinct
-    --group N` can name one; False when there is no writable library there."""
-    from .decisions import remember_groups
-
-    try:
-        with _catalog_of(home, model, readonly=False) as catalog:
-            if catalog is None:
-                return False
-            remember_groups(catalog, [[hashes.get(member, "") for member in group.members] for group in groups])
-            return True
-    except (LookalikeError, sqlite3.Error, OSError):
-        return False
+            remember_groups(store, [group.hashes for group in groups])
+            saved = True
+        except (LibraryLockedError, LibraryError):
+            saved = False
+    return DuplicateReport(groups, thresholds, stats, found.failures, len(found), reports, saved, found.spec.model)

@@ -19,8 +19,7 @@ import numpy as np
 from ..errors import ImageReadError
 from ..images import load_image
 from ..system import available_cores
-
-DEFAULT_MIN_INLIERS = 15
+from ..types import DEFAULT_MIN_INLIERS
 
 
 @dataclass(frozen=True)

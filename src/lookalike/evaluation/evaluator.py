@@ -91,19 +91,34 @@ def score_rankings(vectors: np.ndarray, labels: Sequence[str], reranker: Reranke
 THROUGHPUT_SAMPLE = 64  # images timed when the vectors come from an existing library
 
 
-def _embed_labelled(labelled: LabelledSet, embedder: Embedder,
-                    options: PipelineOptions | None) -> tuple[EmbedResult, float]:
+def _stored(root: Path, embedder: Embedder, options: PipelineOptions | None,
+            home: Path | None) -> EmbedResult | None:
+    """The folder's vectors from its library for this model (brought up to date where it can be
+    written), or None when it has none."""
+    from ..store.folders import open_folder
+    from ..store.layout import folder_library
+
+    if not folder_library(root, embedder.spec.model, home).exists():
+        return None
+    store = open_folder(root, embedder, options, home)
+    try:
+        found = store.snapshot()
+    finally:
+        store.close()
+    return EmbedResult(found.paths, found.vectors, found.failures)
+
+
+def _embed_labelled(labelled: LabelledSet, embedder: Embedder, options: PipelineOptions | None,
+                    home: Path | None = None) -> tuple[EmbedResult, float]:
     """The set's vectors and the images/s of producing them: reused from the folder's library for
     this model when there is one (then a sample is embedded afresh to time the model), else embedded."""
-    from ..operations import folder_vectors, has_folder_library
-
-    if not has_folder_library(labelled.root, embedder):
+    stored = _stored(labelled.root, embedder, options, home)
+    if stored is None:
         started = time.perf_counter()
         embedded = embed_paths(embedder, labelled.paths, options)
         return embedded, len(embedded.paths) / max(time.perf_counter() - started, 1e-9)
-    stored = folder_vectors(labelled.root, embedder, options)
     stored_paths, stored_vectors, failures = stored.paths, stored.vectors, stored.failures
-    by_path = {path: vector for path, vector in zip(stored_paths, stored_vectors, strict=True)}
+    by_path = {path.resolve(): vector for path, vector in zip(stored_paths, stored_vectors, strict=True)}
     wanted = [path.resolve() for path in labelled.paths]
     kept = [(original, by_path[path]) for original, path in zip(labelled.paths, wanted, strict=True)
             if path in by_path]
@@ -116,12 +131,12 @@ def _embed_labelled(labelled: LabelledSet, embedder: Embedder,
 
 
 def evaluate_model(labelled: LabelledSet, model: str | Embedder, options: PipelineOptions | None = None,
-                   **embed_options: Any) -> EvalResult:
+                   home: Path | None = None, **embed_options: Any) -> EvalResult:
     """Embed the set with `model` (timed: decode + model, plus pairwise reranking where the method
     has it) and score leave-one-out retrieval."""
     embedder = model if isinstance(model, Embedder) else create_embedder(model, **embed_options)
     started = time.perf_counter()
-    embedded, embed_rate = _embed_labelled(labelled, embedder, options)
+    embedded, embed_rate = _embed_labelled(labelled, embedder, options, home)
     keep = {path: i for i, path in enumerate(labelled.paths)}
     labels = [labelled.labels[keep[path]] for path in embedded.paths]
     reranker = embedder if isinstance(embedder, Reranker) else None
@@ -138,9 +153,9 @@ def evaluate_model(labelled: LabelledSet, model: str | Embedder, options: Pipeli
 
 
 def evaluate(labelled: LabelledSet, models: Sequence[str | Embedder], options: PipelineOptions | None = None,
-             **embed_options: Any) -> list[EvalResult]:
-    """`evaluate_model` for each model, in order."""
-    return [evaluate_model(labelled, model, options, **embed_options) for model in models]
+             home: Path | None = None, **embed_options: Any) -> list[EvalResult]:
+    """`evaluate_model` for each model, in order (`home`: where folders' libraries live, settings.home)."""
+    return [evaluate_model(labelled, model, options, home, **embed_options) for model in models]
 
 
 def result_rows(results: Sequence[EvalResult]) -> tuple[list[str], list[list[Any]]]:

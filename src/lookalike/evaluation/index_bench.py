@@ -12,7 +12,6 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ..extras import require
 from ..store.vectors import IndexParams, VectorIndex
 from .synthetic import recall_at_k
 
@@ -94,31 +93,6 @@ def bench_size(base: np.ndarray, queries: np.ndarray, k: int = 10, single: int =
                       "hnsw": f"M={index.params.hnsw_m} efSearch={knob}"}[kind]
             add(f"faiss-{kind}", params, build, memory, found, lat, rate)
     return rows
-
-
-def plot_recall_latency(rows: Sequence[BenchRow], out: Path) -> Path:
-    """A PNG of recall@k against p50 latency, one panel per size, one marker series per method."""
-    matplotlib = require("matplotlib", "viz", "the recall-latency plot")
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sizes = sorted({r.size for r in rows})
-    figure, axes = plt.subplots(1, len(sizes), figsize=(5 * len(sizes), 4), squeeze=False)
-    for axis, size in zip(axes[0], sizes, strict=True):
-        for method in dict.fromkeys(r.method for r in rows):
-            points = [r for r in rows if r.size == size and r.method == method]
-            axis.plot([p.p50_ms for p in points], [p.recall for p in points], marker="o", label=method)
-        axis.set_xscale("log")
-        axis.set_xlabel("p50 latency per query (ms, log)")
-        axis.set_ylabel("recall@10 vs exact")
-        axis.set_title(f"N = {size:,}")
-        axis.grid(True, alpha=0.3)
-        axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(out, dpi=110)
-    plt.close(figure)
-    return out
 
 
 def load_vectors(source: Path) -> np.ndarray:

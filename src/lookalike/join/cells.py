@@ -48,10 +48,9 @@ def train_centroids(vectors: np.ndarray, nlist: int, seed: int = 0) -> np.ndarra
 def assign(vectors: np.ndarray, centroids: np.ndarray, nprobe: int = 1) -> np.ndarray:
     """(n, nprobe) int32: each row's `nprobe` nearest centroids by inner product, nearest first
     (column 0 is the row's own cell); read chunk by chunk."""
-    import faiss
+    from .exact import flat_index
 
-    index = faiss.IndexFlatIP(centroids.shape[1])
-    index.add(centroids)
+    index = flat_index(centroids)
     nprobe = min(nprobe, len(centroids))
     labels = np.empty((len(vectors), nprobe), dtype=np.int32)
     for start in range(0, len(vectors), CHUNK):

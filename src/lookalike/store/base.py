@@ -1,7 +1,8 @@
 """The store interface: what any place that keeps a folder's vectors must promise.
 
-`Library` (a SQLite catalog + a FAISS index in one directory) is the first implementation. A second,
-PostgreSQL + pgvector, fits the same shape:
+`Library` (a SQLite catalog + a FAISS index in one directory) is the default implementation and
+`MemoryStore` (a folder embedded for one call) the second; tests/unit/test_store_contract.py runs one
+contract suite over every store. A PostgreSQL + pgvector store fits the same shape:
 
 - the catalog is a `files` table (id BIGSERIAL, path BYTEA UNIQUE, size, mtime_ns, hash, width,
   height, status, error, vector vector(dim)) plus a `meta` table for the spec, root and generation;
@@ -30,16 +31,21 @@ Promises every implementation keeps (tests in tests/e2e/test_library_*.py check 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..embedders import EmbeddingSpec
+from ..embedders import Embedder, EmbeddingSpec
 from ..errors import ImageReadError
-from ..query import Match
+from ..types import Match
+
+if TYPE_CHECKING:
+    from ..pipeline import PipelineOptions
+    from .vectors import IndexParams
 
 Checkpoint = Callable[[str], None]
 """Called with a step's name at each durable step of a sync (crash tests pause or kill there)."""
@@ -90,22 +96,77 @@ class StoredFile:
     height: int | None
 
 
+@dataclass
+class Snapshot:
+    """Every indexed file of a store with its unit vector (row i is `paths[i]`), from one committed
+    state: catalog ids (ascending), content hashes, the spec, and the files that could not be read."""
+
+    ids: np.ndarray
+    paths: list[Path]
+    hashes: list[str]
+    vectors: np.ndarray
+    spec: EmbeddingSpec
+    failures: list[ImageReadError] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
 @runtime_checkable
 class VectorStore(Protocol):
-    """A folder's vectors under one embedding spec, kept in step with the folder by `sync`."""
+    """A folder's vectors under one embedding spec, kept in step with the folder by `sync`.
 
-    spec: EmbeddingSpec
-    root: Path
+    Implementations: `store.library.Library` (SQLite catalog + FAISS index on disk, the default) and
+    `store.memory.MemoryStore` (a folder embedded for one call, nothing written). Callers (similarity,
+    dedupe, the service) are typed against this protocol only.
+    """
 
-    def sync(self, retry_failed: bool = False) -> SyncReport:
+    @property
+    def spec(self) -> EmbeddingSpec:
+        """What produced the vectors (model, preprocessing, dimension)."""
+        ...
+
+    @property
+    def root(self) -> Path:
+        """The folder the store indexes."""
+        ...
+
+    @property
+    def location(self) -> Path:
+        """Where the store lives (the library directory, or the folder for an in-memory store)."""
+        ...
+
+    @property
+    def persistent(self) -> bool:
+        """Whether writes (sync results, decisions, metadata) outlive the process."""
+        ...
+
+    @property
+    def writable(self) -> bool:
+        """Whether this open store may be changed (a library on read-only storage may not)."""
+        ...
+
+    def sync(self, retry_failed: bool = False, options: PipelineOptions | None = None,
+             index_params: IndexParams | None = None, rebuild_index: bool = False,
+             checkpoint: Checkpoint | None = None, rehash: bool = False) -> SyncReport:
         """Bring the store in line with its folder (stat, hash what changed, embed only new or changed
         files, keep moved files' vectors, drop deleted ones). Takes the writer lock."""
         ...
 
+    def embedder(self) -> Embedder:
+        """The store's model, built on first use and checked against the spec."""
+        ...
+
+    def id_of(self, path: str | os.PathLike[str]) -> tuple[int | None, bool]:
+        """(id of the file `path` names when it is indexed here, whether its stored vector is current)."""
+        ...
+
     def search_vector(self, vector: np.ndarray, k: int = 10, exclude: int | None = None,
-                      threshold: float | None = None, exact: bool = False) -> list[Match]:
+                      threshold: float | None = None, exact: bool = False, ef_search: int | None = None,
+                      nprobe: int | None = None) -> list[Match]:
         """The k stored files most similar to a unit vector, best first; `exclude` is an id to leave
-        out (the query itself); `exact` bypasses any approximate index."""
+        out (the query itself); `exact` bypasses any approximate index; `ef_search`/`nprobe` tune an
+        HNSW/IVF index for this call."""
         ...
 
     def vector_of(self, file_id: int) -> np.ndarray | None:
@@ -116,12 +177,20 @@ class VectorStore(Protocol):
         """The facts of these ids (unknown ids are absent from the answer)."""
         ...
 
+    def snapshot(self) -> Snapshot:
+        """Every indexed file with its vector and hash, from one committed state."""
+        ...
+
     def iter_vectors(self, chunk: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, vectors) of every indexed file in id order, `chunk` rows at a time (for joins and
         export), all from one committed state."""
         ...
 
-    def remove(self, files: list[str]) -> int:
+    def next_id(self) -> int:
+        """The id the next newly indexed file will get at least."""
+        ...
+
+    def remove(self, files: Sequence[str | os.PathLike[str]]) -> int:
         """Drop files by path; returns how many were removed. Takes the writer lock."""
         ...
 
@@ -131,6 +200,22 @@ class VectorStore(Protocol):
 
     def stats(self, scan: bool = True) -> LibraryStats:
         """Counts, index kind and failures; with `scan`, what a sync would do."""
+        ...
+
+    def get_meta(self, key: str) -> str | None:
+        """A stored setting of this store (None when unset or not persistent)."""
+        ...
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a setting, under the writer lock (refused where the store is not persistent)."""
+        ...
+
+    def distinct_pairs(self) -> set[tuple[str, str]]:
+        """The "not a duplicate" decisions: (hash_a, hash_b) with hash_a < hash_b."""
+        ...
+
+    def record_distinct(self, hashes: Sequence[str]) -> int:
+        """Mark every pair among these content hashes as distinct; returns how many pairs were new."""
         ...
 
     def close(self) -> None:

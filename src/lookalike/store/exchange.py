@@ -20,7 +20,7 @@ import numpy as np
 from ..embedders import EmbeddingSpec
 from ..errors import LibraryError, LookalikeError, display_path
 from .catalog import NewFile
-from .layout import LibraryPaths, model_slug
+from .layout import STATE_DIR, LibraryPaths, model_slug
 from .library import Library
 
 COLUMNS = ("id", "path", "hash", "size", "mtime_ns", "width", "height")
@@ -134,7 +134,7 @@ def import_library(source: Path, library_dir: Path | None, root: Path | None) ->
     except (KeyError, TypeError, ValueError) as exc:
         raise LookalikeError(f"{display_path(source)}: not a readable lookalike export (bad field {exc})") from None
     folder = (root or Path(meta["root"])).resolve()
-    home = library_dir if library_dir is not None else folder / ".lookalike"
+    home = library_dir if library_dir is not None else folder / STATE_DIR
     paths = LibraryPaths(home / model_slug(spec.model))
     library = Library.create_from_spec(paths, folder, spec)
     if library is None:

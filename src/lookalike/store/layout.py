@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LibraryError
+from ..types import STATE_DIR  # noqa: F401  (re-exported: the one name of the state folder)
 
-STATE_DIR = ".lookalike"
 CATALOG = "catalog.sqlite"
 INDEX = "vectors.faiss"
 MANIFEST = "manifest.json"
@@ -67,6 +67,12 @@ def library_home(folder: Path | None, library: Path | None, home: Path | None = 
     resolved = folder.resolve()
     digest = hashlib.sha256(os.fsencode(resolved)).hexdigest()[:12]
     return home / f"{model_slug(resolved.name or 'root')}-{digest}"
+
+
+def folder_library(folder: Path, model: str, home: Path | None = None) -> LibraryPaths:
+    """Where the library of `folder` for `model` lives (`FOLDER/.lookalike/<model>`, or under `home`):
+    the one place that decides it."""
+    return LibraryPaths(library_home(folder, None, home) / model_slug(model))
 
 
 def is_inside(folder: Path | None, home: Path) -> bool:

@@ -19,10 +19,12 @@ import numpy as np
 
 from ..embedders import Embedder, EmbeddingSpec, create_embedder
 from ..errors import ImageReadError, InvalidArgumentError, LibraryError, LibraryLockedError, SpecMismatchError
+from ..join.exact import knn, rank_hits
 from ..pipeline import PipelineOptions
-from ..query import Match, Query, merge_best, query_vector, rank_hits, view_vectors
-from .base import Checkpoint, LibraryStats, StoredFile, SyncReport
+from ..types import Match
+from .base import Checkpoint, LibraryStats, Snapshot, StoredFile, SyncReport
 from .catalog import Catalog, NewFile
+from .decisions import distinct_pairs, record_distinct
 from .index_keeper import IndexKeeper
 from .layout import LibraryPaths, is_inside, library_home
 from .lock import writer_lock
@@ -37,13 +39,13 @@ from .opening import (
 )
 from .scan import count_pending, scan_folder
 from .syncer import Syncer
-from .vectors import IndexParams, VectorIndex
+from .vectors import IndexParams
 
 _FETCH_MARGIN = 8  # extra candidates fetched so that dropping the query itself still leaves k
 
 
 class Library:
-    """One model's index of one folder (a `store.base.VectorStore`)."""
+    """One model's index of one folder on disk (a `store.base.VectorStore`)."""
 
     def __init__(self, opened: OpenedCatalog, model: str | Embedder | None = None,
                  embed_options: dict[str, Any] | None = None) -> None:
@@ -134,6 +136,18 @@ class Library:
                 f"uses '{model}'", expected=self.spec.model, given=model,
             )
 
+    @property
+    def location(self) -> Path:
+        return self.paths.directory
+
+    @property
+    def persistent(self) -> bool:
+        return True
+
+    @property
+    def writable(self) -> bool:
+        return not self.catalog.readonly
+
     def close(self) -> None:
         self.catalog.close()
 
@@ -199,46 +213,6 @@ class Library:
         """The stored vector of one file (None for an unknown id)."""
         return self.catalog.vector_for(int(file_id), self.spec.dim)
 
-    def query_vector(self, query: Query) -> tuple[np.ndarray, int | None]:
-        """The query as a unit vector, and the library id to leave out (the query image itself).
-
-        An image already in the library, unchanged since it was indexed, uses its stored vector:
-        no model is loaded for it.
-        """
-        exclude, stored = None, None
-        if isinstance(query.image, str | os.PathLike):
-            exclude, current = self.id_of(query.image)
-            if exclude is not None and current:
-                stored = self.vector_of(exclude)
-        return query_vector(query, self.embedder, stored), exclude
-
-    def search(
-        self,
-        query: str | os.PathLike[str] | bytes | Query | None = None,
-        text: str | None = None,
-        k: int = 10,
-        text_weight: float = 0.5,
-        threshold: float | None = None,
-        exact: bool = False,
-        ef_search: int | None = None,
-        nprobe: int | None = None,
-    ) -> list[Match]:
-        """The k library images most similar to an image (path or bytes), a text, or both, best first."""
-        asked = query if isinstance(query, Query) else Query(query, text, text_weight)
-        vector, exclude = self.query_vector(asked)
-        vectors = [vector, *view_vectors(asked, self.embedder())] if asked.invariant else [vector]
-        answers = [self.search_vector(v, k, exclude=exclude, threshold=threshold, exact=exact, ef_search=ef_search,
-                                      nprobe=nprobe) for v in vectors]
-        return merge_best(answers, k)
-
-    def similar(self, file_id: int, k: int = 10, threshold: float | None = None, exact: bool = False) -> list[Match]:
-        """The k images most similar to one already in the library (itself left out), from its stored vector."""
-        vector = self.vector_of(file_id)
-        if vector is None:
-            raise LibraryError(f"no image with id {file_id} in this library", path=self.paths.directory,
-                               unknown_id=int(file_id))
-        return self.search_vector(vector, k, exclude=int(file_id), threshold=threshold, exact=exact)
-
     def search_vector(self, vector: np.ndarray, k: int = 10, exclude: int | None = None,
                       threshold: float | None = None, exact: bool = False, ef_search: int | None = None,
                       nprobe: int | None = None) -> list[Match]:
@@ -249,10 +223,10 @@ class Library:
         with self.catalog.snapshot():
             if exact:
                 ids, vectors = self.catalog.vectors(self.spec.dim)
-                flat = VectorIndex.build(ids, vectors, self.spec.dim, IndexParams(kind="flat"))
                 fetch = min(k + (exclude is not None), max(len(ids), 1))
-                scores, keys = flat.search(vector[None, :], fetch)
-                found = rank_hits(scores[0], keys[0], fetch, exclude, threshold)
+                scores, rows = knn(vectors, vector[None, :], fetch)
+                keys = np.where(rows[0] >= 0, ids[np.maximum(rows[0], 0)], -1)
+                found = rank_hits(scores[0], keys, fetch, exclude, threshold)
                 paths = self.catalog.paths_for(i for _, i in found)
                 return [Match(self.root / paths[i], s, i) for s, i in found if i in paths][:k]
             generation = self.catalog.generation()
@@ -275,6 +249,14 @@ class Library:
             ids, vectors = self.catalog.vectors(self.spec.dim)
             paths = self.catalog.paths_for(ids)
         return [self.root / paths[int(i)] for i in ids], vectors
+
+    def snapshot(self) -> Snapshot:
+        """Every indexed file with its stored vector and hash, from one committed state."""
+        ids, paths, hashes, vectors = self.catalog.indexed(self.spec.dim)
+        return Snapshot(ids, [self.root / p for p in paths], hashes, vectors, self.spec, self.failures())
+
+    def next_id(self) -> int:
+        return self.catalog.max_id() + 1
 
     def iter_vectors(self, chunk: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, vectors) in id order, `chunk` rows at a time, from one committed state."""
@@ -332,6 +314,22 @@ class Library:
                     self.catalog.put_indexed(facts, vectors[position], sizes[position] if sizes else None)
                 self.catalog.bump_generation()
             self.keeper.update(None, np.zeros(0, np.int64), [], [], None)
+
+    # settings and decisions -------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        return self.catalog.get_meta(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a setting under the writer lock (one writer across processes)."""
+        with self._writing(), writer_lock(self.paths.lock), self.catalog.transaction():
+            self.catalog.set_meta(key, value)
+
+    def distinct_pairs(self) -> set[tuple[str, str]]:
+        return distinct_pairs(self.catalog)
+
+    def record_distinct(self, hashes: Sequence[str]) -> int:
+        with self._writing(), writer_lock(self.paths.lock):
+            return record_distinct(self.catalog, hashes)
 
     def failures(self) -> list[ImageReadError]:
         """The files recorded as unreadable, with their reasons."""

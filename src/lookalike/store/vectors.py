@@ -17,6 +17,7 @@ import faiss
 import numpy as np
 
 from ..errors import CorruptLibraryError, LibraryError, LookalikeError
+from ..join.exact import flat_index
 
 IndexKind = Literal["auto", "flat", "hnsw", "ivf"]
 _KINDS = ("auto", "flat", "hnsw", "ivf")
@@ -173,7 +174,7 @@ class VectorIndex:
         """A new index over `vectors` (rows) with `ids`; IVF is trained on them."""
         chosen = params.resolved(len(ids))
         if chosen.kind == "flat":
-            index: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+            index: faiss.Index = faiss.IndexIDMap2(flat_index(dim=dim))
         elif chosen.kind == "hnsw":
             hnsw = faiss.IndexHNSWFlat(dim, chosen.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             hnsw.hnsw.efConstruction = chosen.ef_construction
@@ -181,7 +182,7 @@ class VectorIndex:
         elif chosen.kind == "ivf":
             if len(ids) == 0:
                 raise LookalikeError("an IVF index needs vectors to train on; index some images first")
-            quantizer = faiss.IndexFlatIP(dim)
+            quantizer = flat_index(dim=dim)
             nlist = int(chosen.nlist or 1)
             index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
             sample = np.random.default_rng(0).permutation(len(vectors))[: IVF_TRAIN_PER_LIST * nlist]

@@ -6,9 +6,13 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidArgumentError, LookalikeError, display_path
 from ..extras import require
+
+if TYPE_CHECKING:
+    from ..evaluation.index_bench import BenchRow
 
 _AT_K = re.compile(r"^precision@(\d+)$")
 
@@ -49,3 +53,28 @@ def precision_curves(scores: Mapping[str, Mapping[str, float]], out: str | os.Pa
     figure.savefig(target, dpi=110)
     plt.close(figure)
     return target
+
+
+def plot_recall_latency(rows: Sequence[BenchRow], out: Path) -> Path:
+    """A PNG of recall@k against p50 latency, one panel per size, one marker series per method."""
+    matplotlib = require("matplotlib", "viz", "the recall-latency plot")
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted({r.size for r in rows})
+    figure, axes = plt.subplots(1, len(sizes), figsize=(5 * len(sizes), 4), squeeze=False)
+    for axis, size in zip(axes[0], sizes, strict=True):
+        for method in dict.fromkeys(r.method for r in rows):
+            points = [r for r in rows if r.size == size and r.method == method]
+            axis.plot([p.p50_ms for p in points], [p.recall for p in points], marker="o", label=method)
+        axis.set_xscale("log")
+        axis.set_xlabel("p50 latency per query (ms, log)")
+        axis.set_ylabel("recall@10 vs exact")
+        axis.set_title(f"N = {size:,}")
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+    return out

@@ -24,8 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 import lookalike
 
-from ..service import Lookalike
-from ..store.library import Library
+from ..service import Lookalike, VectorStore
 from .context import DEFAULT_MAX_UPLOAD_BYTES, WebContext
 from .dependencies import require_token
 from .errors import install_error_handlers
@@ -46,7 +45,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def create_app(service: Lookalike, library: Library, token: str | None = None,
+def create_app(service: Lookalike, library: VectorStore, token: str | None = None,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, loopback_only: bool | None = None) -> FastAPI:
     """A FastAPI app over `library` (opened through `service`). With `token`, every /api request needs
     `Authorization: Bearer <token>`; without one, only requests addressed to this machine's loopback

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import display_path
-from ..service import Lookalike
-from ..store.library import Library
+from ..service import Lookalike, VectorStore
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
@@ -18,7 +17,7 @@ class WebContext:
     """The served library and the limits uploads are held to."""
 
     service: Lookalike
-    library: Library
+    library: VectorStore
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     token: str | None = None
 

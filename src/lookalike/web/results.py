@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ..dedupe.groups import DuplicateGroup
-from ..query import Match, Pair
+from ..types import DuplicateGroup, Match, Pair
 from .context import WebContext
 from .schemas import DuplicateGroupOut, DuplicateMemberOut, ImageOut, MatchOut, PairOut
 
@@ -30,9 +29,9 @@ def ids_of(context: WebContext, paths: Iterable[Path]) -> dict[Path, int]:
     """Catalog ids of library files given by path (files no longer indexed are absent)."""
     found: dict[Path, int] = {}
     for path in dict.fromkeys(paths):
-        row = context.library.catalog.row_for_path(Path(path).relative_to(context.library.root).as_posix())
-        if row is not None and row.status == "indexed":
-            found[path] = row.id
+        file_id, _ = context.library.id_of(path)
+        if file_id is not None:
+            found[path] = file_id
     return found
 
 

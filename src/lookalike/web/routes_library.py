@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse, Response
 
-from ..dedupe.run import DuplicateOptions
 from ..errors import ImageReadError, LibraryError
-from ..store.base import StoredFile
+from ..service import StoredFile
+from ..types import DuplicateOptions
 from . import results
 from .context import WebContext
 from .dependencies import get_context
@@ -45,7 +45,7 @@ def stats(context: Context) -> StatsOut:
 @router.get("/pairs", response_model=PairsOut, summary="The most similar pairs of the library")
 def pairs(context: Context, top: Annotated[int, Query(ge=1, le=1000, description="How many pairs.")] = 10) -> PairsOut:
     """The `top` most similar pairs, from the stored vectors (the same operation as `lookalike pairs`)."""
-    return PairsOut(pairs=results.pairs(context, context.service.pairs(context.library, top)))
+    return PairsOut(pairs=results.pairs(context, context.service.pairs(context.library, top).pairs))
 
 
 MAX_CHECKS = 5000  # keypoint checks one request may run (~10 ms each): a very low threshold gets a 422, not a hang
@@ -76,7 +76,7 @@ def image_thumbnail(context: Context, image_id: ImageId,
     """The image scaled to fit size x size, upright (EXIF orientation applied), cached on disk."""
     found = stored_file(context, image_id)
     try:
-        data = thumbnail(context.library.paths.directory, found, size, context.max_pixels)
+        data = thumbnail(context.library.location, found, size, context.max_pixels)
     except ImageReadError as exc:  # named by its path in the library, not on the server
         raise ImageReadError(context.relative(found.path), exc.reason, **exc.details) from None
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})

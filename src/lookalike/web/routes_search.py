@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 
 from ..errors import InvalidArgumentError
-from ..query import Query as LookalikeQuery
+from ..types import Query as LookalikeQuery
 from . import results
 from .context import WebContext
 from .dependencies import get_context
@@ -28,7 +28,7 @@ MAX_TEXT = 1000
 
 def _search(context: WebContext, query: LookalikeQuery, k: int, threshold: float | None) -> SearchOut:
     start = time.perf_counter()
-    found = context.service.search(context.library, query, k=k, threshold=threshold)
+    found = context.service.search(context.library, query, k=k, threshold=threshold).matches
     took = (time.perf_counter() - start) * 1000
     return SearchOut(results=results.matches(context, found), model=context.library.spec.model,
                      took_ms=round(took, 2))

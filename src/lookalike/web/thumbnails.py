@@ -15,7 +15,7 @@ from PIL import Image
 
 from ..errors import ImageReadError
 from ..images import DecodeOptions, decode_image
-from ..store.base import StoredFile
+from ..service import StoredFile
 
 logger = logging.getLogger(__name__)
 THUMBNAIL_DIR = "thumbnails"

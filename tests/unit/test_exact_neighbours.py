@@ -1,4 +1,4 @@
-"""Exact neighbours, pairs and duplicate groups checked against brute force."""
+"""Exact neighbours, pairs and connected groups checked against brute force."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import pytest
 
 from lookalike.embedders import l2_normalize
 from lookalike.errors import TooManyItemsError
-from lookalike.neighbors import all_pairs, duplicate_groups, knn, knn_graph, top_pairs
+from lookalike.join import connected_groups, threshold_edges
+from lookalike.join import top_pairs as join_top_pairs
+from lookalike.join.exact import knn, knn_graph
+from lookalike.similarity.pairs import all_pairs
 
 
 def _vectors(n: int, d: int = 16, seed: int = 0) -> np.ndarray:
@@ -25,7 +28,7 @@ def _brute_force_pairs(vectors: np.ndarray) -> list[tuple[int, int, float]]:
 def test_top_pairs_match_brute_force(count: int) -> None:
     vectors = _vectors(60)
     expected = _brute_force_pairs(vectors)[:count]
-    got = top_pairs(vectors, count)
+    got, _ = join_top_pairs(vectors, count)
     assert [(p.i, p.j) for p in got] == [(i, j) for i, j, _ in expected]
     np.testing.assert_allclose([p.score for p in got], [s for _, _, s in expected], atol=1e-5)
 
@@ -64,11 +67,12 @@ def test_knn_graph_has_no_self_loops_and_pads_small_sets() -> None:
         assert list(indices[row][3:]) == [-1, -1, -1]
 
 
-def test_duplicate_groups_are_connected_components() -> None:
+def test_threshold_edges_grow_connected_components() -> None:
     rng = np.random.default_rng(1)
     centres = _vectors(3, d=32, seed=2)
     near = [l2_normalize(centres[c : c + 1] + 0.01 * rng.normal(size=(1, 32)))[0] for c in (0, 0, 0, 1, 1)]
     vectors = np.vstack([near, _vectors(4, d=32, seed=3)])
-    groups = duplicate_groups(vectors, threshold=0.95)
-    assert groups == [[0, 1, 2], [3, 4]]
-    assert duplicate_groups(vectors, threshold=1.01) == []
+    i, j, _, _ = threshold_edges(vectors, 0.95)
+    assert connected_groups(len(vectors), i, j) == [[0, 1, 2], [3, 4]]
+    i, j, _, _ = threshold_edges(vectors, 1.01)
+    assert connected_groups(len(vectors), i, j) == []

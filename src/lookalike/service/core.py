@@ -1,0 +1,142 @@
+"""What every verb of the service stands on: the settings, the loaded embedders (each loaded once per
+process) and the open libraries (each opened once), shared safely between threads, and the one way a
+verb turns a folder or a library into a store."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+from ..embedders import DEFAULT_MODEL, Embedder, create_embedder
+from ..errors import LibraryError
+from ..pipeline import PipelineOptions, Progress
+from ..settings import Settings, load_settings
+from ..store.base import VectorStore
+from ..store.folders import library_models, library_paths, open_folder, require_folder
+from ..store.library import Library
+from ..types import Source
+
+Target = Source | VectorStore
+
+
+class ServiceCore:
+    """Loaded models and open libraries, shared safely between threads."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self._embedders: dict[tuple[str, str, str], Embedder] = {}
+        self._libraries: dict[tuple[Path, bool], Library] = {}
+        self._loading: dict[tuple[str, str, str], threading.Lock] = {}
+        self._opening: dict[tuple[Path, bool], threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._threads_limited = False
+        self._opened: list[VectorStore] = []  # folder stores opened for verbs, closed with the service
+
+    # models -------------------------------------------------------------------------------------
+    def model_for(self, folder: str | os.PathLike[str] | None = None, model: str | None = None,
+                  library: str | os.PathLike[str] | None = None) -> str:
+        """The model to use: `model` when given; else the model of the only library of the folder (or in
+        the `library` directory); else the configured default (settings.model, then the registry's) when
+        it has no libraries or one for that model; a folder with libraries of several other models must
+        name one."""
+        default = self.settings.model or DEFAULT_MODEL
+        if model:
+            return model
+        if folder is not None or library is not None:
+            home, present = library_models(Path(folder) if folder is not None else None,
+                                           Path(library) if library is not None else None, self.settings.home)
+            if len(present) == 1:
+                return present[0]
+            if len(present) > 1 and default not in present:
+                raise LibraryError(f"holds libraries for several models ({', '.join(present)})", path=home,
+                                   choose_model=present)
+        return default
+
+    def embedder(self, model: str | None = None) -> Embedder:
+        """The embedder for `model` (None: the configured default), loaded once per process."""
+        name = model or self.settings.model or DEFAULT_MODEL
+        key = (name, self.settings.device, self.settings.precision)
+        with self._guard:
+            if key in self._embedders:
+                return self._embedders[key]
+            lock = self._loading.setdefault(key, threading.Lock())
+        with lock:  # one load per model, other models load meanwhile
+            if key not in self._embedders:
+                built = create_embedder(name, **self.settings.embed_options())
+                self._limit_threads()
+                with self._guard:
+                    self._embedders[key] = built
+        return self._embedders[key]
+
+    def _limit_threads(self) -> None:
+        """Cap torch's threads at the usable cores, once, after the first torch model is built."""
+        if self._threads_limited or "torch" not in sys.modules:
+            return
+        from ..embedders.torch_base import limit_torch_threads
+
+        limit_torch_threads()
+        self._threads_limited = True
+
+    def pipeline_options(self, progress: Progress | None = None) -> PipelineOptions:
+        """Batching, decode workers and the pixel limit from the settings."""
+        return PipelineOptions(batch_size=self.settings.batch_size, workers=self.settings.workers or None,
+                               max_pixels=self.settings.max_pixels, progress=progress)
+
+    # stores -------------------------------------------------------------------------------------
+    def library(self, folder: str | os.PathLike[str] | None = None, library: str | os.PathLike[str] | None = None,
+                model: str | None = None, create: bool = False, readonly: bool = False) -> Library:
+        """The library of `folder` (or at `library`), opened once and kept open; `create` makes it."""
+        chosen = model if (model or folder is None) else self.model_for(folder, None, library)
+        if create and chosen is None:
+            chosen = self.settings.model or DEFAULT_MODEL
+        root = Path(folder).resolve() if folder is not None else None
+        paths = library_paths(root, Path(library) if library is not None else None, chosen, create,
+                              self.settings.home)
+        key = (paths.directory.resolve(), readonly)
+        with self._guard:
+            lock = self._opening.setdefault(key, threading.Lock())
+        with lock:  # one open (or creation) of a library at a time
+            with self._guard:
+                cached = self._libraries.get(key)
+            if cached is not None and (chosen is None or cached.same_model(chosen)):
+                if root is not None and root != cached.root:
+                    raise LibraryError(f"this library indexes {cached.root}, not {root}", path=paths.directory,
+                                       indexes=str(cached.root))
+                return cached
+            # a new library learns its spec from the model: build it through this service's cache
+            model_arg: str | Embedder | None = self.embedder(chosen) if create and not paths.exists() else chosen
+            opened = Library.open(folder, model=model_arg, library=library, create=create, readonly=readonly,
+                                  home=self.settings.home, **self.settings.embed_options())
+            opened.set_embedder_factory(lambda: self.embedder(opened.model_location()))
+            with self._guard:
+                self._libraries[key] = opened
+        return opened
+
+    def store(self, target: Target, progress: Progress | None = None) -> VectorStore:
+        """The store a verb runs on. A `Source` naming a library: that library as it is (read only, no
+        model). A folder: its library for the model when it has one (brought up to date first, or used
+        as it is where its storage cannot be written), else the folder embedded now, nothing written."""
+        if not isinstance(target, Source):
+            return target
+        if target.library is not None:
+            if target.folder is not None:
+                raise LibraryError("give either a folder or a library, not both", argument="library")
+            return self.library(library=target.library, model=target.model, readonly=True)
+        assert target.folder is not None
+        name = self.model_for(require_folder(target.folder), target.model)
+        store = open_folder(target.folder, name, self.pipeline_options(progress), self.settings.home,
+                            embedder=lambda: self.embedder(name))
+        with self._guard:
+            self._opened.append(store)
+        return store
+
+    # lifetime -----------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close every open library (loaded models are dropped with the object)."""
+        with self._guard:
+            stores: list[VectorStore] = [*self._libraries.values(), *self._opened]
+            self._libraries, self._opened = {}, []
+        for store in stores:
+            store.close()

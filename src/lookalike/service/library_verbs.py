@@ -1,0 +1,93 @@
+"""The service's library verbs: index (sync, with check-on-add), status, remove, export and import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..dedupe.added import added_duplicates
+from ..errors import LibraryError
+from ..pipeline import Progress
+from ..store.base import LibraryStats, SyncReport, VectorStore
+from ..store.exchange import export_library, import_library
+from ..store.library import Library
+from ..store.vectors import IndexParams
+from ..types import AddedDuplicate, Source
+from .core import ServiceCore, Target
+
+
+@dataclass
+class IndexOutcome:
+    """What `index` did: the sync's report, where the library is, and (when new files joined files
+    indexed before) the new files that duplicate older ones."""
+
+    report: SyncReport
+    location: Path
+    checked: bool = False
+    duplicates: list[AddedDuplicate] = field(default_factory=list)
+
+
+class LibraryVerbs(ServiceCore):
+    """index/sync, status, remove, export, import."""
+
+    def index_params(self, kind: str | None, ef_search: int | None, nprobe: int | None) -> IndexParams | None:
+        """Index parameters when any was asked for."""
+        if kind is None and ef_search is None and nprobe is None:
+            return None
+        return IndexParams(kind=kind or "auto", ef_search=ef_search, nprobe=nprobe)  # type: ignore[arg-type]
+
+    def sync(self, store: VectorStore, progress: Progress | None = None, retry_failed: bool = False,
+             index_params: IndexParams | None = None, rebuild_index: bool = False, rehash: bool = False
+             ) -> SyncReport:
+        """Bring a store up to date: embed only new or changed files, drop deleted ones."""
+        return store.sync(retry_failed=retry_failed, options=self.pipeline_options(progress),
+                          index_params=index_params, rebuild_index=rebuild_index, rehash=rehash)
+
+    def index(self, folder: Path, library: Path | None = None, model: str | None = None,
+              progress: Progress | None = None, retry_failed: bool = False, index_params: IndexParams | None = None,
+              rebuild_index: bool = False, rehash: bool = False, duplicate_threshold: float | None = None
+              ) -> IndexOutcome:
+        """Create or update the library of `folder`; new files that duplicate files indexed before them
+        are found by the calibrated decision of `duplicates` (or `duplicate_threshold` alone)."""
+        if not folder.is_dir():
+            raise LibraryError("not a folder", path=folder, argument="folder")
+        chosen = self.model_for(folder, model, library)
+        opened = self.library(folder, library=library, model=chosen, create=True)
+        first_new = opened.next_id()
+        report = self.sync(opened, progress, retry_failed, index_params, rebuild_index, rehash)
+        checked = report.added > 0 and first_new > 1  # new files beside files indexed before
+        found = added_duplicates(opened, first_new, duplicate_threshold) if checked else []
+        return IndexOutcome(report, opened.location, checked, found)
+
+    def status(self, target: Target) -> LibraryStats:
+        """Counts (indexed, failed, pending, missing) and the failures of a library."""
+        return self._open(target, readonly=True).stats()
+
+    def stats(self, store: VectorStore, scan: bool = False) -> LibraryStats:
+        return store.stats(scan=scan)
+
+    def remove(self, target: Target, files: list[Path]) -> int:
+        """Drop files from a library (files still on disk return at the next index)."""
+        return self._open(target, readonly=False).remove(list(files))
+
+    def export(self, target: Target, out: Path, fmt: str = "parquet") -> list[Path]:
+        """Write ids, paths, hashes and vectors of a library (Parquet, or .npy with a JSON sidecar)."""
+        store = self._open(target, readonly=True)
+        if not isinstance(store, Library):
+            raise LibraryError("only a library on disk can be exported", path=store.location)
+        return export_library(store, out, fmt)
+
+    def import_vectors(self, source: Path, library: Path | None = None, root: Path | None = None
+                       ) -> tuple[int, Path]:
+        """Build a library from an export (no model); returns how many vectors and where it is."""
+        if not source.exists():
+            raise LibraryError("no such file", path=source)
+        with import_library(source, library, root) as created:
+            return created.stats(scan=False).indexed, created.location
+
+    def _open(self, target: Target, readonly: bool) -> VectorStore:
+        """An existing library named by folder and/or library directory (never embedded on the fly)."""
+        if not isinstance(target, Source):
+            return target
+        return self.library(target.folder, library=target.library, model=target.model, readonly=readonly)
+

@@ -1,0 +1,77 @@
+"""A folder as a store: its library for the model when it has one (brought up to date first, or used
+as it is where its storage cannot be written), else the folder embedded now in memory (nothing
+written). The one place that turns a folder into a store; the service and Python callers use it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from ..embedders import DEFAULT_MODEL, Embedder, create_embedder
+from ..errors import LookalikeError
+from ..pipeline import PipelineOptions
+from .base import VectorStore
+from .catalog import storage_writable
+from .layout import LibraryPaths, folder_library, library_home
+from .library import Library
+from .memory import MemoryStore
+from .opening import find_paths, models_in
+
+log = logging.getLogger("lookalike")
+
+
+def require_folder(folder: str | os.PathLike[str], argument: str = "folder") -> Path:
+    """`folder` when it is a folder (a file given where a folder is expected says so)."""
+    path = Path(folder)
+    if path.is_dir():
+        return path
+    if path.exists() or path.is_symlink():
+        raise LookalikeError("is a file, not a folder of images", path=path, argument=argument)
+    raise LookalikeError("no such file or folder", path=path, argument=argument)
+
+
+def open_folder(folder: str | os.PathLike[str], model: str | Embedder | None = None,
+                options: PipelineOptions | None = None, home: Path | None = None,
+                embedder: Callable[[], Embedder] | None = None, **embed_options: object) -> VectorStore:
+    """The store for a folder command: the folder's library for `model` (a registry name or an
+    `Embedder`; None: the default model) when it exists, else the folder embedded now. `embedder`
+    builds the model when one is needed (default: `create_embedder`); `home` is settings.home."""
+    root = require_folder(folder)
+    name = model.spec.model if isinstance(model, Embedder) else (model or DEFAULT_MODEL)
+    built: list[Embedder] = [model] if isinstance(model, Embedder) else []
+
+    def make() -> Embedder:
+        if not built:
+            built.append(embedder() if embedder is not None else create_embedder(name, **embed_options))
+        return built[0]
+
+    paths = folder_library(root, name, home)
+    if not paths.exists():
+        store = MemoryStore(root, make, options)
+        store.sync()
+        return store
+    writable = storage_writable(paths.catalog)
+    library = Library.open(root, model=model if isinstance(model, Embedder) else name, readonly=not writable,
+                           home=home)
+    library.set_embedder_factory(make)
+    if writable:
+        library.sync(options=options)
+    else:
+        log.warning("%s is read-only here: using it as it is (new or changed files are not included)",
+                    paths.directory)
+    return library
+
+
+def library_models(folder: Path | None, library: Path | None, home: Path | None = None) -> tuple[Path, list[str]]:
+    """Where the libraries of a folder (or the `library` directory) live, and the models they hold."""
+    where = library_home(folder, library, home)
+    return where, models_in(where)
+
+
+def library_paths(folder: Path | None, library: Path | None, model: str | None, create: bool,
+                  home: Path | None = None) -> LibraryPaths:
+    """The files of the library for `model` of a folder or a library directory (None: the only one
+    there, else the default model's)."""
+    return find_paths(library_home(folder, library, home), model, create)
