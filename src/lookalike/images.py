@@ -14,13 +14,12 @@ import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageReadError, LookalikeError, display_path
-from .types import STATE_DIR
+from .types import STATE_DIR, ImageSource
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".gif", ".tif", ".tiff",
@@ -42,7 +41,6 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
 )
 DEFAULT_MAX_PIXELS = 100_000_000
 UPLOAD_NAME = "<upload>"
-ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
 """A file path, the bytes of an image file, or a readable binary file object."""
 MIN_SIDE = 8
 _STATE_DIR_NAMES = frozenset({STATE_DIR})

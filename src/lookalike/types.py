@@ -7,15 +7,16 @@ Light on purpose (no numpy, no torch): the interfaces import it at start-up."""
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, BinaryIO
 
 from .errors import ImageReadError, InvalidArgumentError
 
-if TYPE_CHECKING:
-    from .images import ImageSource
+ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
+"""An image as a path, its bytes, or an open binary file."""
 
 STATE_DIR = ".lookalike"  # the folder a library keeps inside the folder it indexes
 KIND_ORDER = {"exact": 0, "near": 1, "similar": 2}

@@ -11,7 +11,7 @@ from lookalike.embedders import l2_normalize
 from lookalike.errors import TooManyItemsError
 from lookalike.join import connected_groups, threshold_edges
 from lookalike.join import top_pairs as join_top_pairs
-from lookalike.join.exact import knn, knn_graph
+from lookalike.join.exact import knn
 from lookalike.similarity.pairs import all_pairs
 
 
@@ -61,7 +61,7 @@ def test_knn_excludes_the_query_by_identity_not_rank() -> None:
 
 
 def test_knn_graph_has_no_self_loops_and_pads_small_sets() -> None:
-    scores, indices = knn_graph(_vectors(4), k=6)
+    scores, indices = knn(_vectors(4), _vectors(4), k=6, exclude=np.arange(4))
     for row in range(4):
         assert row not in indices[row]
         assert list(indices[row][3:]) == [-1, -1, -1]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,7 +27,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..service import EvalResult
+    from ..service import EvalOutcome
 
 bench_app = typer.Typer(help="Benchmarks you can run on your own machine and data.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -87,29 +87,19 @@ def eval_command(
     if chosen_format is OutputFormat.json:
         typer.echo(json.dumps([r.record() for r in results], indent=2))
     else:
-        emit(*_rows(results), chosen_format)
+        emit(*outcome.table(), chosen_format)
     if plot is not None or report is not None:
-        _eval_pictures(results, folder, plot, report)
+        _eval_pictures(outcome, folder, plot, report)
 
 
-def _rows(results: list[EvalResult]) -> tuple[list[str], list[list[Any]]]:
-    """Columns and rows for the output formats (one row per model)."""
-    records = [r.record() for r in results]
-    columns = ["model"] + [k for k in records[0] if k not in ("model", "images", "images_per_s")] + \
-        ["images", "images_per_s"]
-    rows = [[record.get(c, "") for c in columns] for record in records]
-    for row in rows:  # throughput reads better without four decimals
-        row[-1] = f"{row[-1]:.1f}"
-    return columns, rows
-
-
-def _eval_pictures(results: list[EvalResult], folder: Path, plot: Path | None, report: Path | None) -> None:
+def _eval_pictures(outcome: EvalOutcome, folder: Path, plot: Path | None, report: Path | None) -> None:
     """`eval --plot` and `eval --report`: the curves PNG and/or the HTML report embedding them."""
     import tempfile
 
     from ..viz.charts import precision_curves
     from ..viz.report import command_line, write_report
 
+    results = outcome.results
     scores = {result.model: result.scores for result in results}
     with tempfile.TemporaryDirectory() as scratch:
         curves = precision_curves(scores, plot if plot is not None else Path(scratch) / "curves.png",
@@ -117,7 +107,7 @@ def _eval_pictures(results: list[EvalResult], folder: Path, plot: Path | None, r
         if plot is not None:
             typer.echo(f"wrote {plot}", err=True)
         if report is not None:
-            columns, rows = _rows(results)
+            columns, rows = outcome.table()
             images = max((result.images for result in results), default=0)
             write_report(report, f"Evaluation on {folder}", columns, rows, command=command_line(), figures=[curves],
                          notes=[f"{images:,} labelled images; each queries all the others (leave-one-out)."])

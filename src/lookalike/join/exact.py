@@ -57,11 +57,6 @@ def knn(vectors: np.ndarray, queries: np.ndarray, k: int, exclude: np.ndarray | 
     return scores, indices
 
 
-def knn_graph(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each vector's k nearest other vectors: (scores, indices) of shape (n, k), exactly."""
-    return knn(vectors, vectors, k, exclude=np.arange(len(vectors), dtype=np.int64))
-
-
 def rank_hits(scores: np.ndarray, keys: np.ndarray, k: int, exclude: int | None = None,
               threshold: float | None = None) -> list[tuple[float, int]]:
     """(score, key) pairs best first from one query's candidates: invalid keys (-1) and the excluded

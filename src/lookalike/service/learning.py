@@ -30,6 +30,12 @@ class EvalOutcome:
     results: list[EvalResult]
     notes: list[str] = field(default_factory=list)
 
+    def table(self) -> tuple[list[str], list[list[object]]]:
+        """Columns and one row per model, for the output formats."""
+        from ..evaluation.evaluator import result_rows
+
+        return result_rows(self.results)
+
 
 @dataclass
 class MapOutcome:
