@@ -54,10 +54,16 @@ def test_siglip_text_is_padded_to_max_length(tiny_siglip) -> None:
     np.testing.assert_allclose(short[0], again, atol=1e-5)  # padding does not depend on the batch
 
 
-def test_preprocessing_is_the_models_own_processor(tiny_siglip) -> None:
+@pytest.mark.parametrize("which", ["tiny_siglip", "tiny_clip"])
+def test_preprocessing_equals_the_models_own_processor(which: str, request: pytest.FixtureRequest) -> None:
+    """`prepare` is the numpy `Preprocess` derived from the processor, and gives the processor's numbers."""
+    embedder = request.getfixturevalue(which)
+    assert embedder.preprocess is not None and embedder.preprocess.convention == "transformers"
     image = pattern_image(3, size=(90, 50))
-    expected = tiny_siglip.processor(images=[image], return_tensors="pt")["pixel_values"][0]
-    assert torch.equal(tiny_siglip.prepare(image)["pixel_values"], expected)
+    expected = embedder.processor(images=[image], return_tensors="pt")["pixel_values"][0]
+    prepared = embedder.prepare(image)
+    assert isinstance(prepared, np.ndarray) and prepared.dtype == np.float32
+    assert torch.equal(torch.from_numpy(prepared), expected)
 
 
 def test_query_and_indexed_images_share_one_path(tiny_siglip, tmp_path: Path) -> None:

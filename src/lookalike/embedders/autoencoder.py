@@ -17,15 +17,20 @@ from ..errors import ModelLoadError, display_path
 from ..images import DecodeOptions
 from .base import Embedder, EmbeddingSpec
 from .headfile import load_head
+from .preprocess import Preprocess, prepare_array
 
 SIDE = 64
 CHANNELS = (32, 64, 128, 128)
 
 
+def pixel_preprocess(side: int = SIDE) -> Preprocess:
+    """The autoencoder's input: squashed to a side x side square (bilinear), scaled to [0, 1]."""
+    return Preprocess(size=(side, side), interpolation="bilinear", rescale=1 / 255)
+
+
 def pixels(image: Image.Image, side: int = SIDE) -> torch.Tensor:
-    """A picture as a (3, side, side) float tensor in [0, 1] (squashed to a square, bilinear)."""
-    array = np.asarray(image.convert("RGB").resize((side, side), Image.Resampling.BILINEAR), np.float32)
-    return torch.from_numpy(array / 255.0).permute(2, 0, 1).contiguous()
+    """A picture as a (3, side, side) float tensor in [0, 1] (for training)."""
+    return torch.from_numpy(prepare_array(image, pixel_preprocess(side)))
 
 
 class ConvAutoencoder(torch.nn.Module):
@@ -69,6 +74,7 @@ class AutoencoderEmbedder(Embedder):
         self.model = ConvAutoencoder(int(content["dim"]), self.side)
         self.model.load_state_dict(content["state"], strict=True)
         self.model.eval()
+        self.preprocess = pixel_preprocess(self.side)
         digest = str(content["hash"])
         self.spec = EmbeddingSpec(
             model=name or os.fspath(path), source=f"autoencoder:{digest[:16]}", dim=int(content["dim"]),
@@ -80,10 +86,10 @@ class AutoencoderEmbedder(Embedder):
     def decode_options(self) -> DecodeOptions:
         return DecodeOptions(draft_short_side=self.side)
 
-    def prepare(self, image: Image.Image) -> torch.Tensor:
-        return pixels(image, self.side)
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        return prepare_array(image, pixel_preprocess(self.side))
 
     def _embed_prepared(self, items: Sequence[Any]) -> np.ndarray:
         with torch.inference_mode():
-            return self.model.encoder(torch.stack(list(items))).numpy()
+            return self.model.encoder(torch.from_numpy(np.stack(items))).numpy()
 

@@ -18,6 +18,7 @@ from PIL import Image
 
 from ..errors import SpecMismatchError, UnsupportedQueryError
 from ..images import DecodeOptions
+from .preprocess import Preprocess
 
 Precision = Literal["auto", "fp32", "bf16"]
 
@@ -70,6 +71,10 @@ class Embedder(ABC):
     spec: EmbeddingSpec
     supports_text: bool = False
     default_batch_size: int = 32
+    # How `prepare` turns a picture into the model's input array, as data (None: the model prepares its
+    # input its own way). Beside the spec, not in it: the spec's `preprocessing` string stays what
+    # libraries already store.
+    preprocess: Preprocess | None = None
 
     @property
     def decode_options(self) -> DecodeOptions:

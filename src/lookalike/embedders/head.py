@@ -11,7 +11,7 @@ another head or the bare base.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,11 +73,12 @@ def load_backbone_blocks(module: torch.nn.Module, blocks: dict[str, torch.Tensor
 
 
 class HeadEmbedder(Embedder):
-    """The base embedder's vectors through a trained head."""
+    """The base embedder's vectors through a trained head. `create_base(name, **options)` makes the
+    base model the head file names (the registry passes its `create_embedder`; this module does not
+    import the registry, which imports it)."""
 
-    def __init__(self, path: str | os.PathLike[str], name: str | None = None, **options: Any) -> None:
-        from .registry import create_embedder
-
+    def __init__(self, path: str | os.PathLike[str], create_base: Callable[..., Embedder],
+                 name: str | None = None, **options: Any) -> None:
         shown = display_path(path)
         content = load_head(path)
         if content.get("kind") != "projection":
@@ -86,7 +87,7 @@ class HeadEmbedder(Embedder):
         base_name = str(content["base_model"])
         if content.get("backbone"):
             options = {**options, "precision": "fp32"}  # fine-tuned weights are fp32
-        self.base = create_embedder(base_name, **options)
+        self.base = create_base(base_name, **options)
         expected = EmbeddingSpec.from_dict(content["base_spec"])
         if self.base.spec.identity() != expected.identity():
             raise ModelLoadError(
@@ -97,6 +98,7 @@ class HeadEmbedder(Embedder):
             load_backbone_blocks(self.base.model, content["backbone"], shown)  # type: ignore[attr-defined]
         self.head = build_head(content)
         self.supports_text = self.base.supports_text
+        self.preprocess = self.base.preprocess
         self.default_batch_size = self.base.default_batch_size
         digest = str(content["hash"])
         self.spec = EmbeddingSpec(

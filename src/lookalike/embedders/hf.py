@@ -1,15 +1,19 @@
 """Hugging Face transformers models: SigLIP, SigLIP 2, CLIP (image + text), ViT, DINOv2 and any
-`save_pretrained` directory. Loading and preprocessing are the model's own (`AutoModel`,
-`AutoImageProcessor`, `AutoTokenizer`); nothing is re-implemented here."""
+`save_pretrained` directory. Loading is the model's own (`AutoModel`, `AutoImageProcessor`,
+`AutoTokenizer`); the image processor is turned into a `Preprocess` applied in PIL + numpy, equal to
+the processor's output (processors it does not describe are run as they are). Weights load from
+safetensors only: a directory holding only pickled checkpoints is refused, as unpickling can run code."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -17,10 +21,23 @@ from ..errors import ModelLoadError
 from ..images import DecodeOptions
 from .base import EmbeddingSpec, Precision
 from .hub import cache_first
+from .preprocess import from_hf_processor, prepare_array
 from .torch_base import TorchEmbedder
 
 Pooling = Literal["auto", "pooler", "cls", "mean"]
 _DUAL_TOWER_TYPES = frozenset({"siglip", "siglip2", "clip"})
+_PICKLED = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+_SAFETENSORS_HINT = "save it with safetensors (save_pretrained(..., safe_serialization=True))"
+
+
+def _refuse_pickles(folder: Path, label: str) -> None:
+    """A model folder whose weights exist only as pickles is refused before anything unpickles them."""
+    if any(folder.glob("*.safetensors")):
+        return
+    pickled = sorted({found.name for pattern in _PICKLED for found in folder.glob(pattern)})
+    if pickled:
+        raise ModelLoadError(f"model {label}: pickled checkpoint {pickled[0]} refused (it could run code); "
+                             f"{_SAFETENSORS_HINT}")
 
 
 def _features(output: Any) -> torch.Tensor:
@@ -85,6 +102,8 @@ class HFEmbedder(TorchEmbedder):
         local = Path(self.source).is_dir()
         label = name or self.source
         where = "directory" if local else "Hugging Face model"
+        if local:
+            _refuse_pickles(Path(self.source), label)
 
         def load(local_only: bool) -> tuple[Any, Any, Any]:
             return (
@@ -101,12 +120,16 @@ class HFEmbedder(TorchEmbedder):
 
         try:
             config, self.processor, model = cache_first(load, unavailable)
+        except pickle.UnpicklingError:
+            raise ModelLoadError(f"model {label} ({where} {self.source}): pickled checkpoint refused (it could "
+                                 f"run code); {_SAFETENSORS_HINT}") from None
         except (OSError, ValueError, KeyError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelLoadError(
                 f"cannot load model '{label}' ({where} {self.source}): {first_line[:200]}", offline=True,
             ) from None
         self.model_type = str(config.model_type)
+        self.preprocess = from_hf_processor(self.processor)
         self.model = self._place(model)
         self.dual_tower = self.model_type in _DUAL_TOWER_TYPES
         self.pooling = pooling
@@ -141,11 +164,16 @@ class HFEmbedder(TorchEmbedder):
     def decode_options(self) -> DecodeOptions:
         return DecodeOptions(draft_short_side=_short_side(self.processor))
 
-    def prepare(self, image: Image.Image) -> dict[str, torch.Tensor]:
-        inputs = self.processor(images=[image], return_tensors="pt")
-        return {key: value[0] for key, value in inputs.items()}
+    def prepare(self, image: Image.Image) -> np.ndarray | dict[str, np.ndarray]:
+        """The pixel values (CHW float32); a processor `Preprocess` does not describe gives its own dict."""
+        if self.preprocess is not None:
+            return prepare_array(image, self.preprocess)
+        inputs = self.processor(images=[image], return_tensors="np")
+        return {key: np.asarray(value[0]) for key, value in inputs.items()}
 
     def _forward_images(self, batch: Any) -> torch.Tensor:
+        if isinstance(batch, torch.Tensor):
+            batch = {"pixel_values": batch}
         if self.dual_tower:
             return _features(self.model.get_image_features(**batch))
         output = self.model(**batch)

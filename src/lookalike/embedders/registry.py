@@ -119,7 +119,7 @@ def _head_embedder(path: str, **options: Any) -> Embedder:
         return AutoencoderEmbedder(path, name=path, **options)
     from .head import HeadEmbedder
 
-    return HeadEmbedder(path, name=path, **options)
+    return HeadEmbedder(path, create_embedder, name=path, **options)
 
 
 def _hf(source: str, pooling: str = "auto") -> Callable[..., Embedder]:

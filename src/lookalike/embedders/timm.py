@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -14,6 +15,7 @@ from ..errors import ModelLoadError
 from ..images import DecodeOptions
 from .base import EmbeddingSpec, Precision
 from .hub import cached_file, hub_reachable
+from .preprocess import from_timm_config, prepare_array
 from .torch_base import TorchEmbedder
 
 EFFICIENTNET_LITE0_REPEATS = (1, 2, 2, 3, 3, 4, 1)
@@ -77,7 +79,9 @@ class TimmEmbedder(TorchEmbedder):
         import timm.data
 
         self.data_config = timm.data.resolve_data_config({}, model=model)
-        self.transform = timm.data.create_transform(**self.data_config)
+        self.preprocess = from_timm_config(self.data_config)
+        # timm's own transform only where `Preprocess` does not describe it (other crop modes)
+        self.transform = None if self.preprocess else timm.data.create_transform(**self.data_config)
         self.model = self._place(model)
         self.spec = EmbeddingSpec(
             model=label,
@@ -93,8 +97,11 @@ class TimmEmbedder(TorchEmbedder):
         short = int(round(min(height, width) / self.data_config.get("crop_pct", 1.0)))
         return DecodeOptions(draft_short_side=short)
 
-    def prepare(self, image: Image.Image) -> torch.Tensor:
-        return self.transform(image)
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        if self.preprocess is not None:
+            return prepare_array(image, self.preprocess)
+        assert self.transform is not None
+        return self.transform(image).numpy()
 
     def _forward_images(self, batch: Any) -> torch.Tensor:
         return self.model(batch)

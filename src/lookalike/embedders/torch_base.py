@@ -57,12 +57,19 @@ def resolve_precision(precision: Precision, device: torch.device, allowed: bool 
     return torch.bfloat16 if bf16_is_fast(device) else torch.float32
 
 
+def _stack(values: Sequence[Any]) -> torch.Tensor:
+    if isinstance(values[0], torch.Tensor):
+        return torch.stack(list(values))
+    return torch.from_numpy(np.stack(values))
+
+
 def collate(items: Sequence[Any]) -> Any:
-    """Stack prepared items: tensors into a batch, dicts of tensors key by key."""
+    """Stack prepared items (numpy arrays, as `prepare_array` makes them, or tensors) into one batch
+    tensor; dicts of them key by key."""
     first = items[0]
     if isinstance(first, dict):
-        return {key: torch.stack([item[key] for item in items]) for key in first}
-    return torch.stack(list(items))
+        return {key: _stack([item[key] for item in items]) for key in first}
+    return _stack(items)
 
 
 class TorchEmbedder(Embedder):
