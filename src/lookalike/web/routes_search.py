@@ -7,14 +7,14 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Query, UploadFile
 
 from ..errors import InvalidArgumentError
 from ..query import Query as LookalikeQuery
 from . import results
 from .context import WebContext
 from .dependencies import get_context
-from .schemas import CompareOut, SearchOut
+from .schemas import CompareOut, ImageId, SearchOut, id_form
 from .uploads import upload_bytes
 
 router = APIRouter(tags=["search"])
@@ -22,7 +22,6 @@ Context = Annotated[WebContext, Depends(get_context)]
 K = Annotated[int, Query(ge=1, le=1000, description="How many results.")]
 Threshold = Annotated[float | None, Query(ge=-1.0, le=1.0, description="Only results scoring at least this.")]
 TextWeight = Annotated[float, Query(ge=0.0, le=1.0, description="The text's share when an image is given too.")]
-ImageId = Annotated[int, Path(ge=1, description="Catalog id of a library image.")]
 MAX_TEXT = 1000
 
 
@@ -70,8 +69,8 @@ def similar(context: Context, image_id: ImageId, k: K = 10, threshold: Threshold
 def compare(context: Context,
             a: Annotated[UploadFile | None, File(description="First image (or give a_id).")] = None,
             b: Annotated[UploadFile | None, File(description="Second image (or give b_id).")] = None,
-            a_id: Annotated[int | None, Form(ge=1, description="First library image.")] = None,
-            b_id: Annotated[int | None, Form(ge=1, description="Second library image.")] = None) -> CompareOut:
+            a_id: Annotated[int | None, id_form("First library image.")] = None,
+            b_id: Annotated[int | None, id_form("Second library image.")] = None) -> CompareOut:
     """Cosine similarity of two uploads (`a`, `b`) or of two library images (`a_id`, `b_id`)."""
     model = context.library.spec.model
     if a is not None and b is not None and a_id is None and b_id is None:
