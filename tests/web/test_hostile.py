@@ -21,7 +21,6 @@ from conftest import pattern_image  # noqa: E402
 from web_server import serving  # noqa: E402
 
 from lookalike.web.app import create_app  # noqa: E402
-from lookalike.web.throttle import TokenThrottle  # noqa: E402
 
 TOKEN = "s3cret-token"
 OUTSIDE = b"outside the library: must never be served"
@@ -186,6 +185,8 @@ def test_wrong_tokens_are_logged_and_throttled(service, caplog: pytest.LogCaptur
 
 
 def test_the_failure_table_is_bounded() -> None:
+    from lookalike.web.throttle import TokenThrottle
+
     now = [0.0]
     throttle = TokenThrottle(free=2, max_wait=8.0, forget_after=100.0, max_clients=3, clock=lambda: now[0])
     assert [throttle.failed("a")[1] for _ in range(6)] == [0, 0, 1, 2, 4, 8]
