@@ -221,6 +221,7 @@ def test_schema_says_security_only_with_a_token_and_documents_the_error_shape(ba
 def test_docs_pages_load_nothing_from_another_host(base: str, page: str) -> None:
     html = httpx.get(base + page)
     assert html.status_code == 200 and "text/html" in html.headers["content-type"]
+    assert "default-src 'self'" in html.headers["content-security-policy"]  # the browser asks no other host
     referenced = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html.text)
     assert referenced and not re.search(r"https?:|//", html.text.split("<body", 1)[0] + " ".join(referenced))
     for asset in referenced:
