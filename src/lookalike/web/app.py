@@ -27,6 +27,7 @@ import lookalike
 
 from ..service import Lookalike
 from ..store.library import Library
+from .budget import PixelBudget
 from .context import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_THUMBNAIL_CACHE_BYTES, WebContext
 from .dependencies import require_token
 from .docs import install_docs
@@ -58,19 +59,22 @@ def error_responses(token: bool) -> dict[int | str, dict[str, object]]:
 
 def create_app(service: Lookalike, library: Library, token: str | None = None,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, loopback_only: bool | None = None,
-               thumbnail_cache_bytes: int = DEFAULT_THUMBNAIL_CACHE_BYTES) -> FastAPI:
+               thumbnail_cache_bytes: int = DEFAULT_THUMBNAIL_CACHE_BYTES,
+               upload_pixel_budget: int | None = None) -> FastAPI:
     """A FastAPI app over `library` (opened through `service`). With `token`, every /api request needs
     `Authorization: Bearer <token>` (wrong tokens are logged and throttled per address); without one,
     only requests addressed to this machine's loopback names are answered (`loopback_only`, default:
     when there is no token). Uploads above `max_upload_bytes`, or above the service's pixel limit, are
-    refused with 413. Thumbnails cached in the library's folder are kept within `thumbnail_cache_bytes`
-    (0: none cached)."""
+    refused with 413; requests decoding uploads hold their images' pixels (read from the headers) within
+    `upload_pixel_budget` (default: twice the pixel limit), waiting their turn beyond it. Thumbnails
+    cached in the library's folder are kept within `thumbnail_cache_bytes` (0: none cached)."""
     if max_upload_bytes < 1:
         raise ValueError("max_upload_bytes must be positive")
     if thumbnail_cache_bytes < 0:
         raise ValueError("thumbnail_cache_bytes must not be negative")
+    budget = PixelBudget(upload_pixel_budget or 2 * service.settings.max_pixels)
     context = WebContext(service=service, library=library, max_upload_bytes=max_upload_bytes, token=token or None,
-                         thumbnail_cache_bytes=thumbnail_cache_bytes)
+                         thumbnail_cache_bytes=thumbnail_cache_bytes, uploads=budget)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

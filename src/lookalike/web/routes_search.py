@@ -39,10 +39,11 @@ def search_upload(context: Context, file: Annotated[UploadFile, File(description
                   text: Annotated[str | None, Query(max_length=MAX_TEXT, description="Optional text.")] = None,
                   text_weight: TextWeight = 0.5) -> SearchOut:
     """The k library images most similar to the uploaded image (and `text`, when given, weighted by
-    `text_weight`). The upload is decoded in memory."""
-    data = upload_bytes(file.file, "file", context.max_upload_bytes, context.max_pixels)
-    return _search(context, LookalikeQuery(data, text=text or None, text_weight=text_weight, name="file"), k,
-                   threshold)
+    `text_weight`). The upload is decoded in memory, within the server's pixel budget (waiting its turn)."""
+    data, pixels = upload_bytes(file.file, "file", context.max_upload_bytes, context.max_pixels)
+    with context.uploads.hold(pixels):
+        return _search(context, LookalikeQuery(data, text=text or None, text_weight=text_weight, name="file"), k,
+                       threshold)
 
 
 @router.get("/search", response_model=SearchOut, summary="Images matching a text")
@@ -74,10 +75,11 @@ def compare(context: Context,
     """Cosine similarity of two uploads (`a`, `b`) or of two library images (`a_id`, `b_id`)."""
     model = context.library.spec.model
     if a is not None and b is not None and a_id is None and b_id is None:
-        first = upload_bytes(a.file, "a", context.max_upload_bytes, context.max_pixels)
-        second = upload_bytes(b.file, "b", context.max_upload_bytes, context.max_pixels)
-        return CompareOut(score=round(context.service.compare(first, second, model, names=("a", "b")), 6),
-                          model=model)
+        first, a_pixels = upload_bytes(a.file, "a", context.max_upload_bytes, context.max_pixels)
+        second, b_pixels = upload_bytes(b.file, "b", context.max_upload_bytes, context.max_pixels)
+        with context.uploads.hold(a_pixels + b_pixels):
+            score = context.service.compare(first, second, model, names=("a", "b"))
+        return CompareOut(score=round(score, 6), model=model)
     if a_id is not None and b_id is not None and a is None and b is None:
         return CompareOut(score=round(context.service.compare_ids(context.library, a_id, b_id), 6), model=model)
     raise InvalidArgumentError("compare needs two uploads (a, b) or two library ids (a_id, b_id)", argument="a")
