@@ -93,3 +93,30 @@ def test_upload_results_side_by_side_and_pairs(browser, served_samples: Path, sh
             page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
         finally:
             page.close()
+
+
+def test_api_docs_render_with_no_other_host_reachable(browser, served_samples: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """/docs and /redoc draw the API from files this server serves: every request to another host is
+    cut off (as offline), none is even tried, and the operations still appear."""
+    with running_server([str(served_samples)], tmp_path / "serve.log") as base:
+        page = browser.new_page()
+        elsewhere: list[str] = []
+
+        def only_this_server(route) -> None:  # type: ignore[no-untyped-def]
+            if route.request.url.startswith(base + "/"):
+                route.continue_()
+            else:
+                elsewhere.append(route.request.url)
+                route.abort()
+
+        try:
+            page.route("**/*", only_this_server)
+            page.goto(base + "/docs")
+            page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+            shown = page.locator(".opblock-summary-path").all_inner_texts()
+            assert "/api/images/{image_id}/similar" in shown and len(shown) == 9
+            page.goto(base + "/redoc")
+            page.wait_for_function("document.body.innerText.includes('Similarity of two images')", timeout=30_000)
+            assert elsewhere == []
+        finally:
+            page.close()

@@ -1,5 +1,5 @@
 """Starting `lookalike serve` as a subprocess on a free loopback port, for the browser test and the
-benchmark: wait until it answers, always stop it."""
+benchmark, or an app under uvicorn in a thread (`serving`): wait until it answers, always stop it."""
 
 from __future__ import annotations
 
@@ -50,3 +50,28 @@ def running_server(args: list[str], log: Path, timeout: float = 180.0) -> Iterat
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def serving(app: object, timeout: float = 120.0) -> Iterator[str]:
+    """`app` under a real uvicorn on a free loopback port, in a thread of this process; yields its base URL."""
+    import threading
+
+    import uvicorn
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        listener.close()

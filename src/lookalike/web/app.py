@@ -8,7 +8,8 @@
     # uvicorn.run(app, host="127.0.0.1", port=8765)
 
 The model loads once, in the lifespan (at start-up, never at import). The REST API lives under /api
-(schema at /openapi.json, docs at /docs); the page is at / and its files under /static.
+(schema at /openapi.json, docs at /docs and /redoc, served offline); the page is at / and its files
+under /static.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from starlette.concurrency import run_in_threadpool
 import lookalike
 
 from ..service import Lookalike, VectorStore
-from .context import DEFAULT_MAX_UPLOAD_BYTES, WebContext
+from .budget import PixelBudget
+from .context import DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_THUMBNAIL_CACHE_BYTES, WebContext
 from .dependencies import require_token
+from .docs import install_docs
 from .errors import install_error_handlers
 from .guard import Guard
 from .routes_library import router as library_router
@@ -37,36 +40,55 @@ STATIC = Path(__file__).parent / "static"
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and fields beside the files
 PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
                "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
-ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorOut, "description": text} for status, text in (
-        (400, "Not an image, a corrupt image, or a query the model cannot answer."),
-        (401, "Missing or wrong token."), (404, "Unknown id."), (413, "Upload too large (bytes or pixels)."),
-        (422, "A parameter out of range."))
+ERRORS = {
+    400: "Not an image, a corrupt image, a query the model cannot answer, or a Host other than loopback.",
+    403: "A cross-site browser request (POSTs and the heavy GETs answer only this server's pages).",
+    404: "Unknown id.", 413: "Upload too large (bytes or pixels).",
+    422: "A parameter missing or out of range (the error names it).",
 }
+TOKEN_ERRORS = {401: "Missing or wrong token.",
+                429: "Too many wrong tokens from this address: wait for Retry-After seconds."}
+
+
+def error_responses(token: bool) -> dict[int | str, dict[str, object]]:
+    """The error answers every API operation documents (the token's only when a token is set)."""
+    documented = {**ERRORS, **TOKEN_ERRORS} if token else ERRORS
+    return {status: {"model": ErrorOut, "description": text} for status, text in sorted(documented.items())}
 
 
 def create_app(service: Lookalike, library: VectorStore, token: str | None = None,
-               max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, loopback_only: bool | None = None) -> FastAPI:
+               max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, loopback_only: bool | None = None,
+               thumbnail_cache_bytes: int = DEFAULT_THUMBNAIL_CACHE_BYTES,
+               upload_pixel_budget: int | None = None) -> FastAPI:
     """A FastAPI app over `library` (opened through `service`). With `token`, every /api request needs
-    `Authorization: Bearer <token>`; without one, only requests addressed to this machine's loopback
-    names are answered (`loopback_only`, default: when there is no token). Uploads above
-    `max_upload_bytes`, or above the service's pixel limit, are refused with 413."""
+    `Authorization: Bearer <token>` (wrong tokens are logged and throttled per address); without one,
+    only requests addressed to this machine's loopback names are answered (`loopback_only`, default:
+    when there is no token). Uploads above `max_upload_bytes`, or above the service's pixel limit, are
+    refused with 413; requests decoding uploads hold their images' pixels (read from the headers) within
+    `upload_pixel_budget` (default: twice the pixel limit), waiting their turn beyond it. Thumbnails
+    cached in the library's folder are kept within `thumbnail_cache_bytes` (0: none cached)."""
     if max_upload_bytes < 1:
         raise ValueError("max_upload_bytes must be positive")
-    context = WebContext(service=service, library=library, max_upload_bytes=max_upload_bytes, token=token or None)
+    if thumbnail_cache_bytes < 0:
+        raise ValueError("thumbnail_cache_bytes must not be negative")
+    budget = PixelBudget(upload_pixel_budget or 2 * service.settings.max_pixels)
+    context = WebContext(service=service, library=library, max_upload_bytes=max_upload_bytes, token=token or None,
+                         thumbnail_cache_bytes=thumbnail_cache_bytes, uploads=budget)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(library.embedder)  # the model loads once, before the first request
         yield
 
-    app = FastAPI(title="lookalike", version=lookalike.__version__, lifespan=lifespan,
-                  description="Image similarity and visual search over one library. Images are addressed "
-                              "by catalog id.")
+    app = FastAPI(title="lookalike", version=lookalike.__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None, description="Image similarity and visual search over one library. Images "
+                                              "are addressed by catalog id.")
     app.state.lookalike = context
     install_error_handlers(app)
+    guards = [Depends(require_token)] if context.token else []  # the schema shows security only when it is so
     for router in (search_router, library_router):
-        app.include_router(router, prefix="/api", dependencies=[Depends(require_token)], responses=ERROR_RESPONSES)
+        app.include_router(router, prefix="/api", dependencies=guards, responses=error_responses(bool(context.token)))
+    install_docs(app, "lookalike")
 
     page_headers = {"Content-Security-Policy": PAGE_POLICY, "X-Content-Type-Options": "nosniff",
                     "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"}

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import display_path
 from ..service import Lookalike, VectorStore
+from .budget import PixelBudget
+from .throttle import TokenThrottle
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+DEFAULT_THUMBNAIL_CACHE_BYTES = 256 * 1024 * 1024
+DEFAULT_PIXEL_BUDGET = 200_000_000  # pixels of uploads decoded at once (create_app: twice the pixel limit)
 
 
 @dataclass(frozen=True)
 class WebContext:
-    """The served library and the limits uploads are held to."""
+    """The served library, the limits uploads are held to (bytes, pixels, the pixels decoded at once),
+    the token and its failure table."""
 
     service: Lookalike
     library: VectorStore
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     token: str | None = None
+    thumbnail_cache_bytes: int = DEFAULT_THUMBNAIL_CACHE_BYTES
+    throttle: TokenThrottle = field(default_factory=TokenThrottle)
+    uploads: PixelBudget = field(default_factory=lambda: PixelBudget(DEFAULT_PIXEL_BUDGET))
 
     @property
     def max_pixels(self) -> int:

@@ -48,11 +48,21 @@ def message_for(error: LookalikeError) -> str:
     return error.reason
 
 
+def _reason(item: dict[str, Any]) -> str:
+    """A validation problem in words: no Python types, no echo of the input."""
+    message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+    if "UploadFile" in message:
+        return "must be an uploaded file (a multipart/form-data file field)"
+    if "<class" in message or item.get("type") in ("model_attributes_type", "dict_type", "model_type"):
+        return "has the wrong type"
+    return message
+
+
 def _validation_message(error: RequestValidationError) -> str:
     problems = []
     for item in error.errors()[:3]:
-        where = ".".join(str(part) for part in item.get("loc", ()) if part not in ("query", "path", "body"))
-        problems.append(f"{where or 'request'}: {item.get('msg', 'invalid')}")
+        where = ".".join(str(part) for part in item.get("loc", ()) if part not in ("query", "path", "body", "header"))
+        problems.append(f"{where or 'request body'}: {_reason(item)}")
     return "; ".join(problems) or "invalid request"
 
 
@@ -72,7 +82,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        kind = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http")
+        kind = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 429: "too_many_attempts"}.get(exc.status_code, "http")
         headers: dict[str, Any] | None = getattr(exc, "headers", None)
         return JSONResponse(error_body(str(exc.detail), kind), status_code=exc.status_code, headers=headers)
 

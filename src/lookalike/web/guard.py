@@ -1,6 +1,8 @@
 """An ASGI middleware in front of the app: requests whose Host is not this machine are refused when no
-token is set (a web page elsewhere cannot reach a loopback server by DNS rebinding), and request bodies
-are capped (413 as soon as the declared or received length passes the limit, before parsing)."""
+token is set (a web page elsewhere cannot reach a loopback server by DNS rebinding); cross-site browser
+requests are refused on every POST and on the heavy GETs (another site's page cannot make a visitor's
+browser search, compare or list duplicates here); and request bodies are capped (413 as soon as the
+declared or received length passes the limit, before parsing)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+HEAVY_PATHS = frozenset({"/api/pairs", "/api/duplicates"})  # GETs that make the server work hard
 
 
 class _BodyTooLarge(Exception):
@@ -28,6 +32,23 @@ def host_name(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
+def cross_site(scope: Scope, headers: dict[str, str]) -> bool:
+    """Whether a browser says this request comes from another site: `Sec-Fetch-Site: cross-site`, or an
+    `Origin` other than this server's own (scheme://host:port as the request addressed it). Requests
+    with neither header (scripts, curl, the CLI) are not cross-site."""
+    if headers.get("sec-fetch-site", "").strip().lower() == "cross-site":
+        return True
+    origin = headers.get("origin")
+    if origin is None:
+        return False
+    own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}".lower()
+    return origin.strip().lower().rstrip("/") != own
+
+
+def state_changing_or_heavy(scope: Scope) -> bool:
+    return scope.get("method", "GET").upper() not in SAFE_METHODS or scope.get("path", "") in HEAVY_PATHS
+
+
 async def send_json(send: Send, status: int, body: dict[str, str]) -> None:
     payload = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status,
@@ -36,7 +57,7 @@ async def send_json(send: Send, status: int, body: dict[str, str]) -> None:
 
 
 class Guard:
-    """Host check (when `loopback_only`) and a cap of `max_body` bytes on request bodies."""
+    """Host check (when `loopback_only`), cross-site refusal and a cap of `max_body` bytes on request bodies."""
 
     def __init__(self, app: ASGIApp, max_body: int, loopback_only: bool) -> None:
         self.app = app
@@ -51,6 +72,11 @@ class Guard:
         if self.loopback_only and host_name(headers.get("host", "")).lower() not in LOOPBACK_NAMES:
             await send_json(send, 400, {"error": "this server answers only on 127.0.0.1 (start it with --token "
                                                  "to serve other hosts)", "kind": "bad_host"})
+            return
+        if state_changing_or_heavy(scope) and cross_site(scope, headers):
+            await send_json(send, 403, {"error": "cross-site requests are refused here (this endpoint answers "
+                                                 "only pages of this server and clients that send no Origin)",
+                                        "kind": "cross_site"})
             return
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body:

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import mimetypes
+import os
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import FileResponse, Response
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response, StreamingResponse
 
 from ..errors import ImageReadError, LibraryError
 from ..service import StoredFile
@@ -15,13 +17,14 @@ from ..types import DuplicateOptions
 from . import results
 from .context import WebContext
 from .dependencies import get_context
-from .schemas import DuplicatesOut, FailureOut, PairsOut, StatsOut
-from .thumbnails import MAX_SIZE, MIN_SIZE, check_regular_file, thumbnail
+from .files import chunks, open_library_file
+from .schemas import DuplicatesOut, ErrorOut, FailureOut, ImageId, PairsOut, StatsOut
+from .thumbnails import MAX_SIZE, MIN_SIZE, thumbnail
 
 router = APIRouter(tags=["library"])
 Context = Annotated[WebContext, Depends(get_context)]
-ImageId = Annotated[int, Path(ge=1, description="Catalog id of a library image.")]
-IMAGE_RESPONSES: dict[int | str, dict[str, object]] = {404: {"description": "No image with this id."}}
+IMAGE_RESPONSES: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorOut, "description": "No image with this id, or its file is gone."}}
 
 
 def stored_file(context: WebContext, image_id: int) -> StoredFile:
@@ -76,24 +79,28 @@ def image_thumbnail(context: Context, image_id: ImageId,
     """The image scaled to fit size x size, upright (EXIF orientation applied), cached on disk."""
     found = stored_file(context, image_id)
     try:
-        data = thumbnail(context.library.location, found, size, context.max_pixels)
+        data = thumbnail(context.library.location, context.library.root, found, size, context.max_pixels,
+                         context.thumbnail_cache_bytes)
     except ImageReadError as exc:  # named by its path in the library, not on the server
         raise ImageReadError(context.relative(found.path), exc.reason, **exc.details) from None
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
-@router.get("/images/{image_id}/file", response_class=FileResponse, responses={
+@router.get("/images/{image_id}/file", response_class=StreamingResponse, responses={
     200: {"content": {"image/*": {}}, "description": "The original file."}, **IMAGE_RESPONSES},
     summary="A library image's original file")
-def image_file(context: Context, image_id: ImageId) -> FileResponse:
-    """The original file as it is on disk."""
+def image_file(context: Context, image_id: ImageId) -> StreamingResponse:
+    """The original file as it is on disk: only a regular file inside the library (a file swapped for a
+    link, or a folder leading outside, is refused), streamed from the descriptor that was checked."""
     found = stored_file(context, image_id)
     try:
-        check_regular_file(found.path)
+        handle = open_library_file(context.library.root, found.path)
     except ImageReadError as exc:
         raise ImageReadError(context.relative(found.path), exc.reason, **exc.details) from None
     media_type = mimetypes.guess_type(found.path.name)[0] or "application/octet-stream"
     if not media_type.startswith("image/"):
         media_type = "application/octet-stream"
-    return FileResponse(found.path, media_type=media_type, filename=found.path.name,
-                        content_disposition_type="inline")
+    name = quote(found.path.name)
+    headers = {"Content-Length": str(os.fstat(handle.fileno()).st_size),
+               "Content-Disposition": f"inline; filename*=utf-8''{name}", "X-Content-Type-Options": "nosniff"}
+    return StreamingResponse(chunks(handle), media_type=media_type, headers=headers)

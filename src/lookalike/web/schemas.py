@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Form, Path
 from pydantic import BaseModel, Field
+
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id is a 422, never an overflow inside the catalog
+ImageId = Annotated[int, Path(ge=1, le=MAX_ID, description="Catalog id of a library image.")]
 
 
 class ImageOut(BaseModel):
@@ -82,6 +88,13 @@ class StatsOut(BaseModel):
     failures: list[FailureOut]
 
 
+def id_form(description: str) -> object:
+    """A form field holding a catalog id (same bounds as `ImageId`)."""
+    return Form(ge=1, le=MAX_ID, description=description)
+
+
 class ErrorOut(BaseModel):
+    """Every error: one line saying what went wrong (naming the parameter), and a machine-readable kind."""
+
     error: str
     kind: str

@@ -22,10 +22,10 @@ def read_upload(stream: BinaryIO, field: str, max_bytes: int) -> bytes:
     return data
 
 
-def check_pixels(data: bytes, field: str, max_pixels: int) -> None:
+def check_pixels(data: bytes, field: str, max_pixels: int) -> int:
     """Refuse an image whose header declares more than `max_pixels` (the limit files are held to) before
-    its pixels are decoded. A header Pillow cannot read here is left to the decoder, which names the
-    problem (and knows the optional formats)."""
+    its pixels are decoded; returns the pixels it declares. A header Pillow cannot read here is left to
+    the decoder, which names the problem (and knows the optional formats): it counts as `max_pixels`."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -34,14 +34,14 @@ def check_pixels(data: bytes, field: str, max_pixels: int) -> None:
     except Image.DecompressionBombError as exc:
         raise ImageReadError(field, f"too many pixels to decode safely ({exc})", limit="max_pixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        return
+        return max_pixels
     if width * height > max_pixels:
         raise ImageReadError(field, f"image is {width}x{height} ({width * height / 1e6:.0f} MP), above the limit "
                                     f"of {max_pixels / 1e6:.0f} MP", limit="max_pixels")
+    return width * height
 
 
-def upload_bytes(stream: BinaryIO, field: str, max_bytes: int, max_pixels: int) -> bytes:
-    """The checked bytes of one uploaded image."""
+def upload_bytes(stream: BinaryIO, field: str, max_bytes: int, max_pixels: int) -> tuple[bytes, int]:
+    """The checked bytes of one uploaded image, and the pixels its header declares."""
     data = read_upload(stream, field, max_bytes)
-    check_pixels(data, field, max_pixels)
-    return data
+    return data, check_pixels(data, field, max_pixels)

@@ -1,0 +1,38 @@
+"""A pixel budget shared by the requests that decode uploads: each holds the pixel count its images
+declare (read from their headers before any decoding) while it decodes and embeds them; a request that
+would pass the budget waits its turn instead of adding to the memory in use. (The decoding itself
+already works at the model's size where the format allows: JPEG draft mode in `embedder.decode_options`.)"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class PixelBudget:
+    """At most `limit` pixels decoded at once across requests; one image larger than the whole budget
+    (never above the pixel limit uploads are held to, which the budget is at least) runs alone."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("the pixel budget must be positive")
+        self.limit = limit
+        self.in_use = 0
+        self.peak = 0  # the most ever held at once (for tests and stats)
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        """Wait until `pixels` fit in the budget, hold them for the block, then give them back."""
+        weight = max(1, min(pixels, self.limit))
+        with self._changed:
+            self._changed.wait_for(lambda: self.in_use + weight <= self.limit)
+            self.in_use += weight
+            self.peak = max(self.peak, self.in_use)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.in_use -= weight
+                self._changed.notify_all()
