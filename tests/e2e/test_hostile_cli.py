@@ -4,12 +4,18 @@ labels that cannot be drawn as they are, partial undo logs, symlinked group memb
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import pattern_image
 from conftest import run_cli as run
 from PIL import Image
+
+PAUSED_APPLY = Path(__file__).resolve().parents[1] / "paused_apply.py"
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -47,3 +53,77 @@ def test_grid_and_report_draw_a_file_name_with_a_newline(tmp_path: Path) -> None
                  check=False)
     assert failed.returncode != 0 and "Duplicate groups" in report.read_text()
     assert failed.stderr.strip().splitlines()[-1].startswith("error:")
+
+
+def _killed_apply(folder: Path, action: str, pause_after: int) -> None:
+    """`duplicates FOLDER --action ACTION --apply`, SIGKILLed right after its Nth file move."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONIOENCODING="utf-8")
+    process = subprocess.Popen([sys.executable, str(PAUSED_APPLY), str(pause_after), "duplicates", str(folder),
+                                "-m", "histogram", "--action", action, "--apply"], stderr=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, text=True, env=env)
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "lookalike-paused" in line:
+            break
+    else:
+        raise AssertionError(f"apply never paused (exit {process.wait()})")
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+@pytest.mark.parametrize("action", ["hardlink", "symlink"])
+def test_undo_without_a_log_reverses_killed_applies_after_the_folder_moved(copies: Path, tmp_path: Path,
+                                                                            action: str) -> None:
+    before = _files(copies)
+    _killed_apply(copies, action, 1)  # one duplicate moved aside, its link not made yet
+    _killed_apply(copies, action, 2)  # a second run over what is left: one whole step, then a move
+    logs = sorted((copies / ".lookalike" / "undo").glob("*.jsonl"))
+    assert len(logs) == 2 and _files(copies) != before
+    assert not any(os.path.isabs(json.loads(line)["path"]) for log in logs
+                   for line in log.read_text().splitlines()[1:])  # relative to the folder
+    moved = tmp_path / "renamed"
+    copies.rename(moved)
+    done = run("undo", "--folder", str(moved))
+    assert "restored 3 file(s)" in done.stderr and done.stderr.count("undone:") == 2
+    assert _files(moved) == before
+    assert not any(p.is_symlink() for p in moved.rglob("*")) and all(p.stat().st_nlink == 1 for p in
+                                                                     moved.rglob("*.png"))
+    again = run("undo", "--folder", str(moved), check=False)
+    assert again.returncode == 1 and "no unfinished undo logs" in again.stderr
+
+
+def test_undo_with_no_argument_uses_the_current_directory_and_reads_absolute_logs(copies: Path) -> None:
+    before = _files(copies)
+    run("duplicates", str(copies), "-m", "histogram", "--action", "move-to", "--to", str(copies / "moved"),
+        "--apply")
+    log = next((copies / ".lookalike" / "undo").glob("*.jsonl"))
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    for record in lines[1:]:  # as an older lookalike wrote it: absolute paths, no folder
+        for key in ("path", "target", "keeper"):
+            record[key] = str(copies / record[key])
+    lines[0].pop("folder")
+    log.write_text("".join(json.dumps(record) + "\n" for record in lines))
+    done = subprocess.run([sys.executable, "-m", "lookalike", "undo"], cwd=copies, capture_output=True, text=True,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert done.returncode == 0, done.stderr
+    assert "restored 4 file(s)" in done.stderr and _files(copies) == before
+
+
+def test_apply_skips_a_symlinked_member_and_applies_the_rest(copies: Path) -> None:
+    before = _files(copies)
+    (copies / "sub" / "img_2.png").unlink()
+    (copies / "sub" / "img_2.png").symlink_to(copies / "img_2.png")
+    outside = copies.parent / "outside.png"
+    outside.write_bytes((copies / "img_3.png").read_bytes())
+    (copies / "sub" / "img_3.png").unlink()
+    (copies / "sub" / "img_3.png").symlink_to(outside)
+    (copies / "img_4.png").symlink_to(outside)
+    done = run("duplicates", str(copies), "-m", "histogram", "--action", "hardlink", "--apply")
+    assert "changed 2 file(s)" in done.stderr, done.stderr
+    skipped = [line for line in done.stderr.splitlines() if line.startswith("skipped:")]
+    assert skipped and all("symlink" in line for line in skipped)
+    assert (copies / "sub" / "img_0.png").stat().st_nlink == 2 and (copies / "sub" / "img_1.png").stat().st_nlink == 2
+    assert (copies / "sub" / "img_2.png").is_symlink()
+    run("undo", str(next((copies / ".lookalike" / "undo").glob("*.jsonl"))))
+    assert {k: v for k, v in _files(copies).items()} == {k: v for k, v in before.items()
+                                                           if k not in ("sub/img_2.png", "sub/img_3.png")}

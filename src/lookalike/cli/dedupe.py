@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from ..dedupe.verify import DEFAULT_MIN_INLIERS
-from ..errors import InvalidArgumentError, LibraryError
+from ..errors import InvalidArgumentError, LibraryError, LookalikeError
 from ..output import OutputFormat
 from .common import (
     BatchOption,
@@ -27,6 +27,7 @@ from .common import (
     app,
     check_picture_outputs,
     emit,
+    one_line,
     path_text,
     report_failures,
     score_value,
@@ -164,17 +165,45 @@ def _duplicates(service: Any, folder: Path | None, library: Path | None, model: 
         if not apply:
             typer.echo(f"dry run: {len(steps)} file(s) would change; add --apply to do it", err=True)
             return
-        log = undo_log or base / ".lookalike" / "undo" / f"{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
-        changed = actions.apply(steps, log)
+        steps, skipped = actions.usable(steps)
+        for reason in skipped:
+            typer.echo(one_line(f"skipped: {reason}"), err=True)
+        log = undo_log or actions.new_log_path(base)
+        changed = actions.apply(steps, log, base)
         typer.echo(f"changed {changed} file(s); undo with: lookalike undo {log}", err=True)
 
 
 @app.command()
-def undo(log: Annotated[Path, typer.Argument(help="Undo log written by duplicates --apply.")]) -> None:
-    """Reverse an applied duplicates action: every file back in place, byte-identical."""
+def undo(
+    log: Annotated[Path | None, typer.Argument(
+        help="Undo log written by duplicates --apply (default: every unfinished log of --folder, newest first).",
+        show_default=False)] = None,
+    folder: Annotated[Path | None, typer.Option(
+        help="The folder the action ran on (default: the current directory); its paths are found there even "
+        "after it was moved or renamed.", show_default=False)] = None,
+) -> None:
+    """Reverse an applied duplicates action: every file back in place, byte-identical. Without a log,
+    undoes every unfinished one of the folder (an --apply that was killed, too), newest first.
+
+    lookalike undo ~/Pictures/.lookalike/undo/20260101-120000.jsonl
+    lookalike undo --folder ~/Pictures
+    """
+    from ..dedupe.actions import UNDO_DIR, unfinished_logs
     from ..dedupe.actions import undo as run_undo
 
-    restored = run_undo(log)
+    if log is not None:
+        restored = run_undo(log, folder)
+    else:
+        base = folder if folder is not None else Path.cwd()
+        logs = unfinished_logs(base)
+        if not logs:
+            raise LookalikeError(f"no unfinished undo logs in {path_text(base / UNDO_DIR)}: give the log, or "
+                                 "--folder DIR (the folder duplicates --apply ran on)")
+        restored = 0
+        for found in logs:
+            count = run_undo(found, base)
+            typer.echo(f"undone: {path_text(found)} ({count} file(s))", err=True)
+            restored += count
     typer.echo(f"restored {restored} file(s)", err=True)
 
 
