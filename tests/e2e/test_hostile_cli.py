@@ -127,3 +127,85 @@ def test_apply_skips_a_symlinked_member_and_applies_the_rest(copies: Path) -> No
     run("undo", str(next((copies / ".lookalike" / "undo").glob("*.jsonl"))))
     assert {k: v for k, v in _files(copies).items()} == {k: v for k, v in before.items()
                                                            if k not in ("sub/img_2.png", "sub/img_3.png")}
+
+
+def test_version_and_case_insensitive_formats(copies: Path) -> None:
+    from lookalike import __version__
+
+    assert run("--version").stdout.strip() == f"lookalike {__version__}" == "lookalike 0.1.0"
+    a, b = copies / "img_0.png", copies / "sub" / "img_0.png"
+    assert json.loads(run("compare", str(a), str(b), "-m", "histogram", "-f", "JSON").stdout)[0]["score"] > 0.99
+    assert run("compare", str(a), str(b), "-m", "histogram", "--format", "Csv").stdout.startswith("a,b,score")
+
+
+def test_no_help_shows_a_value_type_beside_a_flag() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from lookalike.cli import app
+
+    def walk(command: object, prefix: list[str]) -> list[list[str]]:
+        found = [prefix]
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            found += walk(sub, [*prefix, name])
+        return found
+
+    commands = walk(typer.main.get_command(app), [])
+    assert len(commands) > 15
+    for words in commands:
+        shown = CliRunner().invoke(app, [*words, "--help"], env={"COLUMNS": "120"})
+        assert shown.exit_code == 0 and "--help" in shown.output
+        assert "<bool>" not in shown.output, words
+
+
+def test_plain_progress_lines_when_stderr_is_no_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    from lookalike.cli.common import PlainProgress
+
+    ticks = iter([0.0, 1.0, 5.5, 6.0, 12.0, 13.0])
+    progress = PlainProgress("embedding", every=5.0, clock=lambda: next(ticks))
+    for done in (0, 100, 500, 600, 1500, 2000):
+        progress(done, 2000)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["embedding: 500/2000 images", "embedding: 1500/2000 images", "embedding: 2000/2000 images"]
+    quick = PlainProgress("embedding", clock=iter([0.0, 0.5]).__next__)
+    quick(1, 2)
+    quick(2, 2)
+    assert capsys.readouterr().err == ""  # a short run prints nothing
+
+
+def test_text_query_on_an_image_only_model_is_refused_before_it_loads(copies: Path) -> None:
+    # dinov2-small is not in this test's (empty) model cache: refusing it must not need its weights
+    done = run("search", "--text", "a dog", str(copies), "-m", "dinov2-small", check=False)
+    assert done.returncode == 1 and "has no text tower" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_duplicates_skips_saving_groups_while_a_writer_holds_the_library(copies: Path) -> None:
+    from lookalike.store.layout import locate
+    from lookalike.store.lock import writer_lock
+
+    run("index", str(copies), "-m", "histogram", "-q")
+    paths = locate(copies / ".lookalike", "histogram", "histogram")
+    with writer_lock(paths.lock):  # as a running `index` holds it
+        busy = run("duplicates", "--library", str(copies / ".lookalike"), "-m", "histogram")
+    assert "note: groups not saved" in busy.stderr and "distinct --group" not in busy.stderr.split("note:")[0]
+    assert "img_0.png" in busy.stdout  # the answer itself is unaffected
+    free = run("duplicates", str(copies), "-m", "histogram")
+    assert "note: groups not saved" not in free.stderr and "lookalike distinct --group N" in free.stderr
+
+
+def test_one_flipped_byte_in_the_index_is_caught_and_the_index_rebuilt(copies: Path) -> None:
+    run("index", str(copies), "-m", "histogram", "-q")
+    query = copies / "img_1.png"
+    expected = run("search", str(query), str(copies), "-m", "histogram", "-k", "3", "-f", "csv").stdout
+    index_file = next((copies / ".lookalike").rglob("vectors.faiss"))
+    data = bytearray(index_file.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit of one vector
+    index_file.write_bytes(bytes(data))
+    got = run("search", str(query), str(copies), "-m", "histogram", "-k", "3", "-f", "csv")
+    assert got.stdout == expected and "checksum" in got.stderr
+    manifest = json.loads((index_file.parent / "manifest.json").read_text())
+    assert manifest["checksum"].startswith("sha256:")
+    import hashlib
+
+    assert "sha256:" + hashlib.sha256(index_file.read_bytes()).hexdigest() == manifest["checksum"]  # rebuilt

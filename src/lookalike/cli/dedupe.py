@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from ..dedupe.verify import DEFAULT_MIN_INLIERS
-from ..errors import InvalidArgumentError, LibraryError, LookalikeError
+from ..errors import InvalidArgumentError, LibraryError, LibraryLockedError, LookalikeError
 from ..output import OutputFormat
 from .common import (
     BatchOption,
@@ -131,7 +131,12 @@ def _duplicates(service: Any, folder: Path | None, library: Path | None, model: 
                f"{stats.candidates} candidate pairs, {stats.checked} checked on {stats.check_images} images "
                f"in {stats.check_seconds:.1f} s, {stats.confirmed} confirmed", err=True)
     by_path = dict(zip(found.paths, hashes, strict=True))
-    if found.hashes and home.is_dir() and save_groups(home, name, groups, by_path) and groups:
+    try:
+        remembered = bool(found.hashes) and home.is_dir() and save_groups(home, name, groups, by_path)
+    except LibraryLockedError as exc:
+        typer.echo(f"note: groups not saved for `distinct --group` ({one_line(exc.reason)})", err=True)
+        remembered = False
+    if remembered and groups:
         chosen = f" -m {name}" if model else ""
         typer.echo(f"not duplicates? lookalike distinct --group N{chosen} (the group ids above) remembers it",
                    err=True)
@@ -182,8 +187,9 @@ def undo(
         help="The folder the action ran on (default: the current directory); its paths are found there even "
         "after it was moved or renamed.", show_default=False)] = None,
 ) -> None:
-    """Reverse an applied duplicates action: every file back in place, byte-identical. Without a log,
-    undoes every unfinished one of the folder (an --apply that was killed, too), newest first.
+    """Reverse an applied duplicates action: every file back in place, byte-identical.
+
+    Without a log: every unfinished log of the folder (an --apply that was killed, too), newest first.
 
     lookalike undo ~/Pictures/.lookalike/undo/20260101-120000.jsonl
     lookalike undo --folder ~/Pictures

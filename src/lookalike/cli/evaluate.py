@@ -14,6 +14,7 @@ from ..errors import LookalikeError
 from ..output import OutputFormat
 from .common import (
     BatchOption,
+    CliTyper,
     DeviceOption,
     FormatOption,
     MegapixelsOption,
@@ -30,7 +31,7 @@ from .common import (
 if TYPE_CHECKING:
     from ..evaluation.evaluator import EvalResult
 
-bench_app = typer.Typer(help="Benchmarks you can run on your own machine and data.", no_args_is_help=True)
+bench_app = CliTyper(help="Benchmarks you can run on your own machine and data.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
 

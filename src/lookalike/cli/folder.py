@@ -71,6 +71,17 @@ def compare(
         typer.echo(f"wrote {show}", err=True)
 
 
+def _check_text_model(name: str) -> None:
+    """Refuse --text before any model loads when the registry knows the model has no text tower."""
+    from ..embedders.registry import model_info
+    from ..errors import UnsupportedQueryError
+
+    info = model_info(name)
+    if info is not None and not info.text:
+        raise UnsupportedQueryError(f"model '{name}' has no text tower; use a SigLIP or CLIP model for text "
+                                    "queries (lookalike models: the text column)")
+
+
 @app.command()
 def search(
     query: Annotated[Path | None, typer.Argument(help="Query image (omit with --text).")] = None,
@@ -124,6 +135,8 @@ def search(
         check_folder(folder)
     asked = Query(query, text, text_weight, invariant=invariant)
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+        if text is not None:
+            _check_text_model(service.model_for(folder, model, library))
         if library is not None:
             opened = service.library(library=library, model=model, readonly=True)
             matches = service.search(opened, asked, k=k, threshold=threshold, exact=exact, ef_search=ef_search,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +16,7 @@ import numpy as np
 
 from ..embedders import Embedder
 from ..embedders.registry import model_info
-from ..errors import ImageReadError, LookalikeError, TooManyItemsError
+from ..errors import ImageReadError, LibraryLockedError, LookalikeError, TooManyItemsError
 from ..pipeline import PipelineOptions, Progress
 from .edges import Edges, candidate_edges
 from .groups import DuplicateGroup, GroupingStats, Thresholds, build_groups
@@ -178,21 +178,27 @@ def find_duplicates(folder: str | os.PathLike[str] | None = None, model: str | E
 
 
 @contextmanager
-def _catalog_of(home: Path, model: str | None, readonly: bool) -> Iterator[Catalog | None]:
-    """The catalog of `model`'s library under `home`, or None when there is none; closed on leaving."""
+def _catalog_of(home: Path, model: str | None, readonly: bool, locked: bool = False) -> Iterator[Catalog | None]:
+    """The catalog of `model`'s library under `home`, or None when there is none; closed on leaving.
+    `locked`: held under the library's writer lock (LibraryLockedError when a writer such as `index`
+    holds it)."""
     from ..embedders import DEFAULT_MODEL
     from ..store.catalog import Catalog
     from ..store.layout import locate
+    from ..store.lock import writer_lock
 
     try:
         paths = locate(home, model, DEFAULT_MODEL)
     except LookalikeError:
         paths = None
-    catalog = Catalog(paths.catalog, readonly=readonly) if paths is not None and paths.catalog.is_file() else None
-    try:
-        yield catalog
-    finally:
-        if catalog is not None:
+    if paths is None or not paths.catalog.is_file():
+        yield None
+        return
+    with writer_lock(paths.lock) if locked else nullcontext():
+        catalog = Catalog(paths.catalog, readonly=readonly)
+        try:
+            yield catalog
+        finally:
             catalog.close()
 
 
@@ -213,14 +219,18 @@ def library_decisions(home: Path, model: str | None) -> tuple[set[tuple[str, str
 
 def save_groups(home: Path, model: str | None, groups: list[DuplicateGroup], hashes: dict[Path, str]) -> bool:
     """Remember this run's groups (by content hash) in `model`'s library under `home`, so `distinct
-    --group N` can name one; False when there is no writable library there."""
+    --group N` can name one; False when there is no writable library there. Written under the
+    library's writer lock: raises LibraryLockedError (at once, nothing saved) while a writer such as
+    `index` holds it."""
     from .decisions import remember_groups
 
     try:
-        with _catalog_of(home, model, readonly=False) as catalog:
+        with _catalog_of(home, model, readonly=False, locked=True) as catalog:
             if catalog is None:
                 return False
             remember_groups(catalog, [[hashes.get(member, "") for member in group.members] for group in groups])
             return True
+    except LibraryLockedError:
+        raise
     except (LookalikeError, sqlite3.Error, OSError):
         return False
