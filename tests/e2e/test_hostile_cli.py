@@ -118,6 +118,8 @@ def test_apply_skips_a_symlinked_member_and_applies_the_rest(copies: Path) -> No
     (copies / "sub" / "img_3.png").unlink()
     (copies / "sub" / "img_3.png").symlink_to(outside)
     (copies / "img_4.png").symlink_to(outside)
+    dry = run("duplicates", str(copies), "-m", "histogram", "--action", "hardlink")
+    assert "dry run: 2 file(s) would change" in dry.stderr and "is a symlink; skipped" in dry.stderr
     done = run("duplicates", str(copies), "-m", "histogram", "--action", "hardlink", "--apply")
     assert "changed 2 file(s)" in done.stderr, done.stderr
     skipped = [line for line in done.stderr.splitlines() if line.startswith("skipped:")]
@@ -209,3 +211,15 @@ def test_one_flipped_byte_in_the_index_is_caught_and_the_index_rebuilt(copies: P
     import hashlib
 
     assert "sha256:" + hashlib.sha256(index_file.read_bytes()).hexdigest() == manifest["checksum"]  # rebuilt
+
+
+def test_undo_reads_a_log_whose_last_record_was_cut_short(copies: Path, tmp_path: Path) -> None:
+    before = _files(copies)
+    log = tmp_path / "elsewhere" / "undo.jsonl"  # outside the folder: the log names the folder
+    run("duplicates", str(copies), "-m", "histogram", "--action", "move-to", "--to", str(copies / "moved"),
+        "--apply", "--undo-log", str(log))
+    with log.open("a") as handle:
+        handle.write('{"group": 9, "action": "move-to", "pa')  # a kill in the middle of writing a record
+    done = run("undo", str(log))
+    assert "restored 4 file(s)" in done.stderr and _files(copies) == before
+    assert log.with_name("undo.jsonl.undone").is_file()

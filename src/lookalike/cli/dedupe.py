@@ -167,12 +167,12 @@ def _duplicates(service: Any, folder: Path | None, library: Path | None, model: 
     emit(columns, rows, fmt)
     draw_duplicates(drawn, *pictures)  # before any action moves a file
     if action is not None and action is not ActionChoice.list:
-        if not apply:
-            typer.echo(f"dry run: {len(steps)} file(s) would change; add --apply to do it", err=True)
-            return
         steps, skipped = actions.usable(steps)
         for reason in skipped:
             typer.echo(one_line(f"skipped: {reason}"), err=True)
+        if not apply:
+            typer.echo(f"dry run: {len(steps)} file(s) would change; add --apply to do it", err=True)
+            return
         log = undo_log or actions.new_log_path(base)
         changed = actions.apply(steps, log, base)
         typer.echo(f"changed {changed} file(s); undo with: lookalike undo {log}", err=True)
