@@ -223,3 +223,12 @@ def test_undo_reads_a_log_whose_last_record_was_cut_short(copies: Path, tmp_path
     done = run("undo", str(log))
     assert "restored 4 file(s)" in done.stderr and _files(copies) == before
     assert log.with_name("undo.jsonl.undone").is_file()
+
+
+def test_search_grid_draws_a_query_named_with_a_newline(copies: Path, tmp_path: Path) -> None:
+    query = tmp_path / "odd\nquery.png"
+    query.write_bytes((copies / "img_2.png").read_bytes())
+    grid, report = tmp_path / "s.png", tmp_path / "s.html"
+    done = run("search", str(query), str(copies), "-m", "histogram", "-k", "2", "--grid", str(grid),
+               "--report", str(report))
+    assert Image.open(grid).size[0] > 0 and report.is_file() and "img_2.png" in done.stdout

@@ -20,7 +20,7 @@ def _wrote(files: Sequence[Path] | Path) -> None:
         typer.echo(f"wrote {written}", err=True)
 
 
-def _both(grid: Path | None, draw_grid: Callable[[Path], None], report: Path | None,
+def grid_then_report(grid: Path | None, draw_grid: Callable[[Path], None], report: Path | None,
           write: Callable[[Path], None]) -> None:
     """Draw the grid, then write the report even when the grid failed (its error is raised after)."""
     failure: Exception | None = None
@@ -47,7 +47,7 @@ def draw_pairs(pairs: Sequence[tuple[Path, Path, float]], grid: Path | None, rep
 
         _wrote(pairs_report(pairs, report, command=command_line(), relative_to=Path.cwd()))
 
-    _both(grid, draw_grid, report, write)
+    grid_then_report(grid, draw_grid, report, write)
 
 
 def draw_matches(rows: Sequence[Any], grid: Path | None, report: Path | None) -> None:
@@ -67,7 +67,7 @@ def draw_matches(rows: Sequence[Any], grid: Path | None, report: Path | None) ->
         _wrote(write_report(report, "Matches", ["a", "b", "score", "rank"], table,
                             image_columns=["a", "b"], command=command_line(), relative_to=Path.cwd()))
 
-    _both(grid, draw_grid, report, write)
+    grid_then_report(grid, draw_grid, report, write)
 
 
 def draw_duplicates(groups: Sequence[Sequence[tuple[Path, Sequence[str], bool]]], grid: Path | None,
@@ -90,4 +90,4 @@ def draw_duplicates(groups: Sequence[Sequence[tuple[Path, Sequence[str], bool]]]
         _wrote(duplicates_report(paths, report, labels=labels, command=command_line(),
                                  title="Duplicate groups", relative_to=Path.cwd()))
 
-    _both(grid, draw_grid, report, write)
+    grid_then_report(grid, draw_grid, report, write)
