@@ -239,6 +239,7 @@ class DuplicateReport:
     joins: list[Any] = field(default_factory=list)  # the joins' reports
     saved: bool = False
     model: str = ""
+    unsaved: str = ""  # why the groups could not be remembered (another writer held the library)
 
 
 @dataclass(frozen=True)

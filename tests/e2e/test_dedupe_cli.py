@@ -120,7 +120,7 @@ def test_index_reports_an_edited_copy_by_the_calibrated_decision(tmp_path: Path)
     ImageEnhance.Brightness(copy).enhance(1.2).save(folder / "edited.jpg", quality=45)
     Image.fromarray(data.camera()).convert("RGB").save(folder / "camera.jpg", quality=90)
     done = run("index", str(folder), "--report-duplicates", "-f", "json", "-q")
-    assert "1 of 2 new file(s) duplicate files already indexed (0 exact, 1 near)" in done.stderr
+    assert "new files that duplicate indexed ones: 1 of 2 (0 exact, 1 near)" in done.stderr
     rows = json.loads(done.stdout)
     assert [(Path(str(r["path"])).name, Path(str(r["duplicate_of"])).name, r["kind"]) for r in rows] == [
         ("edited.jpg", "astronaut.jpg", "near")]

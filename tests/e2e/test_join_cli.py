@@ -112,13 +112,13 @@ def test_index_reports_new_files_that_duplicate_indexed_ones(image_folder: Path,
     target = tmp_path / "lib"
     model = ["--library", str(target), "-m", str(tiny_siglip_dir), "-q"]
     first = run("index", str(image_folder), *model)
-    assert "duplicate files already indexed" not in first.stderr  # nothing was there before
+    assert "new files that duplicate indexed ones" not in first.stderr  # nothing was there before
     shutil.copy(image_folder / "a" / "img_0.jpg", image_folder / "copy_0.jpg")
     Image.open(image_folder / "b" / "img_5.jpg").save(image_folder / "copy_5.png")
     pattern_image(77).save(image_folder / "fresh.jpg")
     done = run("index", str(image_folder), *model, "--duplicate-threshold", "0.99", "--report-duplicates",
                "-f", "json")
-    assert "2 of 3 new file(s) duplicate files already indexed (1 exact, 1 near)" in done.stderr
+    assert "new files that duplicate indexed ones: 2 of 3 (1 exact, 1 near)" in done.stderr
     rows = {(Path(str(r["path"])).name, Path(str(r["duplicate_of"])).name, r["kind"]) for r in as_json(done)}
     assert rows == {("copy_0.jpg", "img_0.jpg", "exact"), ("copy_5.png", "img_5.jpg", "near")}
     assert "added=3" in done.stderr

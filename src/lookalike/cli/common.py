@@ -7,12 +7,14 @@ from __future__ import annotations
 import math
 import re
 import sys
+import time
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from ..errors import ImageReadError, InvalidArgumentError, display_path
 from ..output import OutputFormat, render
@@ -21,12 +23,60 @@ from ..types import JoinChoice, Source
 if TYPE_CHECKING:
     from ..service import Lookalike
 
-app = typer.Typer(
+
+def _no_flag_metavar(params: list[Any]) -> list[Any]:
+    """Flags (--quiet, --help, --exact/--no-exact) take no value: show no `<bool>` type beside them."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class FlagCommand(TyperCommand):
+    """A command whose help shows no value type beside its flags."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _no_flag_metavar(super().get_params(ctx))
+
+
+class FlagGroup(TyperGroup):
+    """A command group whose help shows no value type beside its flags."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _no_flag_metavar(super().get_params(ctx))
+
+
+class CliTyper(typer.Typer):
+    """typer.Typer whose commands and groups show flags without a `<bool>` type."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cls=FlagGroup, **kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", FlagCommand)
+        return super().command(*args, **kwargs)
+
+
+app = CliTyper(
     help="Image similarity, visual search and top-k retrieval.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        import lookalike  # the package itself: __version__ (its public API loads lazily)
+
+        typer.echo(f"lookalike {lookalike.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
+    """Image similarity, visual search and top-k retrieval."""
 
 
 class PrecisionChoice(str, Enum):
@@ -42,7 +92,7 @@ ModelOption = Annotated[
     typer.Option("--model", "-m", help="Registry name, timm:<name>, Hugging Face id or local directory "
                  "(default: the model of the folder's only library, else LOOKALIKE_MODEL, else siglip-base)."),
 ]
-FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", case_sensitive=False, help="Output format.")]
 PrecisionOption = Annotated[
     PrecisionChoice | None,
     typer.Option(help="auto: bf16 where the CPU/GPU has it natively, else fp32 (default: auto; LOOKALIKE_PRECISION)."),
@@ -58,7 +108,8 @@ MegapixelsOption = Annotated[
     float | None,
     typer.Option(min=0.01, help="Skip images above this many megapixels (default: 100; LOOKALIKE_MAX_MEGAPIXELS)."),
 ]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+QuietOption = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="No progress (a bar on a terminal, else a line every 5 s).")]
 LibraryOption = Annotated[
     Path | None, typer.Option("--library", "-L", help="Library directory (default: FOLDER/.lookalike).")
 ]
@@ -147,9 +198,30 @@ class TqdmBar:
             self.bar.close()
 
 
+class PlainProgress:
+    """A `progress(done, total)` callback for a stderr that is no terminal (a log file, a pipe): a
+    plain line such as `indexing: 500/2000 images` at most every `every` seconds, and a last one at
+    the end when any was printed (short runs print nothing)."""
+
+    def __init__(self, label: str, every: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.label, self.every, self.clock = label, every, clock
+        self.last: float | None = None
+        self.printed = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        if self.last is None:
+            self.last = now
+        if (now - self.last >= self.every and done < total) or (done >= total and self.printed):
+            typer.echo(f"{self.label}: {done}/{total} images", err=True)
+            self.last, self.printed = now, done < total
+
+
 def progress_bar(label: str, quiet: bool) -> Callable[[int, int], None] | None:
-    """An embedding bar, only on a terminal and not with --quiet."""
-    return None if quiet or not sys.stderr.isatty() else TqdmBar(label)
+    """An embedding bar on a terminal, plain lines every few seconds elsewhere; none with --quiet."""
+    if quiet:
+        return None
+    return TqdmBar(label) if sys.stderr.isatty() else PlainProgress(label)
 
 
 def report_failures(failures: list[ImageReadError]) -> None:

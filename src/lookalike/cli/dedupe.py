@@ -27,6 +27,7 @@ from .common import (
     check_picture_outputs,
     emit,
     join_choice,
+    one_line,
     path_text,
     progress_bar,
     report_failures,
@@ -121,6 +122,8 @@ def _show(service: Lookalike, found: DuplicateReport, folder: Path | None, model
     typer.echo(f"duplicates: candidate {used.candidate:.3f}, accept {used.accept:.3f} ({used.source}); "
                f"{stats.candidates} candidate pairs, {stats.checked} checked on {stats.check_images} images "
                f"in {stats.check_seconds:.1f} s, {stats.confirmed} confirmed", err=True)
+    if found.unsaved:
+        typer.echo(f"note: groups not saved for `distinct --group` ({one_line(found.unsaved)})", err=True)
     if found.saved and found.groups:
         chosen = f" -m {found.model}" if model else ""
         typer.echo(f"not duplicates? lookalike distinct --group N{chosen} (the group ids above) remembers it",
@@ -148,6 +151,9 @@ def _show(service: Lookalike, found: DuplicateReport, folder: Path | None, model
     emit(columns, rows, fmt)
     draw_duplicates(drawn, *pictures)  # before any action moves a file
     if action is not None and action is not ActionChoice.list:
+        steps, skipped = service.usable_steps(steps)
+        for reason in skipped:
+            typer.echo(one_line(f"skipped: {reason}"), err=True)
         if not apply:
             typer.echo(f"dry run: {len(steps)} file(s) would change; add --apply to do it", err=True)
             return
@@ -156,10 +162,27 @@ def _show(service: Lookalike, found: DuplicateReport, folder: Path | None, model
 
 
 @app.command()
-def undo(log: Annotated[Path, typer.Argument(help="Undo log written by duplicates --apply.")]) -> None:
-    """Reverse an applied duplicates action: every file back in place, byte-identical."""
+def undo(
+    log: Annotated[Path | None, typer.Argument(
+        help="Undo log written by duplicates --apply (default: every unfinished log of --folder, newest first).",
+        show_default=False)] = None,
+    folder: Annotated[Path | None, typer.Option(
+        help="The folder the action ran on (default: the current directory); its paths are found there even "
+        "after it was moved or renamed.", show_default=False)] = None,
+) -> None:
+    """Reverse an applied duplicates action: every file back in place, byte-identical.
+
+    Without a log: every unfinished log of the folder (an --apply that was killed, too), newest first.
+
+    lookalike undo ~/Pictures/.lookalike/undo/20260101-120000.jsonl
+    lookalike undo --folder ~/Pictures
+    """
     with service_for(None) as service:
-        restored = service.undo(log)
+        undone = service.undo(log, folder)
+    if log is None:
+        for found, count in undone:
+            typer.echo(f"undone: {path_text(found)} ({count} file(s))", err=True)
+    restored = sum(count for _, count in undone)
     typer.echo(f"restored {restored} file(s)", err=True)
 
 

@@ -13,6 +13,7 @@ import typer
 from ..output import OutputFormat
 from .common import (
     BatchOption,
+    CliTyper,
     DeviceOption,
     FormatOption,
     MegapixelsOption,
@@ -29,7 +30,7 @@ from .common import (
 if TYPE_CHECKING:
     from ..service import EvalOutcome
 
-bench_app = typer.Typer(help="Benchmarks you can run on your own machine and data.", no_args_is_help=True)
+bench_app = CliTyper(help="Benchmarks you can run on your own machine and data.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
 

@@ -32,6 +32,7 @@ from .common import (
     service_for,
     weight_value,
 )
+from .drawing import grid_then_report
 
 
 def check_query(path: Path | None, argument: str = "query") -> None:
@@ -130,16 +131,20 @@ def search(
     matches = result.matches
     emit(["path", "score"], [[path_text(m.path), round(m.score, 4)] for m in matches], fmt)
     hits = [(m.path, m.score) for m in matches]
-    if grid is not None:
+
+    def draw_grid(target: Path) -> None:
         from ..viz import search_grid
 
-        for written in search_grid(query, hits, grid, title=f"“{text}”" if text else None):
+        for written in search_grid(query, hits, target, title=f"“{text}”" if text else None):
             typer.echo(f"wrote {written}", err=True)
-    if report is not None:
+
+    def write(target: Path) -> None:
         from ..viz.report import command_line, search_report
 
-        search_report(query, hits, report, text=text, command=command_line(), relative_to=Path.cwd())
-        typer.echo(f"wrote {report}", err=True)
+        search_report(query, hits, target, text=text, command=command_line(), relative_to=Path.cwd())
+        typer.echo(f"wrote {target}", err=True)
+
+    grid_then_report(grid, draw_grid, report, write)
 
 
 @app.command()

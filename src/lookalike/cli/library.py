@@ -95,8 +95,8 @@ def index(
     typer.echo(f"library: {path_text(outcome.location)}", err=True)
     if outcome.checked:
         exact = sum(d.kind == "exact" for d in found)
-        typer.echo(f"{len(found)} of {report.added} new file(s) duplicate files already indexed "
-                   f"({exact} exact, {len(found) - exact} near)", err=True)
+        typer.echo(f"new files that duplicate indexed ones: {len(found)} of {report.added} ({exact} exact, "
+                   f"{len(found) - exact} near)", err=True)
     columns = ["added", "updated", "moved", "deleted", "unchanged", "failed", "index_rebuilt", "seconds"]
     summary = [report.added, report.updated, report.moved, report.deleted, report.unchanged,
                len(report.failures), "yes" if report.index_rebuilt else "no", round(report.seconds, 2)]

@@ -114,11 +114,12 @@ def find_duplicates(store: VectorStore, options: DuplicateOptions | None = None,
         found.paths, found.vectors, found.hashes, found.spec.model, options,
         store.embedder() if options.invariant else None, store.distinct_pairs(), store.get_meta(SAVED_THRESHOLD_KEY),
         edge_source=join_edges(join, progress, reports), max_checks=max_checks)
-    saved = False
+    saved, unsaved = False, ""
     if remember and store.persistent and store.writable:
         try:
             remember_groups(store, [group.hashes for group in groups])
             saved = True
-        except (LibraryLockedError, LibraryError):
-            saved = False
-    return DuplicateReport(groups, thresholds, stats, found.failures, len(found), reports, saved, found.spec.model)
+        except (LibraryLockedError, LibraryError) as exc:  # another writer holds the store: never wait
+            unsaved = exc.reason
+    return DuplicateReport(groups, thresholds, stats, found.failures, len(found), reports, saved, found.spec.model,
+                           unsaved)

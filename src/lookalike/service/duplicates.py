@@ -13,7 +13,7 @@ from ..dedupe.calibration import Calibration, best_f1_threshold, read_pairs
 from ..dedupe.decisions import remembered_group
 from ..dedupe.keepers import parse_rule
 from ..dedupe.run import SAVED_THRESHOLD_KEY, find_duplicates
-from ..errors import InvalidArgumentError, LibraryError
+from ..errors import InvalidArgumentError, LibraryError, LookalikeError
 from ..join import Progress
 from ..similarity.query import embed_image
 from ..store.base import VectorStore
@@ -48,14 +48,29 @@ class DuplicateVerbs(ServiceCore):
         trash = base / STATE_DIR / "trash" / time.strftime("%Y%m%d-%H%M%S")
         return actions.plan(report.groups, action, base, destination=destination, trash=trash)
 
-    def apply_actions(self, steps: list[ActionStep], base: Path, log: Path | None = None) -> tuple[int, Path]:
-        """Apply planned steps, writing an undo log first (default under `base`/.lookalike/undo)."""
-        chosen = log or base / STATE_DIR / "undo" / f"{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
-        return actions.apply(steps, chosen), chosen
+    def usable_steps(self, steps: list[ActionStep]) -> tuple[list[ActionStep], list[str]]:
+        """The steps that can run, and why each left-out member (a symlink, not a regular file, a taken
+        target) or group (its keeper not a regular file) is left out: one odd member never stops a plan."""
+        return actions.usable(steps)
 
-    def undo(self, log: Path) -> int:
-        """Reverse an applied action: every file back in place, byte-identical."""
-        return actions.undo(log)
+    def apply_actions(self, steps: list[ActionStep], base: Path, log: Path | None = None) -> tuple[int, Path]:
+        """Apply planned steps, writing an undo log first (default under `base`/.lookalike/undo, paths
+        relative to `base` so the log survives moving the folder)."""
+        chosen = log or actions.new_log_path(base)
+        return actions.apply(steps, chosen, base), chosen
+
+    def undo(self, log: Path | None = None, folder: Path | None = None) -> list[tuple[Path, int]]:
+        """Reverse applied actions: every file back in place, byte-identical. Without a log, every
+        unfinished log of `folder` (default: the working directory), newest first. Returns each log
+        undone with how many files it restored."""
+        if log is not None:
+            return [(log, actions.undo(log, folder))]
+        base = folder if folder is not None else Path.cwd()
+        logs = actions.unfinished_logs(base)
+        if not logs:
+            raise LookalikeError(f"no unfinished undo logs in {base / actions.UNDO_DIR}: give the log, or the "
+                                 "folder duplicates --apply ran on", argument="folder")
+        return [(found, actions.undo(found, base)) for found in logs]
 
     # decisions -----------------------------------------------------------------------------------
     def nearest_library(self, start: Path, library: Path | None = None, model: str | None = None) -> Library:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidArgumentError
+from ..embedders.registry import model_info
+from ..errors import InvalidArgumentError, UnsupportedQueryError
 from ..images import ImageSource, find_images
 from ..join import JoinOptions, Progress
 from ..similarity import check_all_pairs, pairs_of
@@ -54,9 +55,20 @@ class FindingVerbs(ServiceCore):
         """The k images most similar to an image (path, bytes), a text, or both, best first; the query
         image itself is left out by identity."""
         check_count(k, "k")
+        if query.text:
+            self._check_text(target)
         store = self.store(target, progress)
         hits = search_store(store, query, k, threshold, exact, ef_search, nprobe)
         return SearchResult(hits, store.failures())
+
+    def _check_text(self, target: Target) -> None:
+        """Refuse a text query before any model loads when the registry knows the model has no text tower."""
+        name = self.model_for(target.folder, target.model, target.library) if isinstance(target, Source) \
+            else target.spec.model
+        info = model_info(name)
+        if info is not None and not info.text:
+            raise UnsupportedQueryError(f"model '{name}' has no text tower; use a SigLIP or CLIP model for text "
+                                        "queries (lookalike models: the text column)")
 
     def similar(self, store: VectorStore, file_id: int, k: int = 10, threshold: float | None = None) -> list[Match]:
         """The k images most like one already in the store (itself left out); no model needed."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,8 +37,25 @@ def font(size: int) -> Font:
     return ImageFont.load_default(size=size)
 
 
+MAX_LABEL = 200  # characters drawn at most; longer labels are cut in the middle before measuring
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SHOWN = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def drawable(text: str) -> str:
+    """`text` safe for one line of ImageDraw.text: control characters (newlines in file names, say)
+    shown as \\n, \\r, \\t or \\xNN, and at most MAX_LABEL characters (cut in the middle)."""
+    text = _CONTROL.sub(lambda m: _SHOWN.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+    if len(text) > MAX_LABEL:
+        half = MAX_LABEL // 2
+        text = text[: half - 1] + "…" + text[-half:]
+    return text
+
+
 def fit_text(text: str, width: int, face: Font) -> str:
-    """`text` shortened with an ellipsis in the middle (keeping the file extension) to fit `width` pixels."""
+    """`text` (made `drawable`) shortened with an ellipsis in the middle (keeping the file extension)
+    to fit `width` pixels."""
+    text = drawable(text)
     if face.getlength(text) <= width:
         return text
     keep_end = min(len(text) // 3, 10)
@@ -51,8 +69,8 @@ def fit_text(text: str, width: int, face: Font) -> str:
 
 
 def file_label(path: str | os.PathLike[str]) -> str:
-    """The file name of `path`, printable whatever its bytes."""
-    return Path(display_path(path)).name
+    """The file name of `path`, printable and drawable whatever its bytes."""
+    return drawable(Path(display_path(path)).name)
 
 
 def _wrap(text: str, width: int, face: Font, lines: int) -> list[str]:
