@@ -77,11 +77,23 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def clean(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[bytes, tuple[str, np.ndarray]]:
+def indexed(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The library of an undisturbed run, indexed once: tests that damage one work on a copy."""
+    where = tmp_path_factory.mktemp("clean") / "lib"
+    assert run_cli("index", folder, "--library", where, *INDEX_ARGS).returncode == 0
+    return where
+
+
+@pytest.fixture(scope="module")
+def clean(indexed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[bytes, tuple[str, np.ndarray]]:
     """The export of an undisturbed run."""
-    where = tmp_path_factory.mktemp("clean")
-    assert run_cli("index", folder, "--library", where / "lib", *INDEX_ARGS).returncode == 0
-    return export_records(where / "lib", where / "clean.parquet")
+    return export_records(indexed, tmp_path_factory.mktemp("clean-export") / "clean.parquet")
+
+
+def copy_library(indexed: Path, home: Path) -> Path:
+    """A private copy of the clean library at `home` (what `index FOLDER --library home` would make)."""
+    shutil.copytree(indexed, home, symlinks=True)
+    return home
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +160,8 @@ def test_sigkill_at_a_seeded_random_point(run: int, folder: Path, clean, trace, 
     assert_same_export(export_records(home, tmp_path / "after.parquet"), clean)
 
 
-def test_temp_files_of_killed_runs_are_removed(folder: Path, tmp_path: Path, stress) -> None:
-    home = tmp_path / "lib"
-    assert run_cli("index", folder, "--library", home, *INDEX_ARGS).returncode == 0
+def test_temp_files_of_killed_runs_are_removed(folder: Path, indexed: Path, tmp_path: Path, stress) -> None:
+    home = copy_library(indexed, tmp_path / "lib")
     directory = _library_dir(home)
     leftovers = [directory / ".vectors.faiss.99999.tmp", directory / ".manifest.json.99998.tmp",
                  directory / ".catalog.sqlite.99997.creating"]
@@ -224,9 +235,9 @@ def _damage(path: Path, how: str, rng: random.Random) -> None:
 
 @pytest.mark.parametrize("victim", ["catalog.sqlite", "vectors.faiss", "manifest.json"])
 @pytest.mark.parametrize("how", ["truncate", "bitflip"])
-def test_damaged_library_file(victim: str, how: str, folder: Path, clean, tmp_path: Path, stress) -> None:
-    home = tmp_path / "lib"
-    assert run_cli("index", folder, "--library", home, *INDEX_ARGS).returncode == 0
+def test_damaged_library_file(victim: str, how: str, folder: Path, indexed: Path, clean, tmp_path: Path,
+                              stress) -> None:
+    home = copy_library(indexed, tmp_path / "lib")
     _damage(_library_dir(home) / victim, how, random.Random(f"{SEED}-{victim}-{how}"))
     stress.faults += 1
     for args in (["status", "--library", home], ["search", folder / "img_03.png", "--library", home],
@@ -240,10 +251,9 @@ def test_damaged_library_file(victim: str, how: str, folder: Path, clean, tmp_pa
     assert_same_export(export_records(home, tmp_path / "after.parquet"), clean)
 
 
-def test_a_bit_flipped_index_is_never_used(folder: Path, tmp_path: Path, stress) -> None:
+def test_a_bit_flipped_index_is_never_used(folder: Path, indexed: Path, tmp_path: Path, stress) -> None:
     """Results from a damaged index would be silently wrong: its checksum sends every reader to the catalog."""
-    home = tmp_path / "lib"
-    assert run_cli("index", folder, "--library", home, *INDEX_ARGS).returncode == 0
+    home = copy_library(indexed, tmp_path / "lib")
     expected = run_cli("search", folder / "img_05.png", "--library", home, "-k", "8", "-f", "csv").stdout
     index_file = _library_dir(home) / "vectors.faiss"
     data = bytearray(index_file.read_bytes())
@@ -256,14 +266,13 @@ def test_a_bit_flipped_index_is_never_used(folder: Path, tmp_path: Path, stress)
 
 
 # read-only library, locked catalog, racing creators ---------------------------------------------
-def test_read_only_library(folder: Path, clean, tmp_path: Path, stress) -> None:
+def test_read_only_library(folder: Path, indexed: Path, clean, tmp_path: Path, stress) -> None:
     mount = tmp_path / "ro"
     if not can_mount_tmpfs(mount):
         pytest.skip("cannot mount a tmpfs here to make a truly read-only library (root ignores chmod)")
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", os.fspath(mount)], check=True, timeout=30)
     try:
-        home = mount / "lib"
-        assert run_cli("index", folder, "--library", home, *INDEX_ARGS).returncode == 0
+        home = copy_library(indexed, mount / "lib")
         subprocess.run(["mount", "-o", "remount,ro", os.fspath(mount)], check=True, timeout=30)
         stress.faults += 1
         status = run_cli("status", "--library", home, "-f", "json")
