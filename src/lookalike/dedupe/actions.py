@@ -16,10 +16,11 @@ from typing import Any
 
 from ..errors import LookalikeError, display_path
 from ..store.scan import file_hash
+from ..types import STATE_DIR
 from .groups import DuplicateGroup
 
 ACTIONS = ("list", "move-to", "hardlink", "symlink")
-UNDO_DIR = Path(".lookalike") / "undo"  # below the folder an action ran on
+UNDO_DIR = Path(STATE_DIR) / "undo"  # below the folder an action ran on
 
 
 @dataclass(frozen=True)
