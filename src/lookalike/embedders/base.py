@@ -83,7 +83,8 @@ class Embedder(ABC):
 
     @abstractmethod
     def prepare(self, image: Image.Image) -> Any:
-        """Model input for one RGB picture; thread-safe, called from decode workers."""
+        """Model input for one RGB picture (for neural models a float32 numpy array, made by
+        `prepare_array(image, self.preprocess)`); thread-safe, called from decode workers."""
 
     @abstractmethod
     def _embed_prepared(self, items: Sequence[Any]) -> np.ndarray:
