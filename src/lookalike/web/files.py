@@ -73,8 +73,11 @@ def open_library_file(root: Path, path: Path) -> BinaryIO:
         raise
 
 
-def chunks(handle: BinaryIO) -> Iterator[bytes]:
-    """The rest of an open file in pieces; the file is closed at the end (or when the stream is dropped)."""
+def chunks(handle: BinaryIO, size: int) -> Iterator[bytes]:
+    """The first `size` bytes of an open file (its size when it was checked, the Content-Length sent) in
+    pieces; the file is closed at the end (or when the stream is dropped)."""
     with handle:
-        while block := handle.read(CHUNK):
+        left = size
+        while left > 0 and (block := handle.read(min(CHUNK, left))):
+            left -= len(block)
             yield block

@@ -101,6 +101,7 @@ def image_file(context: Context, image_id: ImageId) -> StreamingResponse:
     if not media_type.startswith("image/"):
         media_type = "application/octet-stream"
     name = quote(found.path.name)
-    headers = {"Content-Length": str(os.fstat(handle.fileno()).st_size),
+    size = os.fstat(handle.fileno()).st_size
+    headers = {"Content-Length": str(size),
                "Content-Disposition": f"inline; filename*=utf-8''{name}", "X-Content-Type-Options": "nosniff"}
-    return StreamingResponse(chunks(handle), media_type=media_type, headers=headers)
+    return StreamingResponse(chunks(handle, size), media_type=media_type, headers=headers)
