@@ -103,6 +103,8 @@ class DuplicateOptions:
     keep: str = "best"
     min_inliers: int = DEFAULT_MIN_INLIERS
     check: bool = True
+    neighbours: int = 10  # candidates each image proposes (work grows as N x neighbours)
+    same_bytes: bool = False  # only byte-identical copies, by content hash: no model, no vectors
 
 
 # what comes back -----------------------------------------------------------------------------------

@@ -70,6 +70,8 @@ def duplicates(
     to: Annotated[Path | None, typer.Option("--to", help="Destination folder for --action move-to.")] = None,
     apply: Annotated[bool, typer.Option("--apply", help="Carry out --action, writing an undo log.")] = False,
     undo_log: Annotated[Path | None, typer.Option(help="Where --apply writes its undo log.")] = None,
+    same_bytes: Annotated[bool, typer.Option("--same-bytes", help="Only byte-identical copies, by content hash: "
+                                             "fast, no model.")] = False,
     min_inliers: Annotated[int, typer.Option(
         min=4, help="Keypoint inliers that confirm a pair.")] = DEFAULT_MIN_INLIERS,
     library: LibraryOption = None,
@@ -100,8 +102,12 @@ def duplicates(
         raise InvalidArgumentError("--action move-to needs --to DIR", argument="to")
     if apply and action in (None, ActionChoice.list):
         raise InvalidArgumentError("--apply needs --action move-to, hardlink or symlink", argument="apply")
+    if same_bytes and (verify or invariant or similar or threshold is not None):
+        raise InvalidArgumentError("--same-bytes compares content hashes only: drop --verify, --invariant, "
+                                   "--similar and --threshold", argument="same-bytes")
     options = DuplicateOptions(threshold=threshold, verify=verify, invariant=invariant,
-                               similar=-1.0 if similar else None, keep=keep, min_inliers=min_inliers)
+                               similar=-1.0 if similar else None, keep=keep, min_inliers=min_inliers,
+                               same_bytes=same_bytes)
     target = source(folder, library, model)
     if folder is not None:
         check_folder(folder)
@@ -119,9 +125,12 @@ def _show(service: Lookalike, found: DuplicateReport, folder: Path | None, model
     for join in found.joins:
         said("duplicates", join)
     used, stats = found.thresholds, found.stats
-    typer.echo(f"duplicates: candidate {used.candidate:.3f}, accept {used.accept:.3f} ({used.source}); "
-               f"{stats.candidates} candidate pairs, {stats.checked} checked on {stats.check_images} images "
-               f"in {stats.check_seconds:.1f} s, {stats.confirmed} confirmed", err=True)
+    if found.model:  # a run on vectors (not --same-bytes)
+        typer.echo(f"duplicates: candidate {used.candidate:.3f}, accept {used.accept:.3f} ({used.source}); "
+                   f"{stats.candidates} candidate pairs, {stats.checked} checked on {stats.check_images} images "
+                   f"in {stats.check_seconds:.1f} s, {stats.confirmed} confirmed", err=True)
+    else:
+        typer.echo(f"duplicates: {used.source}, {found.count} files", err=True)
     if found.unsaved:
         typer.echo(f"note: groups not saved for `distinct --group` ({one_line(found.unsaved)})", err=True)
     if found.saved and found.groups:

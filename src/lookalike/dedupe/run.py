@@ -13,17 +13,18 @@ import numpy as np
 
 from ..embedders import Embedder
 from ..embedders.registry import model_info
-from ..errors import LibraryError, LibraryLockedError, LookalikeError, TooManyItemsError
-from ..join import JoinOptions, Progress, threshold_edges
+from ..errors import ImageReadError, LibraryError, LibraryLockedError, LookalikeError, TooManyItemsError
+from ..join import JoinOptions, Progress, knn_join
 from ..store.base import VectorStore
 from ..types import DuplicateGroup, DuplicateOptions, DuplicateReport, GroupingStats, Thresholds, check_threshold
 from .decisions import remember_groups
-from .edges import Edges, candidate_edges
+from .edges import Edges, candidate_edges, undirected_max
 from .groups import build_groups
 from .verify import Verifier, VerifyOptions, opencv_available
 
 SAVED_THRESHOLD_KEY = "duplicate_threshold"
-EdgeSource = Callable[[np.ndarray, float], Edges]
+EdgeSource = Callable[[np.ndarray, float, int], Edges]
+"""(vectors, candidate floor, k): each row's at most k best other rows scoring >= the floor."""
 FALLBACK_THRESHOLD = 0.95
 INVARIANT_NEIGHBOURS = 10
 
@@ -52,9 +53,11 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
                   distinct: set[tuple[str, str]] | None = None, saved: str | None = None,
                   verify_options: VerifyOptions | None = None, edge_source: EdgeSource | None = None,
                   max_checks: int | None = None) -> tuple[list[DuplicateGroup], Thresholds, GroupingStats]:
-    """The engine on ready vectors (one per path, same order) and content hashes. `edge_source`
-    answers "every pair >= threshold" (default: the exact range search; the CLI passes the join).
-    `max_checks` refuses a run that would check more candidate pairs by keypoints than that."""
+    """The engine on ready vectors (one per path, same order) and content hashes. Each image proposes
+    at most `options.neighbours` candidates above the candidate floor, so the work grows as N x k,
+    never with the number of pairs above a threshold. `edge_source` answers that (default: the exact
+    range search; the service passes the join). `max_checks` refuses a run that would check more
+    candidate pairs by keypoints than that."""
     thresholds = resolve_thresholds(model, options, saved)
     floor = min(thresholds.candidate, thresholds.similar if thresholds.similar is not None else 1.0)
     if options.invariant:
@@ -64,7 +67,7 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
 
         edges = invariant_edges(embedder, paths, vectors, floor, INVARIANT_NEIGHBOURS)
     else:
-        edges = (edge_source or candidate_edges)(vectors, floor)
+        edges = (edge_source or _exact_edges)(vectors, floor, options.neighbours)
     use_check = options.check and (options.verify or thresholds.accept > thresholds.candidate)
     if use_check and not opencv_available():
         raise LookalikeError("checking duplicate pairs needs OpenCV: pip install opencv-python-headless "
@@ -84,16 +87,27 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
     return groups, thresholds, stats
 
 
+def _exact_edges(vectors: np.ndarray, floor: float, k: int) -> Edges:
+    """Each row's k best other rows scoring >= `floor`, by an exact search."""
+    return candidate_edges(vectors, floor, k=k)
+
+
 def join_edges(join: JoinOptions | None = None, progress: Progress | None = None,
                reports: list[Any] | None = None) -> EdgeSource:
     """Candidate edges from the similarity join (bounded memory at any size); each join's report is
     appended to `reports`."""
 
-    def source(vectors: np.ndarray, floor: float) -> Edges:
-        i, j, score, report = threshold_edges(np.asarray(vectors), floor, join, progress)
+    def source(vectors: np.ndarray, floor: float, k: int) -> Edges:
+        count = len(vectors)
+        if count < 2:
+            return Edges.empty()
+        scores, indices, report = knn_join(np.asarray(vectors), min(k, count - 1), join, progress)
         if reports is not None:
             reports.append(report)
-        return Edges(i.astype(np.int64), j.astype(np.int64), score.astype(np.float32))
+        rows = np.repeat(np.arange(count, dtype=np.int64), indices.shape[1])
+        cols, values = indices.ravel().astype(np.int64), scores.ravel()
+        keep = (cols >= 0) & (values >= np.float32(floor))
+        return undirected_max(rows[keep], cols[keep], values[keep])
 
     return source
 
@@ -123,3 +137,11 @@ def find_duplicates(store: VectorStore, options: DuplicateOptions | None = None,
             unsaved = exc.reason
     return DuplicateReport(groups, thresholds, stats, found.failures, len(found), reports, saved, found.spec.model,
                            unsaved)
+
+
+def same_bytes(paths: list[Path], hashes: list[str], failures: list[ImageReadError] | None = None,
+               keep: str = "best") -> DuplicateReport:
+    """Groups of byte-identical files (same content hash), each with a keeper: no model, no vectors."""
+    thresholds = Thresholds(1.0, 1.0, None, False, "same bytes (content hash)")
+    groups, stats = build_groups(paths, hashes, Edges.empty(), thresholds, None, keep=keep)
+    return DuplicateReport(groups, thresholds, stats, list(failures or []), len(paths))

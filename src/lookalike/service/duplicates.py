@@ -12,11 +12,12 @@ from ..dedupe import actions
 from ..dedupe.calibration import Calibration, best_f1_threshold, read_pairs
 from ..dedupe.decisions import remembered_group
 from ..dedupe.keepers import parse_rule
-from ..dedupe.run import SAVED_THRESHOLD_KEY, find_duplicates
+from ..dedupe.run import SAVED_THRESHOLD_KEY, find_duplicates, same_bytes
 from ..errors import InvalidArgumentError, LibraryError, LookalikeError
 from ..join import Progress
 from ..similarity.query import embed_image
 from ..store.base import VectorStore
+from ..store.folders import hash_folder
 from ..store.library import Library
 from ..store.scan import file_hash
 from ..types import STATE_DIR, DuplicateOptions, DuplicateReport, JoinChoice, Source, check_threshold
@@ -39,8 +40,18 @@ class DuplicateVerbs(ServiceCore):
         options = options or DuplicateOptions()
         parse_rule(options.keep)
         check_threshold(options.threshold)
+        if options.same_bytes:
+            return self._same_bytes(target, options.keep)
         store = self.store(target, progress)
         return find_duplicates(store, options, join_options(join), join_progress, max_checks)
+
+    def _same_bytes(self, target: Target, keep: str) -> DuplicateReport:
+        """Byte-identical copies only: a folder is hashed (no model, no library needed), a library
+        answers from the hashes it stores."""
+        if isinstance(target, Source) and target.library is None and target.folder is not None:
+            return same_bytes(*hash_folder(target.folder), keep=keep)
+        found = self.store(target).snapshot()
+        return same_bytes(found.paths, found.hashes, found.failures, keep)
 
     def plan_actions(self, report: DuplicateReport, action: str, base: Path,
                      destination: Path | None = None) -> list[ActionStep]:

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..embedders import DEFAULT_MODEL, Embedder, create_embedder
-from ..errors import LookalikeError
+from ..errors import ImageReadError, LookalikeError
+from ..images import find_images
 from ..pipeline import PipelineOptions
 from .base import VectorStore
 from .catalog import storage_writable
@@ -18,6 +19,7 @@ from .layout import LibraryPaths, folder_library, library_home
 from .library import Library
 from .memory import MemoryStore
 from .opening import find_paths, models_in
+from .scan import hash_files
 
 log = logging.getLogger("lookalike")
 
@@ -75,3 +77,16 @@ def library_paths(folder: Path | None, library: Path | None, model: str | None, 
     """The files of the library for `model` of a folder or a library directory (None: the only one
     there, else the default model's)."""
     return find_paths(library_home(folder, library, home), model, create)
+
+
+def hash_folder(folder: str | os.PathLike[str]) -> tuple[list[Path], list[str], list[ImageReadError]]:
+    """Every image file below `folder` with its content hash (read in parallel), and the files that
+    could not be read; nothing is decoded and no model is needed."""
+    root = require_folder(folder)
+    paths = find_images(root)
+    relative = [os.path.relpath(p, root) for p in paths]
+    digests = hash_files(root, relative)
+    kept = [(p, digests[r]) for p, r in zip(paths, relative, strict=True) if digests[r]]
+    failures = [ImageReadError(p, "could not be read (not a regular file, or no permission)")
+                for p, r in zip(paths, relative, strict=True) if not digests[r]]
+    return [p for p, _ in kept], [h for _, h in kept], failures
