@@ -55,6 +55,9 @@ MegapixelsOption = Annotated[
     typer.Option(min=0.01, help="Skip images above this many megapixels (default: 100; LOOKALIKE_MAX_MEGAPIXELS)."),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+RecallOption = Annotated[float | None, typer.Option(
+    min=0.0, max=1.0, help="Recall target of the approximate join, estimated on sampled rows; 1: exact, 0: fixed "
+    "search (default: 0.99; LOOKALIKE_RECALL).")]
 LibraryOption = Annotated[
     Path | None, typer.Option("--library", "-L", help="Library directory (default: FOLDER/.lookalike).")
 ]

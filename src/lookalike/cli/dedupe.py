@@ -23,6 +23,7 @@ from .common import (
     ModelOption,
     PrecisionOption,
     QuietOption,
+    RecallOption,
     WorkersOption,
     app,
     check_picture_outputs,
@@ -67,6 +68,7 @@ def duplicates(
         min=4, help="Keypoint inliers that confirm a pair.")] = DEFAULT_MIN_INLIERS,
     library: LibraryOption = None,
     exact: ExactOption = False,
+    recall: RecallOption = None,
     progress: ProgressOption = False,
     grid: GridOption = None,
     report: ReportOption = None,
@@ -101,12 +103,13 @@ def duplicates(
                                similar=-1.0 if similar else None, keep=keep, min_inliers=min_inliers)
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
         _duplicates(service, folder, library, model, options, action, to, apply, undo_log, exact, progress,
-                    quiet, fmt, (grid, report))
+                    quiet, fmt, (grid, report), recall)
 
 
 def _duplicates(service: Any, folder: Path | None, library: Path | None, model: str | None, options: Any,
                 action: ActionChoice | None, to: Path | None, apply: bool, undo_log: Path | None, exact: bool,
-                progress: bool, quiet: bool, fmt: OutputFormat, pictures: tuple[Path | None, Path | None]) -> None:
+                progress: bool, quiet: bool, fmt: OutputFormat, pictures: tuple[Path | None, Path | None],
+                recall: float | None = None) -> None:
     """The body of `duplicates` (the service stays open while the model may be needed)."""
     from ..dedupe import actions
     from ..dedupe.run import group_vectors, join_edges, library_decisions, save_groups
@@ -123,7 +126,8 @@ def _duplicates(service: Any, folder: Path | None, library: Path | None, model: 
     hashes = found.hashes or [""] * len(found.paths)
     groups, used, stats = group_vectors(found.paths, found.vectors, hashes, name, options, embedder,
                                         distinct_marks, saved,
-                                        edge_source=join_edges(exact or None, _bar(progress, "duplicates"), reports))
+                                        edge_source=join_edges(exact or None, _bar(progress, "duplicates"), reports,
+                                                               service.settings.recall if recall is None else recall))
     for report in reports:
         _said("duplicates", report)
     typer.echo(f"duplicates: candidate {used.candidate:.3f}, accept {used.accept:.3f} ({used.source}); "

@@ -21,6 +21,7 @@ from .common import (
     ModelOption,
     PrecisionOption,
     QuietOption,
+    RecallOption,
     TqdmBar,
     WorkersOption,
     app,
@@ -51,10 +52,11 @@ def _bar(show: bool, label: str) -> Progress | None:
     return TqdmBar(label, unit="cell") if show else None
 
 
-def _join_options(exact: bool) -> Any:
+def _join_options(exact: bool, recall: float | None, service: Any) -> Any:
+    """The join's options: --exact, and --recall (else the `recall` setting)."""
     from ..join import JoinOptions
 
-    return JoinOptions(exact=exact or None)
+    return JoinOptions(exact=exact or None, recall=service.settings.recall if recall is None else recall)
 
 
 def _said(what: str, report: JoinReport | None) -> None:
@@ -86,6 +88,7 @@ def pairs(
     every: Annotated[bool, typer.Option("--all", help="Every pairwise score (small folders only).")] = False,
     library: LibraryOption = None,
     exact: ExactOption = False,
+    recall: RecallOption = None,
     progress: ProgressOption = False,
     grid: GridOption = None,
     report: ReportOption = None,
@@ -113,7 +116,7 @@ def pairs(
         check_all_pairs(matching.count_images(folder))  # before any embedding
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
         found = _load(folder, library, model, service, quiet)
-    answer = matching.find_pairs(found, top=top or 1, every=every, options=_join_options(exact),
+    answer = matching.find_pairs(found, top=top or 1, every=every, options=_join_options(exact, recall, service),
                                  progress=_bar(progress, "pairs"))
     report_failures(answer.failures)
     _said("pairs", answer.report)
@@ -131,6 +134,7 @@ def match(
     library_a: Annotated[Path | None, typer.Option(help="Library for A (stored vectors, no model).")] = None,
     library_b: Annotated[Path | None, typer.Option(help="Library for B (stored vectors, no model).")] = None,
     exact: ExactOption = False,
+    recall: RecallOption = None,
     progress: ProgressOption = False,
     grid: GridOption = None,
     report: ReportOption = None,
@@ -160,7 +164,8 @@ def match(
         if side_b is None:
             side_b = _load(b, None, model or (side_a.spec.model if side_a.spec else None), service, quiet,
                            flag="--library-b")
-    answer = matching.match(side_a, side_b, k, threshold, _join_options(exact), _bar(progress, "match"))
+    answer = matching.match(side_a, side_b, k, threshold, _join_options(exact, recall, service),
+                            _bar(progress, "match"))
     report_failures(answer.failures)
     _said("match", answer.report)
     emit(["a", "b", "score", "rank"],

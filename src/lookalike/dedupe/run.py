@@ -113,14 +113,15 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
 
 
 def join_edges(exact: bool | None = None, progress: Progress | None = None,
-               reports: list[Any] | None = None) -> EdgeSource:
-    """Candidate edges from the similarity join (bounded memory at any size); each join's report is
-    appended to `reports`."""
+               reports: list[Any] | None = None, recall: float | None = None) -> EdgeSource:
+    """Candidate edges from the similarity join (bounded memory at any size; `recall`: its target,
+    default `JoinOptions.recall`); each join's report is appended to `reports`."""
 
     def source(vectors: np.ndarray, floor: float) -> Edges:
         from ..join import JoinOptions, threshold_edges
 
-        i, j, score, report = threshold_edges(np.asarray(vectors), floor, JoinOptions(exact=exact), progress)
+        options = JoinOptions(exact=exact) if recall is None else JoinOptions(exact=exact, recall=recall)
+        i, j, score, report = threshold_edges(np.asarray(vectors), floor, options, progress)
         if reports is not None:
             reports.append(report)
         return Edges(i.astype(np.int64), j.astype(np.int64), score.astype(np.float32))
