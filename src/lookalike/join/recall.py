@@ -73,7 +73,8 @@ def draw(count: int, size: int, seed: int, hot: np.ndarray | None = None) -> tup
     take_hot = min(len(hot), size // 2)
     take_cold = min(len(cold), size - take_hot)
     rows = np.concatenate([rng.choice(hot, take_hot, replace=False), rng.choice(cold, take_cold, replace=False)])
-    weights = np.concatenate([np.full(take_hot, len(hot) / take_hot), np.full(take_cold, len(cold) / take_cold)])
+    weights = np.concatenate([np.full(take_hot, len(hot) / max(take_hot, 1)),
+                              np.full(take_cold, len(cold) / max(take_cold, 1))])
     order = np.argsort(rows)
     return rows[order], weights[order]
 
