@@ -66,6 +66,7 @@ bench: setup
 	$(PY) benchmarks/embed_throughput.py --data $(SHARED)/ukbench-a
 	$(PY) benchmarks/library.py --images $(SHARED)/ukbench-a --sizes $(BENCH_SIZES)
 	$(PY) benchmarks/pairs.py --sizes $(BENCH_SIZES)
+	$(PY) benchmarks/join_recall.py --size 200000 --dim 1280
 	$(PY) benchmarks/serve.py --samples $(SHARED)/samples --vectors 10000
 
 results: setup

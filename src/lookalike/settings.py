@@ -10,6 +10,7 @@ precision = "fp32"
 batch_size = 64
 workers = 2
 max_megapixels = 50
+recall = 0.99
 home = "~/.cache/lookalike/libraries"
 ```
 """
@@ -38,6 +39,7 @@ ENVIRONMENT = {
     "workers": "LOOKALIKE_WORKERS",
     "max_megapixels": "LOOKALIKE_MAX_MEGAPIXELS",
     "home": "LOOKALIKE_HOME",
+    "recall": "LOOKALIKE_RECALL",
 }
 
 
@@ -53,6 +55,7 @@ class Settings:
     workers: int = 0
     max_megapixels: float = 100.0
     home: Path | None = None
+    recall: float = 0.99  # the similarity join's recall target (lookalike.join.JoinOptions.recall)
 
     @property
     def max_pixels(self) -> int:
@@ -87,6 +90,11 @@ def _checked(key: str, value: Any, source: str) -> Any:
             if math.isnan(megapixels) or megapixels <= 0:
                 raise ValueError(value)
             return megapixels
+        if key == "recall":
+            recall = float(value)
+            if not 0 <= recall <= 1:  # also refuses nan
+                raise ValueError(value)
+            return recall
         if key == "home":
             return Path(os.path.expanduser(str(value)))
         text = str(value).strip()
@@ -99,7 +107,8 @@ def _checked(key: str, value: Any, source: str) -> Any:
         return text
     except (TypeError, ValueError):
         expected = {"batch_size": "an integer >= 1", "workers": "an integer >= 0",
-                    "max_megapixels": "a number > 0", "device": "auto, cpu, cuda or cuda:N",
+                    "max_megapixels": "a number > 0", "recall": "a number from 0 to 1",
+                    "device": "auto, cpu, cuda or cuda:N",
                     "precision": "auto, fp32 or bf16"}.get(key, "a non-empty text")
         raise ConfigError(f"{key} = {value!r} is not {expected}", path=source, setting=key) from None
 

@@ -51,6 +51,15 @@ def test_pairs_on_a_library_equal_the_folder_and_say_which_join(library: Path, f
     assert "pairs: exact join" in run("pairs", "--library", str(library), "--exact").stderr
 
 
+def test_recall_flag_is_checked_and_keeps_the_exact_answer(library: Path) -> None:
+    exact = run("pairs", "--library", str(library), "--top", "4", "-f", "json")
+    targeted = run("pairs", "--library", str(library), "--top", "4", "-f", "json", "--recall", "0.5")
+    assert as_json(targeted) == as_json(exact) and "pairs: exact join over 8 vectors" in targeted.stderr
+    for command in (["pairs", "--library", str(library)], ["duplicates", "--library", str(library)]):
+        done = run(*command, "--recall", "1.5", check=False)
+        assert done.returncode == 2 and "--recall" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_duplicates_report_exact_then_near_groups(library: Path, folder: Path, tiny_siglip_dir: Path) -> None:
     for source in (["--library", str(library)], [str(folder), "-m", str(tiny_siglip_dir)]):
         done = run("duplicates", *source, "--threshold", "0.99", "-f", "json")

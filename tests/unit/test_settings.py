@@ -35,6 +35,7 @@ def test_defaults_without_any_configuration(config_home: Path) -> None:
     ("batch_size", "8", "LOOKALIKE_BATCH_SIZE", "16", 64, (8, 16, 64)),
     ("max_megapixels", "12.5", "LOOKALIKE_MAX_MEGAPIXELS", "30", 0.5, (12.5, 30.0, 0.5)),
     ("device", '"cpu"', "LOOKALIKE_DEVICE", "cuda:1", "auto", ("cpu", "cuda:1", "auto")),
+    ("recall", "0.95", "LOOKALIKE_RECALL", "0.999", 1.0, (0.95, 0.999, 1.0)),
 ])
 def test_file_then_environment_then_flag(config_home: Path, tmp_path: Path, key: str, file_value: str, env: str,
                                          env_value: str, flag_value: object, expected: tuple[object, ...]) -> None:
@@ -60,6 +61,7 @@ def test_folder_file_beats_user_file_and_none_flags_are_ignored(config_home: Pat
     ({"LOOKALIKE_BATCH_SIZE": "lots"}, "LOOKALIKE_BATCH_SIZE: batch_size = 'lots' is not an integer >= 1"),
     ({"LOOKALIKE_DEVICE": "banana"}, "LOOKALIKE_DEVICE: device = 'banana' is not auto, cpu, cuda or cuda:N"),
     ({"LOOKALIKE_MAX_MEGAPIXELS": "nan"}, "LOOKALIKE_MAX_MEGAPIXELS: max_megapixels = 'nan' is not a number > 0"),
+    ({"LOOKALIKE_RECALL": "1.5"}, "LOOKALIKE_RECALL: recall = '1.5' is not a number from 0 to 1"),
 ])
 def test_bad_values_name_their_source(config_home: Path, environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as caught:

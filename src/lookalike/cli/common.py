@@ -110,6 +110,9 @@ MegapixelsOption = Annotated[
 ]
 QuietOption = Annotated[bool, typer.Option(
     "--quiet", "-q", help="No progress (a bar on a terminal, else a line every 5 s).")]
+RecallOption = Annotated[float | None, typer.Option(
+    min=0.0, max=1.0, help="Recall target of the approximate join, estimated on sampled rows; 1: exact, 0: fixed "
+    "search (default: 0.99; LOOKALIKE_RECALL).")]
 LibraryOption = Annotated[
     Path | None, typer.Option("--library", "-L", help="Library directory (default: FOLDER/.lookalike).")
 ]
@@ -176,9 +179,9 @@ def source(folder: Path | None, library: Path | None, model: str | None, flag: s
     return Source(folder, library, model)
 
 
-def join_choice(exact: bool) -> JoinChoice:
-    """How the join runs for --exact."""
-    return JoinChoice(exact=exact)
+def join_choice(exact: bool, recall: float | None = None) -> JoinChoice:
+    """How the join runs for --exact and --recall (None: the `recall` setting)."""
+    return JoinChoice(exact=exact, recall=recall)
 
 
 class TqdmBar:

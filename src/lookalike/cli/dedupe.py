@@ -22,6 +22,7 @@ from .common import (
     ModelOption,
     PrecisionOption,
     QuietOption,
+    RecallOption,
     WorkersOption,
     app,
     check_picture_outputs,
@@ -76,6 +77,7 @@ def duplicates(
         min=4, help="Keypoint inliers that confirm a pair.")] = DEFAULT_MIN_INLIERS,
     library: LibraryOption = None,
     exact: ExactOption = False,
+    recall: RecallOption = None,
     progress: ProgressOption = False,
     grid: GridOption = None,
     report: ReportOption = None,
@@ -112,7 +114,7 @@ def duplicates(
     if folder is not None:
         check_folder(folder)
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
-        found = service.duplicates(target, options, join_choice(exact), progress_bar("embedding", quiet),
+        found = service.duplicates(target, options, join_choice(exact, recall), progress_bar("embedding", quiet),
                                    join_bar(progress, "duplicates"))
         _show(service, found, folder, model, action, to, apply, undo_log, fmt, (grid, report))
 

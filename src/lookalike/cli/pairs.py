@@ -21,6 +21,7 @@ from .common import (
     ModelOption,
     PrecisionOption,
     QuietOption,
+    RecallOption,
     TqdmBar,
     WorkersOption,
     app,
@@ -61,6 +62,7 @@ def pairs(
     every: Annotated[bool, typer.Option("--all", help="Every pairwise score (small folders only).")] = False,
     library: LibraryOption = None,
     exact: ExactOption = False,
+    recall: RecallOption = None,
     progress: ProgressOption = False,
     grid: GridOption = None,
     report: ReportOption = None,
@@ -85,7 +87,7 @@ def pairs(
     if folder is not None:
         check_folder(folder)  # the same check (and message) as the other folder commands
     with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
-        answer = service.pairs(target, top=top or 1, every=every, join=join_choice(exact),
+        answer = service.pairs(target, top=top or 1, every=every, join=join_choice(exact, recall),
                                progress=progress_bar("embedding", quiet), join_progress=join_bar(progress, "pairs"))
     report_failures(answer.failures)
     said("pairs", answer.join)
@@ -103,6 +105,7 @@ def match(
     library_a: Annotated[Path | None, typer.Option(help="Library for A (stored vectors, no model).")] = None,
     library_b: Annotated[Path | None, typer.Option(help="Library for B (stored vectors, no model).")] = None,
     exact: ExactOption = False,
+    recall: RecallOption = None,
     progress: ProgressOption = False,
     grid: GridOption = None,
     report: ReportOption = None,
@@ -129,8 +132,8 @@ def match(
         if folder is not None:
             check_folder(folder)
     with service_for(a or b, device, precision, batch_size, workers, max_megapixels) as service:
-        answer = service.match(side_a, side_b, k, threshold, join_choice(exact), progress_bar("embedding", quiet),
-                               join_bar(progress, "match"))
+        answer = service.match(side_a, side_b, k, threshold, join_choice(exact, recall),
+                               progress_bar("embedding", quiet), join_bar(progress, "match"))
     report_failures(answer.failures)
     said("match", answer.join)
     emit(["a", "b", "score", "rank"],

@@ -12,25 +12,44 @@ import numpy as np
 from ..embedders.base import l2_normalize
 
 
+def _mixture(rng: np.random.Generator, clusters: int, spread: float,
+             uneven: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each cluster's noise scale and weight: `spread` and equal weights for all, or (`uneven` =
+    (tightest, loosest)) spreads drawn log-uniformly and weights log-normally per cluster, so some
+    clusters are tight, some loose, some many cells large and some a few points."""
+    if uneven is None:
+        return np.full((clusters, 1), spread, np.float32), None
+    low, high = np.log(uneven[0]), np.log(uneven[1])
+    spreads = np.exp(rng.uniform(low, high, (clusters, 1))).astype(np.float32)
+    weights = rng.lognormal(0.0, 1.5, clusters)
+    return spreads, weights / weights.sum()
+
+
+def _labels(rng: np.random.Generator, clusters: int, size: int, weights: np.ndarray | None) -> np.ndarray:
+    return rng.integers(0, clusters, size) if weights is None else rng.choice(clusters, size, p=weights)
+
+
 def clustered_vectors(
     count: int, dim: int = 768, clusters: int | None = None, spread: float = 1.0, seed: int = 0,
-    queries: int = 0, chunk: int = 100_000,
+    queries: int = 0, chunk: int = 100_000, uneven: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(`count` base vectors, `queries` query vectors) drawn from one mixture, unit length, float32.
 
     Each point is a random cluster centre plus Gaussian noise of relative size `spread`; the
-    default uses about sqrt(count) clusters. Generated in chunks to bound memory.
+    default uses about sqrt(count) clusters; `uneven` (tightest, loosest) gives each cluster its own
+    spread. Generated in chunks to bound memory.
     """
     rng = np.random.default_rng(seed)
     clusters = clusters or max(1, int(np.sqrt(count)))
     centres = rng.standard_normal((clusters, dim), dtype=np.float32)
+    spreads, weights = _mixture(rng, clusters, spread, uneven)
 
     def draw(n: int) -> np.ndarray:
         out = np.empty((n, dim), np.float32)
         for start in range(0, n, chunk):
             size = min(chunk, n - start)
-            labels = rng.integers(0, clusters, size)
-            noise = rng.standard_normal((size, dim), dtype=np.float32) * np.float32(spread)
+            labels = _labels(rng, clusters, size, weights)
+            noise = rng.standard_normal((size, dim), dtype=np.float32) * spreads[labels]
             out[start : start + size] = l2_normalize(centres[labels] + noise)
         return out
 
@@ -45,24 +64,32 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int) -> float:
 
 def write_clustered_npy(
     path: str, count: int, dim: int = 768, clusters: int | None = None, spread: float = 1.0, seed: int = 0,
-    planted: int = 0, planted_noise: float = 0.05, chunk: int = 50_000,
+    planted: int = 0, planted_noise: float = 0.05, chunk: int = 50_000, uneven: tuple[float, float] | None = None,
+    labels_path: str | None = None,
 ) -> np.ndarray:
     """Write `count` clustered unit vectors (as `clustered_vectors`) to an .npy file chunk by chunk,
     so memory stays at one chunk whatever the size; then plant `planted` near-duplicate pairs (a
-    copy of a random row plus relative noise `planted_noise`). Returns the planted (a, b) rows."""
+    copy of a random row plus relative noise `planted_noise`). Returns the planted (a, b) rows;
+    `labels_path`: also write each row's cluster there (.npy; a planted copy takes its original's)."""
     rng = np.random.default_rng(seed)
     clusters = clusters or max(1, int(np.sqrt(count)))
     centres = rng.standard_normal((clusters, dim), dtype=np.float32)
+    spreads, weights = _mixture(rng, clusters, spread, uneven)
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(count, dim))
+    every = np.empty(count, np.int32)
     for start in range(0, count, chunk):
         size = min(chunk, count - start)
-        labels = rng.integers(0, clusters, size)
-        noise = rng.standard_normal((size, dim), dtype=np.float32) * np.float32(spread)
+        labels = _labels(rng, clusters, size, weights)
+        every[start : start + size] = labels
+        noise = rng.standard_normal((size, dim), dtype=np.float32) * spreads[labels]
         out[start : start + size] = l2_normalize(centres[labels] + noise)
     pairs = rng.choice(count, size=(planted, 2), replace=False) if planted else np.zeros((0, 2), np.int64)
     for a, b in pairs:
         copy = out[a] + planted_noise * rng.standard_normal(dim, dtype=np.float32) / np.sqrt(dim)
         out[b] = copy / np.linalg.norm(copy)
+        every[b] = every[a]
+    if labels_path is not None:
+        np.save(labels_path, every)
     out.flush()
     del out
     return np.sort(pairs, axis=1)

@@ -3,8 +3,10 @@ top pairs, every pair above a threshold, and queries against a base set.
 
 Small sets (or `exact=True`) are joined exactly in row blocks; larger ones through an inverted-file
 partition: spherical k-means cells of about 1,000 vectors, each cell's members compared by one
-matrix product with the members of its `nprobe` nearest cells. Memory is the answer plus one block
-(`JoinOptions.budget`), never N x N; vectors may be an `np.memmap` and are read block by block.
+matrix product with the members of its `nprobe` nearest cells. The partitioned join estimates its
+recall on a sample of rows answered exactly and probes more cells until the estimate meets
+`JoinOptions.recall` (recall.py); the report says what it reached. Memory is the answer plus one
+block (`JoinOptions.budget`), never N x N; vectors may be an `np.memmap` and are read block by block.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from .engine import (
     run,
     use_exact,
 )
+from .recall import meet_target
 from .sinks import EdgesSink, KnnSink, ScoredPair, TopPairsSink
 
 __all__ = [
@@ -42,12 +45,13 @@ __all__ = [
 MAX_EDGES = 50_000_000  # about 1 GB of (i, j, score); beyond it a threshold is too low to be useful
 
 
-def _self_join(vectors: np.ndarray, sink: Sink, pairs: bool, options: JoinOptions,
+def _self_join(vectors: np.ndarray, sink: Sink, kind: str, want: int, options: JoinOptions,
                progress: Progress | None) -> JoinReport:
     options.check()
     count = len(vectors)
+    pairs = kind != "knn"
     if use_exact(count, options):
-        report = JoinReport("exact", count)
+        report = JoinReport("exact", count, recall=1.0, recall_target=options.recall or None)
         total = -(-count // 1024)
         report.cells = run(exact_tasks(count, count, upper=pairs), total, vectors, vectors, sink,
                            options.budget, progress)
@@ -59,6 +63,7 @@ def _self_join(vectors: np.ndarray, sink: Sink, pairs: bool, options: JoinOption
         else:
             tasks, total = knn_tasks(part.probers, part.own, part.nlist), count_tasks(part.probers, part.own)
         report.cells = run(tasks, total, vectors, vectors, sink, options.budget, progress)
+        meet_target(kind, vectors, vectors, part, sink, options, report, want)
     report.seconds = time.perf_counter() - report.started
     return report
 
@@ -71,7 +76,7 @@ def knn_join(vectors: np.ndarray, k: int, options: JoinOptions | None = None,
     if k < 1:
         raise LookalikeError(f"k must be at least 1, not {k}")
     sink = KnnSink(len(vectors), k, self_join=True)
-    report = _self_join(vectors, sink, False, options or JoinOptions(), progress) if len(vectors) else \
+    report = _self_join(vectors, sink, "knn", k, options or JoinOptions(), progress) if len(vectors) else \
         JoinReport("exact", 0)
     return sink.scores, sink.indices, report
 
@@ -85,7 +90,7 @@ def top_pairs(vectors: np.ndarray, count: int, options: JoinOptions | None = Non
     sink = TopPairsSink(count)
     if len(vectors) < 2:
         return [], JoinReport("exact", len(vectors))
-    report = _self_join(vectors, sink, True, options or JoinOptions(), progress)
+    report = _self_join(vectors, sink, "pairs", count, options or JoinOptions(), progress)
     return sink.pairs(), report
 
 
@@ -98,7 +103,7 @@ def threshold_edges(vectors: np.ndarray, threshold: float, options: JoinOptions 
     sink = EdgesSink(threshold, max_edges)
     if len(vectors) < 2:
         return (*sink.edges(), JoinReport("exact", len(vectors)))
-    report = _self_join(vectors, sink, True, options or JoinOptions(), progress)
+    report = _self_join(vectors, sink, "edges", 0, options or JoinOptions(), progress)
     return (*sink.edges(), report)
 
 
@@ -119,7 +124,7 @@ def cross_knn(queries: np.ndarray, base: np.ndarray, k: int, threshold: float | 
     if not len(queries) or not len(base):
         report = JoinReport("exact", len(base))
     elif use_exact(len(base), options):
-        report = JoinReport("exact", len(base))
+        report = JoinReport("exact", len(base), recall=1.0, recall_target=options.recall or None)
         report.cells = run(exact_tasks(len(queries), len(base), upper=False), -(-len(queries) // 1024),
                            queries, base, sink, options.budget, progress)
     else:
@@ -128,6 +133,7 @@ def cross_knn(queries: np.ndarray, base: np.ndarray, k: int, threshold: float | 
         probers = Cells.from_labels(assign(queries, part.centroids, part.nprobe), part.nlist)
         report.cells = run(knn_tasks(probers, part.own, part.nlist), count_tasks(probers, part.own), queries, base,
                            sink, options.budget, progress)
+        meet_target("cross", queries, base, part, sink, options, report, k)
     report.seconds = time.perf_counter() - report.started
     scores, indices = sink.scores, sink.indices
     if threshold is not None:

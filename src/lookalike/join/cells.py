@@ -45,18 +45,26 @@ def train_centroids(vectors: np.ndarray, nlist: int, seed: int = 0) -> np.ndarra
     return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
 
 
-def assign(vectors: np.ndarray, centroids: np.ndarray, nprobe: int = 1) -> np.ndarray:
-    """(n, nprobe) int32: each row's `nprobe` nearest centroids by inner product, nearest first
-    (column 0 is the row's own cell); read chunk by chunk."""
+def assign(vectors: np.ndarray, centroids: np.ndarray, nprobe: int = 1, skip: int = 0) -> np.ndarray:
+    """(n, nprobe - skip) int32: each row's `nprobe` nearest centroids by inner product, nearest first
+    (column 0 is the row's own cell), less the first `skip`; read chunk by chunk."""
     from .exact import flat_index
 
     index = flat_index(centroids)
     nprobe = min(nprobe, len(centroids))
-    labels = np.empty((len(vectors), nprobe), dtype=np.int32)
+    labels = np.empty((len(vectors), max(0, nprobe - skip)), dtype=np.int32)
     for start in range(0, len(vectors), CHUNK):
         _, found = index.search(np.ascontiguousarray(vectors[start : start + CHUNK], dtype=np.float32), nprobe)
-        labels[start : start + CHUNK] = found
+        labels[start : start + CHUNK] = found[:, skip:]
     return labels
+
+
+def ranks(vectors: np.ndarray, centroids: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """For each row, the rank of `cells[row]` among its nearest centroids (0: its nearest), i.e. the
+    fewest probes that reach that cell."""
+    scores = vectors @ centroids.T
+    target = scores[np.arange(len(cells)), cells]
+    return np.count_nonzero(scores > target[:, None], axis=1)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@ Progress = Callable[[int, int], None]
 EXACT_LIMIT = 20_000  # below this many vectors the exact join is as fast as the partitioned one
 DEFAULT_NPROBE = 8
 DEFAULT_BUDGET = 256 * 2**20
+DEFAULT_RECALL = 0.99  # the recall target of an approximate join (0: the fixed nprobe, no estimate)
+DEFAULT_SAMPLE = 2000  # rows whose exact answer the recall estimate is measured on
+MAX_NPROBE = 64  # how far the join widens its search by itself (nlist when smaller)
 ROW_BLOCK = 1024
 # (rows, cols, same): `same` leading columns are the rows' own cell (or, exact, the whole set)
 Task = tuple[np.ndarray, np.ndarray, int]
@@ -26,8 +29,11 @@ Task = tuple[np.ndarray, np.ndarray, int]
 @dataclass(frozen=True)
 class JoinOptions:
     """How the join runs. `exact`: None chooses (exact at or below `exact_limit` vectors), True
-    forces the exact blocked join, False the partitioned one. `nlist`/`nprobe` None: chosen from N.
-    `budget`: bytes of working memory for one block of vectors and scores."""
+    forces the exact blocked join, False the partitioned one. `nlist`/`nprobe` None: chosen from N
+    (`nprobe` is where the search starts). `budget`: bytes of working memory for one block of vectors
+    and scores. `recall`: the partitioned join estimates its recall on `sample` rows answered exactly
+    and probes more cells (up to `max_nprobe`, default 64) until the estimate meets this target; 1.0
+    gives the exact answer, 0 the fixed `nprobe` without an estimate."""
 
     exact: bool | None = None
     nlist: int | None = None
@@ -35,12 +41,21 @@ class JoinOptions:
     budget: int = DEFAULT_BUDGET
     exact_limit: int = EXACT_LIMIT
     seed: int = 0
+    recall: float = DEFAULT_RECALL
+    sample: int = DEFAULT_SAMPLE
+    max_nprobe: int | None = None
 
     def check(self) -> None:
         if self.nlist is not None and self.nlist < 1:
             raise LookalikeError(f"nlist must be at least 1, not {self.nlist}")
         if self.nprobe is not None and self.nprobe < 1:
             raise LookalikeError(f"nprobe must be at least 1, not {self.nprobe}")
+        if not 0.0 <= self.recall <= 1.0:
+            raise LookalikeError(f"the recall target must be between 0 and 1, not {self.recall}")
+        if self.sample < 1:
+            raise LookalikeError(f"the recall sample must be at least 1 row, not {self.sample}")
+        if self.max_nprobe is not None and self.max_nprobe < 1:
+            raise LookalikeError(f"max_nprobe must be at least 1, not {self.max_nprobe}")
         if self.budget < 2**20:
             raise LookalikeError(f"the join's memory budget must be at least 1 MiB, not {self.budget} bytes")
 
@@ -55,13 +70,35 @@ class JoinReport:
     nprobe: int | None = None
     cells: int = 0
     seconds: float = 0.0
+    recall: float | None = None  # 1.0 when exact; the estimate when approximate; None: not estimated
+    recall_target: float | None = None
+    sampled_rows: int = 0  # rows the estimate was measured on (0: exact, or not estimated)
+    sample_seconds: float = 0.0  # of `seconds`, the time spent answering the sample exactly
     started: float = field(default_factory=time.perf_counter, repr=False)
 
+    @property
+    def reached(self) -> bool:
+        """Whether the recall target was met (always, for an exact join or without a target)."""
+        return self.recall is None or self.recall_target is None or self.recall >= self.recall_target
+
     def path(self) -> str:
-        """Which join answered, e.g. `ivf join (nlist 100, nprobe 8) over 100,000 vectors` (no timing:
-        the CLI prints this on stderr, where snapshots must stay stable)."""
+        """Which join answered and its recall, e.g. `ivf join (nlist 100, nprobe 8) over 100,000 vectors,
+        recall >= 0.99 estimated on 2,000 sampled rows` (no timing: the CLI prints this on stderr, where
+        snapshots must stay stable)."""
         how = "exact join" if self.method == "exact" else f"ivf join (nlist {self.nlist}, nprobe {self.nprobe})"
-        return f"{how} over {self.vectors:,} vectors"
+        return f"{how} over {self.vectors:,} vectors" + (f", {self.recall_text()}" if self.sampled_rows else "")
+
+    def recall_text(self) -> str:
+        """`recall >= 0.99 estimated on 2,000 sampled rows`, or what was reached and how to get more."""
+        if self.recall is None:
+            return "recall not estimated (use --recall to set a target, --exact for the exact answer)"
+        rows = f"estimated on {self.sampled_rows:,} sampled rows"
+        if self.method == "exact" or not self.sampled_rows:
+            return "recall 1.0 (exact)"
+        if self.reached:
+            return f"recall >= {self.recall_target:g} {rows} ({self.recall:.4f})"
+        return (f"recall {self.recall:.4f} {rows} (target {self.recall_target:g} not reached at nprobe "
+                f"{self.nprobe}; use --exact)")
 
     def describe(self) -> str:
         """`path()` with the cells and the time."""
@@ -74,7 +111,8 @@ def check_vectors(vectors: np.ndarray, name: str = "vectors") -> None:
 
 
 def use_exact(count: int, options: JoinOptions) -> bool:
-    return options.exact if options.exact is not None else count <= options.exact_limit
+    """Exact when asked, at or below `exact_limit` vectors, or for a recall target of 1."""
+    return options.exact if options.exact is not None else count <= options.exact_limit or options.recall >= 1.0
 
 
 @dataclass(frozen=True)

@@ -83,9 +83,10 @@ class TopPairsSink:
         if not len(picked):
             return
         i, j = rows[picked // scores.shape[1]], cols[picked % scores.shape[1]]
-        self._merge(flat[picked], np.minimum(i, j), np.maximum(i, j))
+        self.add(flat[picked], np.minimum(i, j), np.maximum(i, j))
 
-    def _merge(self, scores: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
+    def add(self, scores: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
+        """Offer pairs (low < high) found elsewhere; a pair already held keeps its place."""
         scores = np.concatenate([self.scores, scores])
         low, high = np.concatenate([self.low, low]), np.concatenate([self.high, high])
         order = np.lexsort((high, low, -scores))
@@ -114,13 +115,25 @@ class EdgesSink:
         picked = np.flatnonzero(scores.ravel() >= self.threshold)
         if not len(picked):
             return
-        self.total += len(picked)
-        if self.total > self.limit:
-            raise TooManyItemsError(
-                f"more than {self.limit:,} pairs score >= {float(self.threshold)}; raise the threshold"
-            )
         i, j = rows[picked // scores.shape[1]], cols[picked % scores.shape[1]]
-        self.parts.append((np.minimum(i, j), np.maximum(i, j), scores.ravel()[picked]))
+        self.add(scores.ravel()[picked], np.minimum(i, j), np.maximum(i, j))
+
+    def add(self, scores: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
+        """Keep pairs (low < high); one offered twice (a wider search, a sampled row) is kept once."""
+        self.parts.append((low, high, scores))
+        self.total += len(low)
+        if self.total > self.limit:
+            self.parts = [self.edges()]  # count each pair once before refusing
+            self.total = len(self.parts[0][0])
+            if self.total > self.limit:
+                raise TooManyItemsError(
+                    f"more than {self.limit:,} pairs score >= {float(self.threshold)}; raise the threshold"
+                )
+
+    def rows(self) -> np.ndarray:
+        """The rows with at least one edge so far, ascending."""
+        return np.unique(np.concatenate([np.concatenate(p[:2]) for p in self.parts])) if self.parts else \
+            np.zeros(0, np.int64)
 
     def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(i, j, score) with i < j, ordered by (-score, i, j)."""

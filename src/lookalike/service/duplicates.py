@@ -43,7 +43,7 @@ class DuplicateVerbs(ServiceCore):
         if options.same_bytes:
             return self._same_bytes(target, options.keep)
         store = self.store(target, progress)
-        return find_duplicates(store, options, join_options(join), join_progress, max_checks)
+        return find_duplicates(store, options, join_options(join, self.settings.recall), join_progress, max_checks)
 
     def _same_bytes(self, target: Target, keep: str) -> DuplicateReport:
         """Byte-identical copies only: a folder is hashed (no model, no library needed), a library

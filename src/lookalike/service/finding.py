@@ -19,14 +19,12 @@ from ..types import JoinChoice, Match, MatchResult, PairsResult, Query, SearchRe
 from .core import ServiceCore, Target, require_folder
 
 
-def join_options(choice: JoinChoice | None) -> JoinOptions:
-    """The join's options for a caller's choice (exact or approximate with a recall target)."""
+def join_options(choice: JoinChoice | None, recall: float) -> JoinOptions:
+    """The join's options for a caller's choice: exact, or approximate with a recall target (the
+    choice's, else `recall`, the setting)."""
     if choice is None:
-        return JoinOptions()
-    options = JoinOptions(exact=choice.exact or None)
-    if choice.recall is not None and hasattr(options, "recall"):
-        options.recall = choice.recall
-    return options
+        return JoinOptions(recall=recall)
+    return JoinOptions(exact=choice.exact or None, recall=recall if choice.recall is None else choice.recall)
 
 
 class FindingVerbs(ServiceCore):
@@ -82,7 +80,7 @@ class FindingVerbs(ServiceCore):
         if every and isinstance(target, Source) and target.library is None and target.folder is not None:
             check_all_pairs(len(find_images(require_folder(target.folder))))
         store = self.store(target, progress)
-        return pairs_of(store.snapshot(), top, every, join_options(join), join_progress)
+        return pairs_of(store.snapshot(), top, every, join_options(join, self.settings.recall), join_progress)
 
     def match(self, a: Target, b: Target, k: int = 1, threshold: float | None = None,
               join: JoinChoice | None = None, progress: Progress | None = None,
@@ -96,7 +94,8 @@ class FindingVerbs(ServiceCore):
         else:
             side_a = self.store(a, progress)
             side_b = self.store(_with_model(b, side_a.spec.model), progress)
-        return match_sets(side_a.snapshot(), side_b.snapshot(), k, threshold, join_options(join), join_progress)
+        return match_sets(side_a.snapshot(), side_b.snapshot(), k, threshold,
+                          join_options(join, self.settings.recall), join_progress)
 
 
 def _with_model(target: Target, model: str) -> Target:
