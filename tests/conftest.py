@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from pg_fixture import fresh_database, postgres_url  # noqa: F401  (fixtures)
+from PIL import Image
 from tiny_models import build_tiny_clip, build_tiny_siglip
 
 REPO = Path(__file__).resolve().parents[1]

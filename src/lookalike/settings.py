@@ -11,6 +11,7 @@ batch_size = 64
 workers = 2
 max_megapixels = 50
 home = "~/.cache/lookalike/libraries"
+store = "postgresql://user@host/db"  # optional: libraries in PostgreSQL + pgvector
 ```
 """
 
@@ -38,6 +39,7 @@ ENVIRONMENT = {
     "workers": "LOOKALIKE_WORKERS",
     "max_megapixels": "LOOKALIKE_MAX_MEGAPIXELS",
     "home": "LOOKALIKE_HOME",
+    "store": "LOOKALIKE_STORE",
 }
 
 
@@ -53,6 +55,7 @@ class Settings:
     workers: int = 0
     max_megapixels: float = 100.0
     home: Path | None = None
+    store: str | None = None  # a postgresql:// URL: libraries live there instead of on disk
 
     @property
     def max_pixels(self) -> int:
@@ -90,6 +93,8 @@ def _checked(key: str, value: Any, source: str) -> Any:
         if key == "home":
             return Path(os.path.expanduser(str(value)))
         text = str(value).strip()
+        if key == "store" and not text.startswith(("postgresql://", "postgres://")):
+            raise ValueError(value)
         if key == "device" and not (text in DEVICES or text.startswith("cuda:")):
             raise ValueError(value)
         if key == "precision" and text not in PRECISIONS:
@@ -100,7 +105,8 @@ def _checked(key: str, value: Any, source: str) -> Any:
     except (TypeError, ValueError):
         expected = {"batch_size": "an integer >= 1", "workers": "an integer >= 0",
                     "max_megapixels": "a number > 0", "device": "auto, cpu, cuda or cuda:N",
-                    "precision": "auto, fp32 or bf16"}.get(key, "a non-empty text")
+                    "precision": "auto, fp32 or bf16",
+                    "store": "a postgresql:// URL"}.get(key, "a non-empty text")
         raise ConfigError(f"{key} = {value!r} is not {expected}", path=source, setting=key) from None
 
 

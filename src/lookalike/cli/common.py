@@ -59,6 +59,10 @@ MegapixelsOption = Annotated[
     typer.Option(min=0.01, help="Skip images above this many megapixels (default: 100; LOOKALIKE_MAX_MEGAPIXELS)."),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+StoreOption = Annotated[
+    str | None, typer.Option("--store", help="Keep libraries in PostgreSQL + pgvector: a postgresql:// URL "
+                             "(default: on disk; LOOKALIKE_STORE).")
+]
 LibraryOption = Annotated[
     Path | None, typer.Option("--library", "-L", help="Library directory (default: FOLDER/.lookalike).")
 ]
@@ -103,7 +107,7 @@ def weight_value(value: float) -> float:
 
 def service_for(folder: Path | None = None, device: str | None = None, precision: PrecisionChoice | None = None,
                 batch_size: int | None = None, workers: int | None = None,
-                max_megapixels: float | None = None) -> Lookalike:
+                max_megapixels: float | None = None, store: str | None = None) -> Lookalike:
     """The service, with settings from defaults < lookalike.toml files < LOOKALIKE_* < these flags."""
     from ..service import Lookalike
     from ..settings import load_settings
@@ -111,7 +115,7 @@ def service_for(folder: Path | None = None, device: str | None = None, precision
     check_device(device)
     settings = load_settings(
         folder, device=device, precision=precision.value if precision is not None else None,
-        batch_size=batch_size, workers=workers, max_megapixels=max_megapixels,
+        batch_size=batch_size, workers=workers, max_megapixels=max_megapixels, store=store,
     )
     return Lookalike(settings)
 

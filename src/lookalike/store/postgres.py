@@ -19,8 +19,13 @@ from typing import Any
 import numpy as np
 
 from ..embedders import Embedder, EmbeddingSpec, create_embedder
-from ..errors import ImageReadError, InvalidArgumentError, LibraryError, LibraryLockedError, SpecMismatchError
-from ..errors import display_path
+from ..errors import (
+    ImageReadError,
+    InvalidArgumentError,
+    LibraryError,
+    LibraryLockedError,
+    display_path,
+)
 from ..pipeline import PipelineOptions
 from ..types import Match
 from .base import Checkpoint, LibraryStats, Snapshot, StoredFile, SyncReport
@@ -66,6 +71,17 @@ class PostgresStore:
             self.conn.close()
             raise
         self._wrap = PgHalfvec if self.library.vector_type == "halfvec" else PgVector
+
+    @classmethod
+    def create_from_spec(cls, url: str, root: str | os.PathLike[str], spec: EmbeddingSpec,
+                         vector_type: str = "vector") -> PostgresStore:
+        """An (empty unless it exists) library for vectors of `spec`; no model is loaded."""
+        conn = connect(url)
+        try:
+            create_library(conn, os.fspath(Path(root).resolve()), spec, vector_type)
+        finally:
+            conn.close()
+        return cls(url, root, model=spec.model)
 
     def _find(self, model: str | Embedder | None, create: bool, vector_type: str) -> LibraryRow:
         name = model.spec.model if isinstance(model, Embedder) else model
@@ -295,7 +311,8 @@ class PostgresStore:
         """Drop files (paths inside the root, or relative to it) in one transaction."""
         with self._lock:
             known = set(read_rows(self.conn, self.library))
-        wanted, unknown = [], []
+        wanted: list[str] = []
+        unknown: list[str] = []
         for file in files:
             rel = self._relative(file)
             rel = rel if rel in known else Path(file).as_posix()

@@ -39,7 +39,8 @@ def write_records(conn: Any, library: LibraryRow, records: Sequence[Record],
         return {}
     wrap = PgHalfvec if library.vector_type == "halfvec" else PgVector
     with conn.transaction():
-        conn.execute(f"CREATE TEMP TABLE incoming (LIKE {library.files} INCLUDING DEFAULTS) ON COMMIT DROP")
+        conn.execute(f"CREATE TEMP TABLE incoming ON COMMIT DROP AS SELECT {', '.join(_COLUMNS)} "
+                     f"FROM {library.files} WITH NO DATA")  # no id column: ids come from the table only
         with conn.cursor() as cursor:
             columns = ", ".join(_COLUMNS)
             with cursor.copy(f"COPY incoming ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -59,9 +60,11 @@ def bulk_load(conn: Any, library: LibraryRow, files: Sequence[NewFile], vectors:
               sizes: Sequence[tuple[int, int] | None] | None = None) -> None:
     """Load ready vectors in one transaction; into an empty library the HNSW index is built once
     after the COPY (much faster than growing it row by row)."""
-    records = [(os.fsencode(f.path), f.size, f.mtime_ns, f.ctime_ns, f.hash,
-                *(sizes[i] if sizes and sizes[i] else (None, None)), "indexed", None, vectors[i])
-               for i, f in enumerate(files)]
+    records: list[Record] = []
+    for i, f in enumerate(files):
+        width, height = (sizes[i] or (None, None)) if sizes else (None, None)
+        records.append((os.fsencode(f.path), f.size, f.mtime_ns, f.ctime_ns, f.hash, width, height, "indexed",
+                        None, vectors[i]))
     with conn.transaction():
         empty = conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {library.files})").fetchone()[0]
         if empty:
