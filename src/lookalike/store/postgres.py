@@ -230,8 +230,7 @@ class PostgresStore:
                 self.conn.execute("SET LOCAL enable_indexscan = off")
             else:
                 ef = max(int(ef_search or DEFAULT_EF_SEARCH), k)
-                self.conn.execute(f"SET LOCAL hnsw.ef_search = {ef}")
-                self.conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                self.conn.execute(f"SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = relaxed_order")
             rows = self.conn.execute(sql, {"q": query, "exclude": exclude, "k": k}).fetchall()
         hits = sorted(((float(score), int(row_id), bytes(path)) for row_id, path, score in rows),
                       key=lambda hit: (-hit[0], hit[1]))
