@@ -95,3 +95,36 @@ def test_halfvec_halves_the_vectors_and_still_finds_each_one(tmp_path: Path, fre
         finally:
             store.close()
     assert sizes["halfvec"] < 0.6 * sizes["vector"]
+
+
+def test_readers_of_the_same_object_are_not_blocked_by_its_writer(tmp_path: Path, fresh_database) -> None:
+    import threading
+
+    from lookalike.embedders import create_embedder
+    from lookalike.pipeline import PipelineOptions
+
+    folder = _folder(tmp_path / "photos", range(8))
+    store = PostgresStore(fresh_database(), folder, model=create_embedder("histogram"), create=True)
+    inside, release = threading.Event(), threading.Event()
+
+    def checkpoint(name: str) -> None:
+        if name == "chunk-written" and not inside.is_set():  # second chunk's rows written, not committed
+            inside.set()
+            assert release.wait(30)
+
+    try:
+        store.sync(options=PipelineOptions(batch_size=4, workers=1))
+        for seed in range(8, 12):
+            pattern_image(seed, (64, 48)).save(folder / f"img_{seed}.png")
+        writer = threading.Thread(target=store.sync, kwargs={"options": PipelineOptions(batch_size=4, workers=1),
+                                                             "checkpoint": checkpoint})
+        writer.start()
+        assert inside.wait(30)
+        assert store.stats(scan=False).indexed == 8  # answered while the writer's transaction is open
+        assert len(store.search_vector(store.snapshot().vectors[0], k=20)) == 8
+        release.set()
+        writer.join(30)
+        assert store.stats(scan=False).indexed == 12
+    finally:
+        release.set()
+        store.close()

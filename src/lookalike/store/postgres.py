@@ -146,23 +146,22 @@ class PostgresStore:
 
     # the writer lock ----------------------------------------------------------------------------
     @contextmanager
-    def writing(self) -> Iterator[None]:
-        """One writer per library: across processes a session advisory lock keyed by the library id
-        (released by PostgreSQL when a killed writer's session ends), inside this process a mutex."""
-        key = (LOCK_CLASS, self.library.id)
+    def writing(self) -> Iterator[Any]:
+        """A connection of its own for one writer (readers of this object keep theirs): one writer per
+        library across processes by a session advisory lock keyed by the library id (released by
+        PostgreSQL when a killed writer's session ends), inside this process by a mutex."""
         if not self._writer.acquire(blocking=False):
             raise LibraryLockedError("another thread of this process is updating this library", path=self.root)
         try:
-            with self._lock:
-                taken = self.conn.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()[0]
-            if not taken:
-                raise LibraryLockedError("another process is updating this library in the store; wait for it "
-                                         "to finish (searches keep working meanwhile)", path=self.root)
+            conn = connect(self.url, ensure=False)
             try:
-                yield
+                taken = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, self.library.id)).fetchone()
+                if not taken[0]:
+                    raise LibraryLockedError("another process is updating this library in the store; wait for it "
+                                             "to finish (searches keep working meanwhile)", path=self.root)
+                yield conn  # the lock ends with the session
             finally:
-                with self._lock:
-                    self.conn.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+                conn.close()
         finally:
             self._writer.release()
 
@@ -178,8 +177,8 @@ class PostgresStore:
              index_params: IndexParams | None = None, rebuild_index: bool = False,
              checkpoint: Checkpoint | None = None, rehash: bool = False) -> SyncReport:
         """Bring the library in line with its folder (the HNSW index follows the table by itself)."""
-        with self.writing(), self._lock:
-            syncer = PostgresSyncer(self.conn, self.library, self.root, self.embedder, checkpoint)
+        with self.writing() as conn:
+            syncer = PostgresSyncer(conn, self.library, self.root, self.embedder, checkpoint)
             return syncer.run(retry_failed, options, rehash)
 
     def add_vectors(self, files: list[NewFile], vectors: np.ndarray,
@@ -188,8 +187,8 @@ class PostgresStore:
         if vectors.shape[1:] != (self.spec.dim,):
             raise InvalidArgumentError(f"vectors have shape {vectors.shape}, the store expects (n, {self.spec.dim})",
                                        argument="vectors")
-        with self.writing(), self._lock:
-            bulk_load(self.conn, self.library, files, vectors, sizes)
+        with self.writing() as conn:
+            bulk_load(conn, self.library, files, vectors, sizes)
 
     # reading ----------------------------------------------------------------------------------
     def _relative(self, path: str | os.PathLike[str]) -> str | None:
@@ -321,8 +320,8 @@ class PostgresStore:
                                path=unknown[0], not_in_library=len(unknown))
         if not wanted:
             return 0
-        with self.writing(), self._lock:
-            gone = self.conn.execute(f"DELETE FROM {self.library.files} WHERE path = ANY(%s)",
+        with self.writing() as conn:
+            gone = conn.execute(f"DELETE FROM {self.library.files} WHERE path = ANY(%s)",
                                      ([os.fsencode(rel) for rel in wanted],))
             return int(gone.rowcount)
 
@@ -333,8 +332,8 @@ class PostgresStore:
         return None if row is None else row[0]
 
     def set_meta(self, key: str, value: str) -> None:
-        with self.writing(), self._lock:
-            self.conn.execute("UPDATE lookalike_libraries SET meta = meta || jsonb_build_object(%s::text, %s::text) "
+        with self.writing() as conn:
+            conn.execute("UPDATE lookalike_libraries SET meta = meta || jsonb_build_object(%s::text, %s::text) "
                               "WHERE id = %s", (key, value, self.library.id))
 
     def distinct_pairs(self) -> set[tuple[str, str]]:
@@ -347,8 +346,8 @@ class PostgresStore:
         pairs = [(a, b) for position, a in enumerate(unique) for b in unique[position + 1 :]]
         if not pairs:
             return 0
-        with self.writing(), self._lock, self.conn.transaction():
-            done = self.conn.execute(f"INSERT INTO {self.library.distinct} (hash_a, hash_b) SELECT * FROM "
+        with self.writing() as conn, conn.transaction():
+            done = conn.execute(f"INSERT INTO {self.library.distinct} (hash_a, hash_b) SELECT * FROM "
                                      "unnest(%s::text[], %s::text[]) ON CONFLICT DO NOTHING",
                                      ([a for a, _ in pairs], [b for _, b in pairs]))
             return int(done.rowcount)

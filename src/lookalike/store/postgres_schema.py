@@ -64,8 +64,9 @@ def _adapters(oid: int, kind: str) -> tuple[type, type]:
     return VectorDumper, VectorLoader
 
 
-def connect(url: str) -> Any:
-    """An autocommit connection with pgvector's types registered (the extension must exist)."""
+def connect(url: str, ensure: bool = True) -> Any:
+    """An autocommit connection with pgvector's types registered; `ensure`: create the extension and
+    the libraries table first when missing."""
     import psycopg
     from psycopg.types import TypeInfo
 
@@ -74,7 +75,8 @@ def connect(url: str) -> Any:
     except psycopg.Error as exc:
         raise LibraryError(f"cannot connect to the store ({str(exc).strip().splitlines()[0]})",
                            store=redact(url)) from None
-    ensure_extension(conn)
+    if ensure:
+        ensure_extension(conn)
     for kind, python_type in (("vector", PgVector), ("halfvec", PgHalfvec)):
         info = TypeInfo.fetch(conn, kind)
         assert info is not None  # the extension exists
