@@ -11,7 +11,9 @@ import pytest
 from conftest import pattern_image, run_cli
 
 from lookalike.embedders import EmbeddingSpec
+from lookalike.errors import ConfigError
 from lookalike.evaluation.synthetic import clustered_vectors
+from lookalike.settings import load_settings
 from lookalike.store.postgres import PostgresStore
 from lookalike.store.schema import NewFile
 
@@ -23,7 +25,13 @@ def _folder(root: Path, seeds: range) -> Path:
     return root
 
 
-def test_every_command_runs_on_the_store(tmp_path: Path, fresh_database) -> None:
+def test_the_store_setting_takes_a_postgresql_url_only() -> None:
+    assert load_settings(environ={"LOOKALIKE_STORE": "postgresql://u@h/db"}).store == "postgresql://u@h/db"
+    with pytest.raises(ConfigError, match="LOOKALIKE_STORE"):
+        load_settings(environ={"LOOKALIKE_STORE": "sqlite:///x.db"})
+
+
+def test_every_command_runs_on_the_store(tmp_path: Path, fresh_database, monkeypatch: pytest.MonkeyPatch) -> None:
     url = fresh_database()
     folder = _folder(tmp_path / "photos", range(6))
     pattern_image(0, (64, 48)).save(folder / "copy_of_0.png")
@@ -37,7 +45,9 @@ def test_every_command_runs_on_the_store(tmp_path: Path, fresh_database) -> None
                               "-f", "json").stdout)  # the query itself is left out: its copy comes first
     assert Path(hits[0]["path"]).name == "copy_of_0.png" and hits[0]["score"] == pytest.approx(1.0, abs=1e-4)
     assert len(hits) == 2 and all(Path(h["path"]).name != "img_0.png" for h in hits)
-    pairs = json.loads(run_cli("pairs", str(folder), "--store", url, "--top", "1", "-f", "json").stdout)
+    monkeypatch.setenv("LOOKALIKE_STORE", url)  # the setting instead of the flag
+    pairs = json.loads(run_cli("pairs", str(folder), "--top", "1", "-f", "json").stdout)
+    monkeypatch.delenv("LOOKALIKE_STORE")
     assert {Path(pairs[0]["a"]).name, Path(pairs[0]["b"]).name} == {"img_0.png", "copy_of_0.png"}
     dupes = run_cli("duplicates", str(folder), "--store", url, "-f", "json")
     assert "copy_of_0.png" in dupes.stdout and "img_0.png" in dupes.stdout
