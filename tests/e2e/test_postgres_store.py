@@ -11,7 +11,7 @@ import pytest
 from conftest import pattern_image, run_cli
 
 from lookalike.embedders import EmbeddingSpec
-from lookalike.errors import ConfigError
+from lookalike.errors import ConfigError, LibraryError
 from lookalike.evaluation.synthetic import clustered_vectors
 from lookalike.settings import load_settings
 from lookalike.store.postgres import PostgresStore
@@ -105,6 +105,19 @@ def test_halfvec_halves_the_vectors_and_still_finds_each_one(tmp_path: Path, fre
         finally:
             store.close()
     assert sizes["halfvec"] < 0.6 * sizes["vector"]
+
+
+def test_the_url_asks_for_halfvec(tmp_path: Path, fresh_database) -> None:
+    url = fresh_database()
+    joined = "&" if "?" in url else "?"
+    store = PostgresStore.create_from_spec(f"{url}{joined}vector=halfvec", tmp_path, _spec(8))
+    try:
+        assert store.library.vector_type == "halfvec" and "vector=" not in store.url
+        assert "halfvec" in store.stats(scan=False).index
+    finally:
+        store.close()
+    with pytest.raises(LibraryError, match="vector or halfvec"):
+        PostgresStore(f"{url}{joined}vector=float8", tmp_path)
 
 
 def test_readers_of_the_same_object_are_not_blocked_by_its_writer(tmp_path: Path, fresh_database) -> None:

@@ -38,6 +38,7 @@ from .postgres_schema import (
     create_library,
     find_libraries,
     redact,
+    split_url,
 )
 from .postgres_sync import PostgresSyncer, bulk_load, read_rows
 from .scan import count_pending, scan_folder
@@ -57,7 +58,8 @@ class PostgresStore:
 
     def __init__(self, url: str, root: str | os.PathLike[str], model: str | Embedder | None = None,
                  create: bool = False, vector_type: str = "vector", **embed_options: Any) -> None:
-        self.url = url
+        self.url, asked = split_url(url)  # `?vector=halfvec` in the URL: new libraries store float16
+        vector_type = asked or vector_type
         self.root = Path(root).resolve()
         self._embed_options = embed_options
         self._embedder = model if isinstance(model, Embedder) else None
@@ -76,6 +78,8 @@ class PostgresStore:
     def create_from_spec(cls, url: str, root: str | os.PathLike[str], spec: EmbeddingSpec,
                          vector_type: str = "vector") -> PostgresStore:
         """An (empty unless it exists) library for vectors of `spec`; no model is loaded."""
+        url, asked = split_url(url)
+        vector_type = asked or vector_type
         conn = connect(url)
         try:
             create_library(conn, os.fspath(Path(root).resolve()), spec, vector_type)
@@ -355,7 +359,7 @@ class PostgresStore:
 
 def store_models(url: str, root: str | os.PathLike[str]) -> list[str]:
     """The models of the store's libraries of `root`."""
-    conn = connect(url)
+    conn = connect(split_url(url)[0])
     try:
         return [lib.spec.model for lib in find_libraries(conn, os.fspath(Path(root).resolve()))]
     finally:

@@ -87,6 +87,19 @@ def connect(url: str, ensure: bool = True) -> Any:
     return conn
 
 
+def split_url(url: str) -> tuple[str, str | None]:
+    """(the URL for PostgreSQL, the vector type its `vector=vector|halfvec` parameter asks for)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kinds = [value for key, value in query if key == "vector"]
+    if kinds and kinds[-1] not in VECTOR_TYPES:
+        raise LibraryError(f"vector={kinds[-1]} in the store URL: choose vector or halfvec", argument="store")
+    rest = urlencode([(key, value) for key, value in query if key != "vector"], safe="/")
+    return urlunsplit(parts._replace(query=rest)), (kinds[-1] if kinds else None)
+
+
 def redact(url: str) -> str:
     """The URL without its password."""
     from urllib.parse import urlsplit, urlunsplit
