@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pg_fixture import fresh_database, postgres_url  # noqa: F401  (fixtures)
 from PIL import Image
 from tiny_models import build_tiny_clip, build_tiny_siglip
 

@@ -12,6 +12,7 @@ workers = 2
 max_megapixels = 50
 recall = 0.99
 home = "~/.cache/lookalike/libraries"
+store = "postgresql://user@host/db"  # optional: libraries in PostgreSQL + pgvector
 ```
 """
 
@@ -40,6 +41,7 @@ ENVIRONMENT = {
     "max_megapixels": "LOOKALIKE_MAX_MEGAPIXELS",
     "home": "LOOKALIKE_HOME",
     "recall": "LOOKALIKE_RECALL",
+    "store": "LOOKALIKE_STORE",
 }
 
 
@@ -56,6 +58,7 @@ class Settings:
     max_megapixels: float = 100.0
     home: Path | None = None
     recall: float = 0.99  # the similarity join's recall target (lookalike.join.JoinOptions.recall)
+    store: str | None = None  # a postgresql:// URL: libraries live there instead of on disk
 
     @property
     def max_pixels(self) -> int:
@@ -98,6 +101,8 @@ def _checked(key: str, value: Any, source: str) -> Any:
         if key == "home":
             return Path(os.path.expanduser(str(value)))
         text = str(value).strip()
+        if key == "store" and not text.startswith(("postgresql://", "postgres://")):
+            raise ValueError(value)
         if key == "device" and not (text in DEVICES or text.startswith("cuda:")):
             raise ValueError(value)
         if key == "precision" and text not in PRECISIONS:
@@ -109,7 +114,8 @@ def _checked(key: str, value: Any, source: str) -> Any:
         expected = {"batch_size": "an integer >= 1", "workers": "an integer >= 0",
                     "max_megapixels": "a number > 0", "recall": "a number from 0 to 1",
                     "device": "auto, cpu, cuda or cuda:N",
-                    "precision": "auto, fp32 or bf16"}.get(key, "a non-empty text")
+                    "precision": "auto, fp32 or bf16",
+                    "store": "a postgresql:// URL"}.get(key, "a non-empty text")
         raise ConfigError(f"{key} = {value!r} is not {expected}", path=source, setting=key) from None
 
 

@@ -37,7 +37,15 @@ def _memory(folder: Path, embedder: Embedder) -> VectorStore:
     return store
 
 
-STORES: dict[str, Callable[[Path, Embedder], VectorStore]] = {"library": _library, "memory": _memory}
+def _postgres(folder: Path, embedder: Embedder, url: str) -> VectorStore:
+    from lookalike.store.postgres import PostgresStore
+
+    store = PostgresStore(url, folder, model=embedder, create=True)
+    store.sync()
+    return store
+
+
+STORES: dict[str, Callable[..., VectorStore]] = {"library": _library, "memory": _memory, "postgres": _postgres}
 
 
 @pytest.fixture
@@ -54,7 +62,8 @@ def folder(tmp_path: Path) -> Path:
 
 @pytest.fixture(params=sorted(STORES))
 def store(request: pytest.FixtureRequest, folder: Path, embedder: Embedder) -> Iterator[VectorStore]:
-    opened = STORES[request.param](folder, embedder)
+    extra = (request.getfixturevalue("postgres_url"),) if request.param == "postgres" else ()
+    opened = STORES[request.param](folder, embedder, *extra)
     try:
         yield opened
     finally:

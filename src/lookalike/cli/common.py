@@ -113,6 +113,10 @@ QuietOption = Annotated[bool, typer.Option(
 RecallOption = Annotated[float | None, typer.Option(
     min=0.0, max=1.0, help="Recall target of the approximate join, estimated on sampled rows; 1: exact, 0: fixed "
     "search (default: 0.99; LOOKALIKE_RECALL).")]
+StoreOption = Annotated[
+    str | None, typer.Option("--store", help="Keep libraries in PostgreSQL + pgvector: a postgresql:// URL "
+                             "(default: on disk; LOOKALIKE_STORE).")
+]
 LibraryOption = Annotated[
     Path | None, typer.Option("--library", "-L", help="Library directory (default: FOLDER/.lookalike).")
 ]
@@ -157,7 +161,7 @@ def weight_value(value: float) -> float:
 
 def service_for(folder: Path | None = None, device: str | None = None, precision: PrecisionChoice | None = None,
                 batch_size: int | None = None, workers: int | None = None,
-                max_megapixels: float | None = None) -> Lookalike:
+                max_megapixels: float | None = None, store: str | None = None) -> Lookalike:
     """The service, with settings from defaults < lookalike.toml files < LOOKALIKE_* < these flags."""
     from ..service import Lookalike
     from ..settings import load_settings
@@ -165,7 +169,7 @@ def service_for(folder: Path | None = None, device: str | None = None, precision
     check_device(device)
     settings = load_settings(
         folder, device=device, precision=precision.value if precision is not None else None,
-        batch_size=batch_size, workers=workers, max_megapixels=max_megapixels,
+        batch_size=batch_size, workers=workers, max_megapixels=max_megapixels, store=store,
     )
     return Lookalike(settings)
 

@@ -23,6 +23,7 @@ from .common import (
     PrecisionOption,
     QuietOption,
     RecallOption,
+    StoreOption,
     WorkersOption,
     app,
     check_picture_outputs,
@@ -82,6 +83,7 @@ def duplicates(
     grid: GridOption = None,
     report: ReportOption = None,
     model: ModelOption = None,
+    store: StoreOption = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
     device: DeviceOption = None,
@@ -113,7 +115,7 @@ def duplicates(
     target = source(folder, library, model)
     if folder is not None:
         check_folder(folder)
-    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels, store=store) as service:
         found = service.duplicates(target, options, join_choice(exact, recall), progress_bar("embedding", quiet),
                                    join_bar(progress, "duplicates"))
         _show(service, found, folder, model, action, to, apply, undo_log, fmt, (grid, report))

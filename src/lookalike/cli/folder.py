@@ -21,6 +21,7 @@ from .common import (
     ModelOption,
     PrecisionOption,
     QuietOption,
+    StoreOption,
     WorkersOption,
     app,
     check_picture_outputs,
@@ -92,6 +93,7 @@ def search(
     = None,
     nprobe: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="IVF lists to visit (library).")] = None,
     model: ModelOption = None,
+    store: StoreOption = None,
     grid: Annotated[Path | None, typer.Option(
         "--grid", "--show", help="PNG grid of the query and its results (long answers: out-2.png, ...).")] = None,
     report: Annotated[Path | None, typer.Option(help="Self-contained HTML report of the results.")] = None,
@@ -123,7 +125,7 @@ def search(
     if folder is not None:
         check_folder(folder)
     asked = Query(query, text, text_weight, invariant=invariant)
-    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels, store=store) as service:
         result = service.search(Source(folder, library, model), asked, k=k, threshold=threshold, exact=exact,
                                 ef_search=ef_search, nprobe=nprobe, progress=progress_bar("embedding", quiet))
     if library is None:

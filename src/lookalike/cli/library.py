@@ -20,6 +20,7 @@ from .common import (
     ModelOption,
     PrecisionOption,
     QuietOption,
+    StoreOption,
     WorkersOption,
     app,
     emit,
@@ -54,6 +55,7 @@ def index(
     folder: Annotated[Path, typer.Argument(help="Folder of images to index (recursively).")],
     library: LibraryOption = None,
     model: ModelOption = None,
+    store: StoreOption = None,
     index_type: Annotated[IndexChoice | None, typer.Option(
         "--index", help="auto: exact flat below 50,000 images, HNSW above; ivf is memory-mapped.")] = None,
     ef_search: Annotated[int | None, typer.Option(min=1, max=1_000_000, help="HNSW default search breadth.")]
@@ -85,7 +87,7 @@ def index(
     """
     if not folder.is_dir():
         raise LibraryError("not a folder", path=folder, argument="folder")
-    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels, store=store) as service:
         params = service.index_params(index_type.value if index_type else None, ef_search, nprobe)
         outcome = service.index(folder, library, model, progress_bar("indexing", quiet), retry_failed, params,
                                 rebuild_index, rehash, duplicate_threshold)
@@ -113,10 +115,11 @@ def status(
     folder: Annotated[Path | None, typer.Argument(help="Indexed folder (or use --library).")] = None,
     library: LibraryOption = None,
     model: ModelOption = None,
+    store: StoreOption = None,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Counts (indexed, failed, pending) and the files that failed, with their reasons."""
-    with service_for(folder) as service:
+    with service_for(folder, store=store) as service:
         stats = service.status(Source(folder, library, model))
     emit(["root", "model", "dim", "index", "indexed", "failed", "pending", "missing"],
          [[path_text(stats.root), stats.model, stats.dim, stats.index, stats.indexed, stats.failed,
@@ -132,11 +135,12 @@ def export_command(
     folder: Annotated[Path | None, typer.Argument(help="Indexed folder (or use --library).")] = None,
     library: LibraryOption = None,
     model: ModelOption = None,
+    store: StoreOption = None,
     export_format: Annotated[ExportFormat, typer.Option("--format", "-f", help="File format.")]
     = ExportFormat.parquet,
 ) -> None:
     """Write ids, paths, hashes and vectors of a library (Parquet, or .npy with a JSON sidecar)."""
-    with service_for(folder) as service:
+    with service_for(folder, store=store) as service:
         for written in service.export(Source(folder, library, model), out, export_format.value):
             typer.echo(f"wrote {written}", err=True)
 

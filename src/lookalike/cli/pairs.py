@@ -22,6 +22,7 @@ from .common import (
     PrecisionOption,
     QuietOption,
     RecallOption,
+    StoreOption,
     TqdmBar,
     WorkersOption,
     app,
@@ -67,6 +68,7 @@ def pairs(
     grid: GridOption = None,
     report: ReportOption = None,
     model: ModelOption = None,
+    store: StoreOption = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
     device: DeviceOption = None,
@@ -86,7 +88,7 @@ def pairs(
     target = source(folder, library, model)
     if folder is not None:
         check_folder(folder)  # the same check (and message) as the other folder commands
-    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels, store=store) as service:
         answer = service.pairs(target, top=top or 1, every=every, join=join_choice(exact, recall),
                                progress=progress_bar("embedding", quiet), join_progress=join_bar(progress, "pairs"))
     report_failures(answer.failures)
@@ -110,6 +112,7 @@ def match(
     grid: GridOption = None,
     report: ReportOption = None,
     model: ModelOption = None,
+    store: StoreOption = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
     device: DeviceOption = None,
@@ -131,7 +134,7 @@ def match(
     for folder in (a, b):
         if folder is not None:
             check_folder(folder)
-    with service_for(a or b, device, precision, batch_size, workers, max_megapixels) as service:
+    with service_for(a or b, device, precision, batch_size, workers, max_megapixels, store=store) as service:
         answer = service.match(side_a, side_b, k, threshold, join_choice(exact, recall),
                                progress_bar("embedding", quiet), join_bar(progress, "match"))
     report_failures(answer.failures)

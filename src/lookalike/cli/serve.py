@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 
 from ..errors import InvalidArgumentError, LookalikeError
-from .common import DeviceOption, LibraryOption, MegapixelsOption, ModelOption, PrecisionOption, app, service_for
+from .common import (
+    DeviceOption,
+    LibraryOption,
+    MegapixelsOption,
+    ModelOption,
+    PrecisionOption,
+    StoreOption,
+    app,
+    service_for,
+)
 
 WEB_EXTRA = "pip install 'lookalike[web]'"
 
@@ -48,6 +57,7 @@ def serve(
     max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest accepted upload, in MB.")] = 20.0,
     max_megapixels: MegapixelsOption = None,
     model: ModelOption = None,
+    store: StoreOption = None,
     precision: PrecisionOption = None,
     device: DeviceOption = None,
 ) -> None:
@@ -72,8 +82,9 @@ def serve(
 
     from ..web.app import create_app
 
-    with service_for(folder, device, precision, max_megapixels=max_megapixels) as service:
-        opened = service.library(folder, library=library, model=model, readonly=True)
+    with service_for(folder, device, precision, max_megapixels=max_megapixels, store=store) as service:
+        opened = service.postgres(folder, model) if service.settings.store and folder is not None else \
+            service.library(folder, library=library, model=model, readonly=True)
         opened.embedder()  # load the model now, so a model that cannot load is one line, not a traceback
         web = create_app(service, opened, token=token, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
         shown = f"[{host}]" if ":" in host else host

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from contextlib import suppress
 from pathlib import Path
 
 from ..embedders import DEFAULT_MODEL, Embedder, create_embedder
@@ -33,6 +34,7 @@ class ServiceCore:
         self._guard = threading.Lock()
         self._threads_limited = False
         self._opened: list[VectorStore] = []  # folder stores opened for verbs, closed with the service
+        self._stores: dict[tuple[Path, str | None], VectorStore] = {}  # libraries in settings.store
 
     # models -------------------------------------------------------------------------------------
     def model_for(self, folder: str | os.PathLike[str] | None = None, model: str | None = None,
@@ -125,6 +127,8 @@ class ServiceCore:
                 raise LibraryError("give either a folder or a library, not both", argument="library")
             return self.library(library=target.library, model=target.model, readonly=True)
         assert target.folder is not None
+        if self.settings.store:
+            return self.postgres(target.folder, target.model, sync=True)
         name = self.model_for(require_folder(target.folder), target.model)
         store = open_folder(target.folder, name, self.pipeline_options(progress), self.settings.home,
                             embedder=lambda: self.embedder(name))
@@ -132,11 +136,39 @@ class ServiceCore:
             self._opened.append(store)
         return store
 
+    # libraries in PostgreSQL (settings.store) ----------------------------------------------------
+    def postgres(self, folder: str | os.PathLike[str], model: str | None = None, create: bool = False,
+                 sync: bool = False, progress: Progress | None = None) -> VectorStore:
+        """The library of `folder` in the PostgreSQL store `settings.store` (opened once per process):
+        for `model`, else the store's only model for that folder (`create`: else the default model).
+        `sync` brings it up to date first unless another process is writing it (then used as it is)."""
+        from ..errors import LibraryLockedError
+        from ..store.postgres import PostgresStore, store_models
+
+        assert self.settings.store is not None
+        root = require_folder(folder).resolve()
+        if model is None and create:
+            present = store_models(self.settings.store, root)
+            model = present[0] if len(present) == 1 else None if present else self.settings.model or DEFAULT_MODEL
+        with self._guard:
+            cached = self._stores.get((root, model))
+        if cached is None:
+            opened = PostgresStore(self.settings.store, root, model=model, create=create,
+                                   **self.settings.embed_options())
+            opened.set_embedder_factory(lambda: self.embedder(opened.spec.model))
+            with self._guard:
+                cached = self._stores.setdefault((root, model), opened)
+        if sync:
+            # another process indexing it: answer from what it has committed
+            with suppress(LibraryLockedError):
+                cached.sync(options=self.pipeline_options(progress))
+        return cached
+
     # lifetime -----------------------------------------------------------------------------------
     def close(self) -> None:
         """Close every open library (loaded models are dropped with the object)."""
         with self._guard:
-            stores: list[VectorStore] = [*self._libraries.values(), *self._opened]
-            self._libraries, self._opened = {}, []
+            stores: list[VectorStore] = [*self._libraries.values(), *self._opened, *self._stores.values()]
+            self._libraries, self._opened, self._stores = {}, [], {}
         for store in stores:
             store.close()

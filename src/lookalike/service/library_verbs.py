@@ -51,8 +51,11 @@ class LibraryVerbs(ServiceCore):
         are found by the calibrated decision of `duplicates` (or `duplicate_threshold` alone)."""
         if not folder.is_dir():
             raise LibraryError("not a folder", path=folder, argument="folder")
-        chosen = self.model_for(folder, model, library)
-        opened = self.library(folder, library=library, model=chosen, create=True)
+        opened: VectorStore
+        if self.settings.store:
+            opened = self.postgres(folder, model, create=True)
+        else:
+            opened = self.library(folder, library=library, model=self.model_for(folder, model, library), create=True)
         first_new = opened.next_id()
         report = self.sync(opened, progress, retry_failed, index_params, rebuild_index, rehash)
         checked = report.added > 0 and first_new > 1  # new files beside files indexed before
@@ -73,7 +76,7 @@ class LibraryVerbs(ServiceCore):
     def export(self, target: Target, out: Path, fmt: str = "parquet") -> list[Path]:
         """Write ids, paths, hashes and vectors of a library (Parquet, or .npy with a JSON sidecar)."""
         store = self._open(target, readonly=True)
-        if not isinstance(store, Library):
+        if not isinstance(store, Library) and not hasattr(store, "export_records"):
             raise LibraryError("only a library on disk can be exported", path=store.location)
         return export_library(store, out, fmt)
 
@@ -89,5 +92,7 @@ class LibraryVerbs(ServiceCore):
         """An existing library named by folder and/or library directory (never embedded on the fly)."""
         if not isinstance(target, Source):
             return target
+        if self.settings.store and target.folder is not None and target.library is None:
+            return self.postgres(target.folder, target.model)
         return self.library(target.folder, library=target.library, model=target.model, readonly=readonly)
 

@@ -13,12 +13,13 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from ..embedders import EmbeddingSpec
 from ..errors import LibraryError, LookalikeError, display_path
+from .base import VectorStore
 from .catalog import NewFile
 from .layout import STATE_DIR, LibraryPaths, model_slug
 from .library import Library
@@ -27,7 +28,10 @@ COLUMNS = ("id", "path", "hash", "size", "mtime_ns", "width", "height")
 _BYTES_COLUMN = "path_bytes"
 
 
-def _records(library: Library) -> tuple[list[dict[str, Any]], np.ndarray]:
+def _records(library: Library | VectorStore) -> tuple[list[dict[str, Any]], np.ndarray]:
+    if not isinstance(library, Library):  # a store that lists its own records (PostgresStore)
+        records: tuple[list[dict[str, Any]], np.ndarray] = cast(Any, library).export_records()
+        return records
     rows, blobs = [], []
     with library.catalog.snapshot():
         for row_id, path, digest, size, mtime, width, height, blob in library.catalog.export_rows():
@@ -40,7 +44,7 @@ def _records(library: Library) -> tuple[list[dict[str, Any]], np.ndarray]:
     return rows, vectors
 
 
-def export_library(library: Library, out: Path, fmt: str) -> list[Path]:
+def export_library(library: Library | VectorStore, out: Path, fmt: str) -> list[Path]:
     """Write the library's files and vectors; returns the files written."""
     if fmt not in ("parquet", "npy"):
         raise LookalikeError(f"unknown export format '{fmt}': choose parquet or npy")

@@ -1,0 +1,133 @@
+"""Writing to a PostgreSQL library: a sync (the same scan and change detection as `Library`), and
+bulk loads. Each chunk of rows goes in ONE transaction (binary COPY into a temporary table, then
+INSERT ... ON CONFLICT), so a killed writer leaves only whole committed chunks."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..embedders import Embedder
+from ..pipeline import Pipeline, PipelineOptions
+from .base import Checkpoint, SyncReport
+from .postgres_schema import LibraryRow, PgHalfvec, PgVector, hnsw_index_sql
+from .scan import plan_sync, scan_folder
+from .schema import FileRow, NewFile
+
+_COLUMNS = ("path", "size", "mtime_ns", "ctime_ns", "hash", "width", "height", "status", "error", "vector")
+_TYPES = ("bytea", "int8", "int8", "int8", "text", "int4", "int4", "text", "text")
+
+Record = tuple[Any, ...]  # one row in _COLUMNS order
+
+
+def read_rows(conn: Any, library: LibraryRow) -> dict[str, FileRow]:
+    """Every catalog row of a library by relative path."""
+    rows = conn.execute(f"SELECT id, path, size, mtime_ns, hash, status, error, width, height, ctime_ns "
+                        f"FROM {library.files}").fetchall()
+    return {os.fsdecode(bytes(r[1])): FileRow(int(r[0]), os.fsdecode(bytes(r[1])), *r[2:]) for r in rows}
+
+
+def write_records(conn: Any, library: LibraryRow, records: Sequence[Record],
+                  before_commit: Callable[[], None] | None = None) -> dict[str, int]:
+    """Insert or replace rows (by path) in one transaction; returns relative path -> id."""
+    if not records:
+        return {}
+    wrap = PgHalfvec if library.vector_type == "halfvec" else PgVector
+    with conn.transaction():
+        conn.execute(f"CREATE TEMP TABLE incoming ON COMMIT DROP AS SELECT {', '.join(_COLUMNS)} "
+                     f"FROM {library.files} WITH NO DATA")  # no id column: ids come from the table only
+        with conn.cursor() as cursor:
+            columns = ", ".join(_COLUMNS)
+            with cursor.copy(f"COPY incoming ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types([*_TYPES, library.vector_type])
+                for record in records:
+                    vector = record[-1]
+                    copy.write_row((*record[:-1], wrap(vector) if vector is not None else None))
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[1:])
+        written = conn.execute(f"INSERT INTO {library.files} ({columns}) SELECT {columns} FROM incoming "
+                               f"ON CONFLICT (path) DO UPDATE SET {updates} RETURNING id, path").fetchall()
+        if before_commit is not None:
+            before_commit()
+    return {os.fsdecode(bytes(path)): int(row_id) for row_id, path in written}
+
+
+def bulk_load(conn: Any, library: LibraryRow, files: Sequence[NewFile], vectors: np.ndarray,
+              sizes: Sequence[tuple[int, int] | None] | None = None) -> None:
+    """Load ready vectors in one transaction; into an empty library the HNSW index is built once
+    after the COPY (much faster than growing it row by row)."""
+    records: list[Record] = []
+    for i, f in enumerate(files):
+        width, height = (sizes[i] or (None, None)) if sizes else (None, None)
+        records.append((os.fsencode(f.path), f.size, f.mtime_ns, f.ctime_ns, f.hash, width, height, "indexed",
+                        None, vectors[i]))
+    with conn.transaction():
+        empty = conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {library.files})").fetchone()[0]
+        if empty:
+            conn.execute(f"DROP INDEX IF EXISTS {library.files}_hnsw")
+        write_records(conn, library, records)  # a nested transaction: a savepoint of this one
+        if empty:
+            conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            conn.execute(hnsw_index_sql(library))
+
+
+class PostgresSyncer:
+    """One sync of a PostgreSQL library (the caller holds the writer lock)."""
+
+    def __init__(self, conn: Any, library: LibraryRow, root: Path, embedder: Callable[[], Embedder],
+                 checkpoint: Checkpoint | None = None) -> None:
+        self.conn, self.library, self.root, self.embedder = conn, library, root, embedder
+        self.checkpoint = checkpoint or (lambda name: None)
+
+    def run(self, retry_failed: bool = False, options: PipelineOptions | None = None,
+            rehash: bool = False) -> SyncReport:
+        started = time.perf_counter()
+        report = SyncReport()
+        rows = read_rows(self.conn, self.library)
+        scan = scan_folder(self.root)
+        plan = plan_sync(self.root, rows, scan, retry_failed, rehash=rehash)
+        report.unreadable = scan.problems + plan.kept_unreadable
+        report.unchanged = plan.unchanged + plan.failed_unchanged
+        files = self.library.files
+        if plan.moves or plan.touches or plan.deletes:
+            with self.conn.transaction():
+                for row_id, path, size, mtime, ctime in plan.moves:
+                    self.conn.execute(f"UPDATE {files} SET path = %s, size = %s, mtime_ns = %s, ctime_ns = %s "
+                                      "WHERE id = %s", (os.fsencode(path), size, mtime, ctime, row_id))
+                for row_id, size, mtime, ctime in plan.touches:
+                    self.conn.execute(f"UPDATE {files} SET size = %s, mtime_ns = %s, ctime_ns = %s WHERE id = %s",
+                                      (size, mtime, ctime, row_id))
+                if plan.deletes:
+                    self.conn.execute(f"DELETE FROM {files} WHERE id = ANY(%s)", (plan.deletes,))
+            report.moved, report.touched, report.deleted = len(plan.moves), len(plan.touches), len(plan.deletes)
+        if plan.embed:
+            self._embed(plan.embed, options, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _embed(self, wanted: list[NewFile], options: PipelineOptions | None, report: SyncReport) -> None:
+        by_path = {self.root / f.path: f for f in wanted}
+        for batch in Pipeline(self.embedder(), options).iter_batches(list(by_path)):
+            records: list[Record] = []
+            for path, vector, size in zip(batch.paths, batch.vectors, batch.sizes, strict=True):
+                facts = by_path[path]
+                records.append((os.fsencode(facts.path), facts.size, facts.mtime_ns, facts.ctime_ns, facts.hash,
+                                *(size or (None, None)), "indexed", None, vector))
+            for failure in batch.failures:
+                facts = by_path[Path(failure.path or "")]
+                records.append((os.fsencode(facts.path), facts.size, facts.mtime_ns, facts.ctime_ns, facts.hash,
+                                None, None, "failed", failure.reason, None))
+            ids = write_records(self.conn, self.library, records, lambda: self.checkpoint("chunk-written"))
+            for path in batch.paths:
+                facts = by_path[path]
+                report.updated += facts.id is not None
+                report.added += facts.id is None
+                if facts.id is None:
+                    report.added_ids.append(ids[facts.path])
+            report.embedded += len(batch.paths)
+            report.failures.extend(batch.failures)
+            self.checkpoint("chunk-committed")
