@@ -15,7 +15,7 @@ from ..errors import LibraryError
 from ..pipeline import PipelineOptions, Progress
 from ..settings import Settings, load_settings
 from ..store.base import VectorStore
-from ..store.folders import library_models, library_paths, open_folder, require_folder
+from ..store.folders import library_models, library_paths, library_writable, open_folder, require_folder
 from ..store.library import Library
 from ..types import Source
 
@@ -116,16 +116,18 @@ class ServiceCore:
                 self._libraries[key] = opened
         return opened
 
-    def store(self, target: Target, progress: Progress | None = None) -> VectorStore:
-        """The store a verb runs on. A `Source` naming a library: that library as it is (read only, no
-        model). A folder: its library for the model when it has one (brought up to date first, or used
+    def store(self, target: Target, progress: Progress | None = None, write: bool = False) -> VectorStore:
+        """The store a verb runs on. A `Source` naming a library: that library as it is (no model; read
+        only unless `write` asks to keep something in it, such as duplicate groups, and its storage
+        allows). A folder: its library for the model when it has one (brought up to date first, or used
         as it is where its storage cannot be written), else the folder embedded now, nothing written."""
         if not isinstance(target, Source):
             return target
         if target.library is not None:
             if target.folder is not None:
                 raise LibraryError("give either a folder or a library, not both", argument="library")
-            return self.library(library=target.library, model=target.model, readonly=True)
+            readonly = not (write and library_writable(target.library, target.model, self.settings.home))
+            return self.library(library=target.library, model=target.model, readonly=readonly)
         assert target.folder is not None
         if self.settings.store:
             return self.postgres(target.folder, target.model, sync=True)

@@ -42,7 +42,7 @@ class DuplicateVerbs(ServiceCore):
         check_threshold(options.threshold)
         if options.same_bytes:
             return self._same_bytes(target, options.keep)
-        store = self.store(target, progress)
+        store = self.store(target, progress, write=True)  # a library remembers the groups
         return find_duplicates(store, options, join_options(join, self.settings.recall), join_progress, max_checks)
 
     def _same_bytes(self, target: Target, keep: str) -> DuplicateReport:

@@ -90,3 +90,12 @@ def hash_folder(folder: str | os.PathLike[str]) -> tuple[list[Path], list[str], 
     failures = [ImageReadError(p, "could not be read (not a regular file, or no permission)")
                 for p, r in zip(paths, relative, strict=True) if not digests[r]]
     return [p for p, _ in kept], [h for _, h in kept], failures
+
+
+def library_writable(library: Path, model: str | None, home: Path | None = None) -> bool:
+    """Whether the library directory (for `model`, or its only one) can be written by this process."""
+    try:
+        paths = library_paths(None, library, model, False, home)
+    except LookalikeError:
+        return False
+    return paths.exists() and storage_writable(paths.catalog)
