@@ -5,6 +5,7 @@ to the rest of its cluster in that graph). Deterministic: the same vectors give 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,9 +13,13 @@ from ..errors import InvalidArgumentError
 from ..extras import require
 from ..join import JoinOptions, JoinReport, Progress, knn_join
 
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
+
 DEFAULT_MIN_SIZE = 5
 GRAPH_K = 10  # neighbours per image in the graph (at least min_size)
-SELECTION = "eom"  # HDBSCAN cluster selection: excess of mass
+SELECTION = "eom"
+BEYOND = 4.0  # a distance above any cosine distance (at most 2)  # HDBSCAN cluster selection: excess of mass
 
 
 @dataclass
@@ -60,11 +65,29 @@ def _hdbscan(scores: np.ndarray, indices: np.ndarray, min_size: int) -> np.ndarr
     cols = indices[valid]
     dist = np.maximum(1.0 - scores[valid].astype(np.float64), 1e-9)
     graph = csr_matrix((dist, (rows, cols)), shape=(count, count))
-    graph = graph.maximum(graph.T).tocsr()  # symmetric: an edge either way counts
+    graph = _connected(graph.maximum(graph.T).tocsr())  # symmetric: an edge either way counts
     graph.sort_indices()
     model = cluster.HDBSCAN(min_cluster_size=min_size, min_samples=min(min_size, indices.shape[1]),
                             metric="precomputed", cluster_selection_method=SELECTION, copy=True)
     return np.asarray(model.fit_predict(graph), np.int64)
+
+
+def _connected(graph: csr_matrix) -> csr_matrix:
+    """The graph with its connected components chained by edges longer than any cosine distance
+    (HDBSCAN needs one component; the chain only joins the components at the top of its tree, where
+    they separate first)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    parts, labels = connected_components(graph, directed=False)
+    if parts < 2:
+        return graph
+    firsts = np.unique(labels, return_index=True)[1]  # each component's first row, in component order
+    a, b = firsts[:-1], firsts[1:]
+    far = np.full(len(a), BEYOND)
+    link = coo_matrix((np.concatenate([far, far]), (np.concatenate([a, b]), np.concatenate([b, a]))),
+                      shape=graph.shape)
+    return (graph + link).tocsr()
 
 
 def _numbered(raw: np.ndarray, scores: np.ndarray, indices: np.ndarray, keys: list[str],
