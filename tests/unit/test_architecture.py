@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("join",),
     ("store",),
     ("similarity",),
-    ("dedupe", "evaluation", "training", "viz", "scale"),
+    ("dedupe", "evaluation", "training", "viz", "scale", "corpus"),
     ("service",),
     ("cli", "web", "__main__"),
 ]

@@ -13,7 +13,7 @@ import warnings
 import typer
 
 from ..errors import LookalikeError
-from . import dedupe, evaluate, folder, library, pairs, pictures, serve, train  # noqa: F401  (registers the commands)
+from . import collections, dedupe, evaluate, folder, library, pairs, pictures, serve, train  # noqa: F401  (registers the commands)
 from .common import app
 from .errors import exit_code, with_hint
 

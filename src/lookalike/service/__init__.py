@@ -23,6 +23,7 @@ from typing import Any
 from ..dedupe.calibration import Calibration
 from ..store.base import LibraryStats, Snapshot, StoredFile, SyncReport, VectorStore
 from ..store.library import Library
+from .collections import CollectionVerbs
 from .core import Target, require_folder
 from .duplicates import ActionStep, DuplicateVerbs
 from .finding import FindingVerbs
@@ -30,7 +31,7 @@ from .learning import EvalOutcome, LearningVerbs, MapOutcome
 from .library_verbs import IndexOutcome, LibraryVerbs
 
 
-class Lookalike(FindingVerbs, DuplicateVerbs, LibraryVerbs, LearningVerbs):
+class Lookalike(FindingVerbs, DuplicateVerbs, LibraryVerbs, LearningVerbs, CollectionVerbs):
     """Loaded models and open libraries, shared safely between threads; every verb of lookalike."""
 
     def __enter__(self) -> Lookalike:
