@@ -97,7 +97,8 @@ class CollectionVerbs(ServiceCore):
         store = self.store(target, progress)
         snap = store.snapshot()
         keys = [display_path(path) for path in snap.paths]
-        found = cluster_vectors(snap.vectors, min_size, k, keys, join_options(join), join_progress)
+        found = cluster_vectors(snap.vectors, min_size, k, keys, join_options(join, self.settings.recall),
+                                join_progress)
         chosen = set(found.representatives)
         members = [ClusterMember(path, int(found.labels[i]), i in chosen) for i, path in enumerate(snap.paths)]
         members.sort(key=lambda m: (m.cluster < 0, m.cluster, not m.representative, display_path(m.path)))
@@ -115,7 +116,7 @@ class CollectionVerbs(ServiceCore):
             check_count(top, "top")
         store = self.store(target, progress)
         snap = store.snapshot()
-        scores, report = outlier_scores(snap.vectors, k, join_options(join), join_progress)
+        scores, report = outlier_scores(snap.vectors, k, join_options(join, self.settings.recall), join_progress)
         order = most_unusual(scores, [display_path(path) for path in snap.paths])[:top]
         return OutlierReport([Outlier(snap.paths[i], float(scores[i])) for i in order], snap.failures, report)
 
