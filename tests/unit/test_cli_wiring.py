@@ -28,7 +28,7 @@ class Recording(lookalike.service.Lookalike):
 
 VERBS = {"compare", "search", "pairs", "match", "duplicates", "index", "status", "export", "import_vectors",
          "remove", "distinct", "distinct_group", "calibrate", "models", "map", "undo", "evaluate", "bench_index",
-         "train", "plan_actions", "apply_actions"}
+         "train", "plan_actions", "apply_actions", "embed_files", "clusters", "outliers", "formats"}
 
 
 @pytest.fixture
@@ -62,6 +62,10 @@ def test_each_command_calls_its_verb(recorded: list[str], image_folder: Path, tm
         (["duplicates", "--library", str(image_folder / ".lookalike"), "-q"], "duplicates"),
         (["remove", str(first), "--folder", str(image_folder)], "remove"),
         (["models"], "models"),
+        (["formats"], "formats"),
+        (["embed", str(image_folder), "-m", MODEL, "--out", str(tmp_path / "v.parquet"), "-q"], "embed_files"),
+        (["clusters", str(image_folder), "-m", MODEL, "--min-size", "2", "-q"], "clusters"),
+        (["outliers", str(image_folder), "-m", MODEL, "-k", "2", "-q"], "outliers"),
     ]
     for args, verb in expected:
         before = len(recorded)
