@@ -12,6 +12,7 @@ from ..errors import InvalidArgumentError, LookalikeError
 from .common import DeviceOption, LibraryOption, MegapixelsOption, ModelOption, PrecisionOption, app, service_for
 
 WEB_EXTRA = "pip install 'lookalike[web]'"
+GRACE = 2  # seconds SIGTERM leaves open requests before the server stops
 
 
 def require_web_packages() -> None:
@@ -79,4 +80,5 @@ def serve(
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"serving {opened.root} ({opened.stats(scan=False).indexed} images, {opened.spec.model}) "
                    f"on http://{shown}:{port}", err=True)
-        uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False,
+                    timeout_graceful_shutdown=GRACE)  # SIGTERM: open requests get GRACE s, jobs are cancelled
