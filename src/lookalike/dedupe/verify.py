@@ -21,8 +21,6 @@ from ..images import load_image
 from ..system import available_cores
 from ..types import DEFAULT_MIN_INLIERS, Cancel
 
-CHUNK = 16  # pairs (or images) per worker between two looks at `cancel`
-
 
 @dataclass(frozen=True)
 class VerifyOptions:
@@ -162,25 +160,27 @@ class Verifier:
         return max(plain, count_inliers(a[0], b[1], self.options))
 
     def verify(self, i: np.ndarray, j: np.ndarray, cancel: Cancel | None = None) -> VerifyReport:
-        """Inliers for every edge (i[e], j[e]), in parallel, in chunks; `cancel` is asked between
-        chunks and a True stops the work (Cancelled)."""
+        """Inliers for every edge (i[e], j[e]), in parallel; `cancel` is asked before each image and
+        each pair, and a True stops the work (Cancelled) once the pairs in progress end."""
         import cv2
 
         started = time.perf_counter()
         cv2.setNumThreads(1)  # parallel across pairs instead
         needed = sorted((set(map(int, i)) | set(map(int, j))) - set(self._cache))
         workers = self.options.workers or available_cores()
-        step = CHUNK * workers
-        counts: list[Any] = []
+
+        def load(position: int) -> tuple[_Features, _Features] | None:
+            check_cancel(cancel)
+            return self._load(position)
+
+        def pair(a: int, b: int) -> int:
+            check_cancel(cancel)
+            return self.pair(a, b)
+
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lookalike-verify") as pool:
-            for start in range(0, len(needed), step):
-                check_cancel(cancel)
-                part = needed[start:start + step]
-                for position, features in zip(part, pool.map(self._load, part), strict=True):
-                    self._cache[position] = features
-            for start in range(0, len(i), step):
-                check_cancel(cancel)
-                counts.extend(pool.map(self.pair, map(int, i[start:start + step]), map(int, j[start:start + step])))
+            for position, features in zip(needed, pool.map(load, needed), strict=True):
+                self._cache[position] = features
+            counts: list[Any] = list(pool.map(pair, map(int, i), map(int, j)))
         return VerifyReport(np.asarray(counts, dtype=np.int64), len(needed), len(counts),
                             time.perf_counter() - started)
 
