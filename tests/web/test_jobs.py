@@ -142,3 +142,10 @@ def test_sigterm_ends_the_server_within_seconds_with_a_job_running(service: tupl
         if process.poll() is None:
             process.kill()
             process.wait(timeout=20)
+
+
+def test_shutting_the_app_down_cancels_its_jobs_and_their_threads_end(service: tuple[Any, Any]) -> None:
+    with serving(create_app(*service, job_idle_seconds=600)) as url:
+        job = start(url, HEAVY)
+        assert httpx.get(f"{url}/api/jobs/{job['job']}", timeout=30).json()["status"] == "running"
+    wait_thread_gone(job["job"], 10)  # the lifespan's exit cancelled it (else it would check pairs for minutes)
