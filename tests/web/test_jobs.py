@@ -83,7 +83,8 @@ def test_a_polled_job_gives_the_groups_the_service_gives(base: str, service: tup
     from lookalike.types import DuplicateOptions
 
     job = start(base, "/api/duplicates?threshold=0.95&similar=true")
-    assert job["status"] == "running" and job["params"] == {"threshold": 0.95, "verify": False, "similar": True}
+    assert job["status"] in ("running", "done")
+    assert job["params"] == {"threshold": 0.95, "verify": False, "similar": True}
     deadline = time.monotonic() + 120
     while job["status"] == "running" and time.monotonic() < deadline:
         time.sleep(0.1)
