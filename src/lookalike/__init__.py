@@ -71,6 +71,7 @@ _EXPORTS = {
     "TooManyItemsError": "errors",
     "SpecMismatchError": "errors",
     "ConfigError": "errors",
+    "Cancelled": "errors",
     "LibraryError": "errors",
     "LibraryLockedError": "errors",
     "CorruptLibraryError": "errors",

@@ -11,6 +11,7 @@ LookalikeError
 ├── TooManyItemsError     a request whose output would be too large (e.g. every pair of a big folder)
 ├── SpecMismatchError     a query or vectors from another embedder than the index was built with
 ├── ConfigError           a settings file or LOOKALIKE_* variable that cannot be used
+├── Cancelled             long work stopped on request (its caller cancelled it)
 ├── LibraryError          a library on disk is missing, corrupt or in use
 │   ├── LibraryLockedError   another writer holds the lock
 │   └── CorruptLibraryError  the manifest, index or catalog cannot be read
@@ -126,6 +127,12 @@ class ConfigError(LookalikeError):
     kind = "config"
 
 
+class Cancelled(LookalikeError):
+    """Long work (a duplicates run) stopped because its caller asked it to, between steps."""
+
+    kind = "cancelled"
+
+
 class LibraryError(LookalikeError):
     """A library on disk that is missing, corrupt or busy."""
 
@@ -147,6 +154,6 @@ class CorruptLibraryError(LibraryError):
 
 ERROR_CLASSES: tuple[type[LookalikeError], ...] = (
     LookalikeError, ImageReadError, UnknownModelError, ModelLoadError, UnsupportedQueryError,
-    InvalidArgumentError, TooManyItemsError, SpecMismatchError, ConfigError, LibraryError,
+    InvalidArgumentError, TooManyItemsError, SpecMismatchError, ConfigError, Cancelled, LibraryError,
     LibraryLockedError, CorruptLibraryError,
 )

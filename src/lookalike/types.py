@@ -21,6 +21,8 @@ ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
 STATE_DIR = ".lookalike"  # the folder a library keeps inside the folder it indexes
 KIND_ORDER = {"exact": 0, "near": 1, "similar": 2}
 Progress = Callable[[int, int], None]
+Cancel = Callable[[], bool]
+"""Asked between steps of long work (join cells, keypoint batches): True stops it with `Cancelled`."""
 """Called with (done, total) as work advances (the CLI draws a bar with it)."""
 DEFAULT_MIN_INLIERS = 15  # keypoint inliers that confirm a near duplicate
 

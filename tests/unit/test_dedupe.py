@@ -3,6 +3,7 @@ decisions and keepers, and reversible actions."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -221,6 +222,25 @@ def test_a_shared_caption_does_not_confirm_different_photos(tmp_path: Path) -> N
     report = Verifier(paths).verify(np.array([0, 0]), np.array([1, 2]))
     different, copy = report.inliers.tolist()
     assert different < VerifyOptions().min_inliers <= copy
+
+
+def test_cancel_stops_the_join_and_the_keypoint_checks_between_steps(tmp_path: Path) -> None:
+    from lookalike.dedupe.run import join_edges
+    from lookalike.errors import Cancelled
+
+    vectors = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert len(join_edges(cancel=lambda: False)(vectors, -1.0, 5).i) > 0
+    with pytest.raises(Cancelled):
+        join_edges(cancel=lambda: True)(vectors, -1.0, 5)
+    paths = [tmp_path / "a.jpg", tmp_path / "b.jpg", tmp_path / "c.jpg"]
+    for path in paths:
+        _skimage_photo("astronaut").save(path, quality=80)
+    asked = itertools.count()  # next() is atomic: the three image loads ask first, then the pairs
+    verifier = Verifier(paths)
+    with pytest.raises(Cancelled):  # told to stop after the images are read: no pair is checked
+        verifier.verify(np.array([0, 0]), np.array([1, 2]), cancel=lambda: next(asked) >= 3)
+    assert next(asked) == 5 and all(verifier._cache[k] is not None for k in range(3))
 
 
 def _tree(root: Path) -> dict[str, bytes]:

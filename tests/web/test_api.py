@@ -8,9 +8,11 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -25,7 +27,7 @@ pytestmark = pytest.mark.shared_data
 LOCAL = "http://127.0.0.1"
 ENDPOINTS = {
     "/api/search": {"get", "post"}, "/api/images/{image_id}/similar": {"get"}, "/api/compare": {"post"},
-    "/api/pairs": {"get"}, "/api/duplicates": {"get"}, "/api/stats": {"get"},
+    "/api/pairs": {"get"}, "/api/duplicates": {"post"}, "/api/stats": {"get"}, "/api/jobs/{job_id}": {"get", "delete"},
     "/api/images/{image_id}/thumbnail": {"get"}, "/api/images/{image_id}/file": {"get"},
 }
 
@@ -102,7 +104,7 @@ def test_every_endpoint_is_in_the_openapi_schema_and_docs_are_served(client: Tes
         assert methods <= set(schema["paths"][path]), path
     parameters = [p for ops in schema["paths"].values() for op in ops.values() for p in op.get("parameters", [])]
     assert {p["name"] for p in parameters} == {"k", "threshold", "text", "text_weight", "top", "size", "image_id",
-                                               "verify", "similar"}
+                                               "verify", "similar", "job_id"}
     assert all(p["schema"]["type"] == "integer" for p in parameters if p["name"] == "image_id")  # ids, no paths
     assert client.get("/docs").status_code == 200
 
@@ -171,29 +173,41 @@ def test_pairs_and_duplicates_come_from_stored_vectors(client: TestClient, ids: 
     assert pairs[0]["score"] >= pairs[1]["score"] >= pairs[2]["score"]
     # duplicates: the calibrated decision of `lookalike duplicates`; Dog_2 and Dog_3 are two photos, not
     # an edited copy: a candidate the keypoint check rejects, listed only as similar
-    calibrated = client.get("/api/duplicates").json()
+    calibrated = duplicates_job(client, "")
     assert calibrated["source"] == "efficientnet-lite0 calibration" and calibrated["accept"] > calibrated["candidate"]
     assert calibrated["groups"] == [] and calibrated["checked"] >= 1
-    similar = client.get("/api/duplicates?similar=true").json()["groups"]
+    similar = duplicates_job(client, "similar=true")["groups"]
     dogs = [g for g in similar if {m["path"] for m in g["members"]} == {"Dog_2.jpg", "Dog_3.jpg"}]
     assert len(dogs) == 1 and dogs[0]["kind"] == "similar"
     assert {m["id"] for m in dogs[0]["members"]} == {ids["Dog_2.jpg"], ids["Dog_3.jpg"]}
     assert sum(m["keeper"] for m in dogs[0]["members"]) == 1
     assert all(m["score"] == pytest.approx(top["score"], abs=1e-4) and m["inliers"] is not None
                for m in dogs[0]["members"])
-    plain = client.get(f"/api/duplicates?threshold={top['score'] - 1e-4}&similar=true").json()
+    plain = duplicates_job(client, f"threshold={top['score'] - 1e-4}&similar=true")
     assert plain["source"] == "--threshold" and plain["candidate"] == pytest.approx(top["score"] - 1e-4)
-    assert client.get("/api/duplicates?threshold=0.999&similar=true").json()["groups"] == []
+    assert duplicates_job(client, "threshold=0.999&similar=true")["groups"] == []
 
 
-def test_duplicates_refuse_more_keypoint_checks_than_a_request_may_run(client: TestClient,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from lookalike.web import routes_library
+def duplicates_job(client: TestClient, query: str) -> dict[str, Any]:
+    """POST /api/duplicates?QUERY (a 202 naming the job), polled until done: its result."""
+    started = client.post(f"/api/duplicates?{query}")
+    assert started.status_code == 202, started.text
+    job = started.json()
+    assert started.headers["location"] == f"/api/jobs/{job['job']}" and job["status"] in ("running", "done")
+    deadline = time.monotonic() + 120
+    while job["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        job = client.get(f"/api/jobs/{job['job']}").json()
+    assert job["status"] == "done", job
+    return dict(job["result"])
 
-    monkeypatch.setattr(routes_library, "MAX_CHECKS", 3)  # 7 images: a threshold of -1 makes 21 candidates
-    body = assert_error(client.get("/api/duplicates?threshold=-1"), 422)
-    assert "21 candidate pairs to check by keypoints, more than 3" in body["error"]
-    assert client.get("/api/duplicates").status_code == 200  # the calibrated default stays far below
+
+def test_a_very_low_threshold_is_a_job_not_a_refusal(client: TestClient) -> None:
+    # 7 images: a threshold of -1 makes 21 candidates, all checked by keypoints within the job
+    found = duplicates_job(client, "threshold=-1")
+    assert found["candidates"] == 21 and found["checked"] == 21
+    assert_error(client.get("/api/jobs/not-a-job"), 404)
+    assert_error(client.delete("/api/jobs/not-a-job"), 404)
 
 
 def test_stats_counts_and_failures(client: TestClient) -> None:
@@ -271,7 +285,7 @@ def test_unknown_ids_are_404(client: TestClient) -> None:
 @pytest.mark.parametrize("url", [
     "/api/images/..%2F..%2Fetc%2Fpasswd/file", "/api/images/%2e%2e/thumbnail", "/api/images/%2e%2e%2f1/file",
     "/api/images/1/thumbnail?size=%2e%2e", "/api/images/..%2f1/similar", "/api/pairs?top=..",
-    "/api/duplicates?threshold=%2e%2e%2f", "/api/images/0/file", "/api/images/-1/file",
+    "/api/jobs/..%2F..%2Fetc%2Fpasswd", "/api/images/0/file", "/api/images/-1/file",
     "/static/..%2F..%2F..%2F..%2Fetc%2Fpasswd", "/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
     "/static/%2e%2e/app.py", "/%2e%2e/%2e%2e/etc/passwd", "/api/images/1%2F..%2F2/file",
 ])
@@ -296,7 +310,7 @@ def test_bad_parameters_are_422(client: TestClient, shared_data: Path, ids: dict
     assert_error(client.get("/api/search?text=%20%20"), 422)
     assert_error(client.get(f"/api/images/{ids['Dog_1.jpg']}/thumbnail?size=4"), 422)
     assert_error(client.get("/api/pairs?top=0"), 422)
-    assert_error(client.get("/api/duplicates?threshold=1.5"), 422)
+    assert_error(client.post("/api/duplicates?threshold=1.5"), 422)
 
 
 def test_text_query_on_an_image_only_model_is_400(client: TestClient, shared_data: Path) -> None:

@@ -75,6 +75,7 @@ def test_upload_results_side_by_side_and_pairs(browser, served_samples: Path, sh
             page.click("#duplicates-form button[type=submit]")
             page.wait_for_function("document.getElementById('duplicates-status').textContent.includes('0 groups')")
             assert "efficientnet-lite0 calibration" in page.inner_text("#duplicates-status")
+            assert page.is_hidden("#dup-cancel")  # the job (POST, then polls) is over: nothing to cancel
             page.check("#dup-similar")
             page.click("#duplicates-form button[type=submit]")
             page.wait_for_selector("#duplicates li .card")
@@ -114,7 +115,7 @@ def test_api_docs_render_with_no_other_host_reachable(browser, served_samples: P
             page.goto(base + "/docs")
             page.wait_for_selector(".opblock-summary-path", timeout=30_000)
             shown = page.locator(".opblock-summary-path").all_inner_texts()
-            assert "/api/images/{image_id}/similar" in shown and len(shown) == 9
+            assert "/api/images/{image_id}/similar" in shown and len(shown) == 11  # with the job's GET, DELETE
             page.goto(base + "/redoc")
             page.wait_for_function("document.body.innerText.includes('Similarity of two images')", timeout=30_000)
             assert elsewhere == []

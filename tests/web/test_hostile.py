@@ -149,7 +149,8 @@ def test_cross_site_browser_requests_are_refused_on_posts_and_heavy_gets(base: s
     assert_error(httpx.post(f"{base}/api/compare", data=ids, headers={"Origin": "null"}), 403, "cross_site")
     assert_error(httpx.post(f"{base}/api/compare", data=ids, headers={"Sec-Fetch-Site": "cross-site"}), 403)
     assert_error(httpx.get(f"{base}/api/pairs", headers={"Sec-Fetch-Site": "cross-site"}), 403, "cross_site")
-    assert_error(httpx.get(f"{base}/api/duplicates", headers=evil), 403, "cross_site")
+    assert_error(httpx.post(f"{base}/api/duplicates", headers=evil), 403, "cross_site")
+    assert_error(httpx.delete(f"{base}/api/jobs/any", headers=evil), 403, "cross_site")
     other_port = re.sub(r":(\d+)$", lambda m: f":{int(m.group(1)) + 1}", base)
     assert_error(httpx.get(f"{base}/api/pairs", headers={"Origin": other_port}), 403, "cross_site")
     # the page itself (same origin), and scripts that send neither header, keep working
@@ -206,10 +207,12 @@ def test_schema_says_security_only_with_a_token_and_documents_the_error_shape(ba
     assert "securitySchemes" not in plain.get("components", {})
     for schema, secured in ((plain, False), (guarded, True)):
         operations = [op for path, ops in schema["paths"].items() if path.startswith("/api") for op in ops.values()]
-        assert len(operations) == 9
+        assert len(operations) == 11
         for operation in operations:
+            busy = operation["operationId"].startswith("duplicates_")  # a second job while one runs: 429
             assert ("security" in operation) is secured, operation["operationId"]
-            assert ("401" in operation["responses"]) is secured and ("429" in operation["responses"]) is secured
+            assert ("401" in operation["responses"]) is secured
+            assert ("429" in operation["responses"]) is (secured or busy), operation["operationId"]
             for status, answer in operation["responses"].items():
                 if status.startswith(("4", "5")):
                     assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorOut"}

@@ -21,6 +21,7 @@ from .common import (
 )
 
 WEB_EXTRA = "pip install 'lookalike[web]'"
+GRACE = 2  # seconds SIGTERM leaves open requests before the server stops
 
 
 def require_web_packages() -> None:
@@ -90,4 +91,5 @@ def serve(
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"serving {opened.root} ({opened.stats(scan=False).indexed} images, {opened.spec.model}) "
                    f"on http://{shown}:{port}", err=True)
-        uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False,
+                    timeout_graceful_shutdown=GRACE)  # SIGTERM: open requests get GRACE s, jobs are cancelled

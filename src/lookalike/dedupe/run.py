@@ -16,11 +16,19 @@ from ..embedders.registry import model_info
 from ..errors import ImageReadError, LibraryError, LibraryLockedError, LookalikeError, TooManyItemsError
 from ..join import JoinOptions, Progress, knn_join
 from ..store.base import VectorStore
-from ..types import DuplicateGroup, DuplicateOptions, DuplicateReport, GroupingStats, Thresholds, check_threshold
+from ..types import (
+    Cancel,
+    DuplicateGroup,
+    DuplicateOptions,
+    DuplicateReport,
+    GroupingStats,
+    Thresholds,
+    check_threshold,
+)
 from .decisions import remember_groups
 from .edges import Edges, candidate_edges, undirected_max
 from .groups import build_groups
-from .verify import Verifier, VerifyOptions, opencv_available
+from .verify import Verifier, VerifyOptions, check_cancel, opencv_available
 
 SAVED_THRESHOLD_KEY = "duplicate_threshold"
 EdgeSource = Callable[[np.ndarray, float, int], Edges]
@@ -52,12 +60,13 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
                   options: DuplicateOptions, embedder: Embedder | None = None,
                   distinct: set[tuple[str, str]] | None = None, saved: str | None = None,
                   verify_options: VerifyOptions | None = None, edge_source: EdgeSource | None = None,
-                  max_checks: int | None = None) -> tuple[list[DuplicateGroup], Thresholds, GroupingStats]:
+                  max_checks: int | None = None, cancel: Cancel | None = None,
+                  ) -> tuple[list[DuplicateGroup], Thresholds, GroupingStats]:
     """The engine on ready vectors (one per path, same order) and content hashes. Each image proposes
     at most `options.neighbours` candidates above the candidate floor, so the work grows as N x k,
     never with the number of pairs above a threshold. `edge_source` answers that (default: the exact
     range search; the service passes the join). `max_checks` refuses a run that would check more
-    candidate pairs by keypoints than that."""
+    candidate pairs by keypoints than that; `cancel` is asked between keypoint batches."""
     thresholds = resolve_thresholds(model, options, saved)
     floor = min(thresholds.candidate, thresholds.similar if thresholds.similar is not None else 1.0)
     if options.invariant:
@@ -68,6 +77,7 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
         edges = invariant_edges(embedder, paths, vectors, floor, INVARIANT_NEIGHBOURS)
     else:
         edges = (edge_source or _exact_edges)(vectors, floor, options.neighbours)
+    check_cancel(cancel)
     use_check = options.check and (options.verify or thresholds.accept > thresholds.candidate)
     if use_check and not opencv_available():
         raise LookalikeError("checking duplicate pairs needs OpenCV: pip install opencv-python-headless "
@@ -79,7 +89,7 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
         if max_checks is not None and len(i) > max_checks:
             raise TooManyItemsError(f"{len(i)} candidate pairs to check by keypoints, more than {max_checks}: "
                                     "raise the threshold", count=len(i), limit=max_checks)
-        report = verifier.verify(i, j)
+        report = verifier.verify(i, j, cancel)
         return report.inliers, report.images, report.seconds
 
     groups, stats = build_groups(paths, hashes, edges, thresholds, verify if verifier else None,
@@ -93,9 +103,18 @@ def _exact_edges(vectors: np.ndarray, floor: float, k: int) -> Edges:
 
 
 def join_edges(join: JoinOptions | None = None, progress: Progress | None = None,
-               reports: list[Any] | None = None) -> EdgeSource:
+               reports: list[Any] | None = None, cancel: Cancel | None = None) -> EdgeSource:
     """Candidate edges from the similarity join (bounded memory at any size); each join's report is
-    appended to `reports`."""
+    appended to `reports`; `cancel` is asked after every join cell."""
+    if cancel is not None:
+        inner = progress
+
+        def checked(done: int, total: int) -> None:
+            check_cancel(cancel)
+            if inner is not None:
+                inner(done, total)
+
+        progress = checked
 
     def source(vectors: np.ndarray, floor: float, k: int) -> Edges:
         count = len(vectors)
@@ -114,11 +133,12 @@ def join_edges(join: JoinOptions | None = None, progress: Progress | None = None
 
 def find_duplicates(store: VectorStore, options: DuplicateOptions | None = None, join: JoinOptions | None = None,
                     progress: Progress | None = None, max_checks: int | None = None,
-                    remember: bool = True) -> DuplicateReport:
+                    remember: bool = True, cancel: Cancel | None = None) -> DuplicateReport:
     """Duplicate groups of any store from its vectors (the model is built only for `invariant` views),
     with its "not a duplicate" decisions and saved calibration; `max_checks` as in `group_vectors`.
     With `remember`, a persistent store keeps the groups for `distinct --group N` (skipped while
-    another writer holds the store)."""
+    another writer holds the store). `cancel` is asked between join cells and keypoint batches: True
+    stops the run with `Cancelled`, nothing remembered."""
     options = options or DuplicateOptions()
     if options.threshold is not None:
         check_threshold(options.threshold)
@@ -127,7 +147,7 @@ def find_duplicates(store: VectorStore, options: DuplicateOptions | None = None,
     groups, thresholds, stats = group_vectors(
         found.paths, found.vectors, found.hashes, found.spec.model, options,
         store.embedder() if options.invariant else None, store.distinct_pairs(), store.get_meta(SAVED_THRESHOLD_KEY),
-        edge_source=join_edges(join, progress, reports), max_checks=max_checks)
+        edge_source=join_edges(join, progress, reports, cancel), max_checks=max_checks, cancel=cancel)
     saved, unsaved = False, ""
     if remember and store.persistent and store.writable:
         try:

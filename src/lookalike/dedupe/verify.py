@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ImageReadError
+from ..errors import Cancelled, ImageReadError
 from ..images import load_image
 from ..system import available_cores
-from ..types import DEFAULT_MIN_INLIERS
+from ..types import DEFAULT_MIN_INLIERS, Cancel
 
 
 @dataclass(frozen=True)
@@ -159,17 +159,33 @@ class Verifier:
             return plain
         return max(plain, count_inliers(a[0], b[1], self.options))
 
-    def verify(self, i: np.ndarray, j: np.ndarray) -> VerifyReport:
-        """Inliers for every edge (i[e], j[e]), in parallel."""
+    def verify(self, i: np.ndarray, j: np.ndarray, cancel: Cancel | None = None) -> VerifyReport:
+        """Inliers for every edge (i[e], j[e]), in parallel; `cancel` is asked before each image and
+        each pair, and a True stops the work (Cancelled) once the pairs in progress end."""
         import cv2
 
         started = time.perf_counter()
         cv2.setNumThreads(1)  # parallel across pairs instead
         needed = sorted((set(map(int, i)) | set(map(int, j))) - set(self._cache))
         workers = self.options.workers or available_cores()
+
+        def load(position: int) -> tuple[_Features, _Features] | None:
+            check_cancel(cancel)
+            return self._load(position)
+
+        def pair(a: int, b: int) -> int:
+            check_cancel(cancel)
+            return self.pair(a, b)
+
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lookalike-verify") as pool:
-            for position, features in zip(needed, pool.map(self._load, needed), strict=True):
+            for position, features in zip(needed, pool.map(load, needed), strict=True):
                 self._cache[position] = features
-            counts: list[Any] = list(pool.map(self.pair, map(int, i), map(int, j)))
+            counts: list[Any] = list(pool.map(pair, map(int, i), map(int, j)))
         return VerifyReport(np.asarray(counts, dtype=np.int64), len(needed), len(counts),
                             time.perf_counter() - started)
+
+
+def check_cancel(cancel: Cancel | None) -> None:
+    """Raise Cancelled when `cancel` says the caller gave up."""
+    if cancel is not None and cancel():
+        raise Cancelled("cancelled")

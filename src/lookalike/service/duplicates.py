@@ -20,7 +20,7 @@ from ..store.base import VectorStore
 from ..store.folders import hash_folder
 from ..store.library import Library
 from ..store.scan import file_hash
-from ..types import STATE_DIR, DuplicateOptions, DuplicateReport, JoinChoice, Source, check_threshold
+from ..types import STATE_DIR, Cancel, DuplicateOptions, DuplicateReport, JoinChoice, Source, check_threshold
 from .core import ServiceCore, Target
 from .finding import join_options
 
@@ -32,18 +32,20 @@ class DuplicateVerbs(ServiceCore):
 
     def duplicates(self, target: Target, options: DuplicateOptions | None = None, join: JoinChoice | None = None,
                    progress: Progress | None = None, join_progress: Progress | None = None,
-                   max_checks: int | None = None) -> DuplicateReport:
+                   max_checks: int | None = None, cancel: Cancel | None = None) -> DuplicateReport:
         """Duplicate groups: exact copies by hash, near copies above the model's thresholds, borderline
         pairs checked by keypoints, with the library's "not a duplicate" decisions and calibration; a
         library remembers the groups for `distinct --group N`. More than `max_checks` pairs to check is
-        refused (TooManyItemsError)."""
+        refused (TooManyItemsError). `cancel` is asked between join cells and keypoint batches: when it
+        returns True the run stops with `Cancelled` (the web server's jobs use it)."""
         options = options or DuplicateOptions()
         parse_rule(options.keep)
         check_threshold(options.threshold)
         if options.same_bytes:
             return self._same_bytes(target, options.keep)
         store = self.store(target, progress, write=True)  # a library remembers the groups
-        return find_duplicates(store, options, join_options(join, self.settings.recall), join_progress, max_checks)
+        return find_duplicates(store, options, join_options(join, self.settings.recall), join_progress, max_checks,
+                               cancel=cancel)
 
     def _same_bytes(self, target: Target, keep: str) -> DuplicateReport:
         """Byte-identical copies only: a folder is hashed (no model, no library needed), a library

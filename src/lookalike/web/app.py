@@ -32,11 +32,14 @@ from .dependencies import require_token
 from .docs import install_docs
 from .errors import install_error_handlers
 from .guard import Guard
+from .jobs import DEFAULT_IDLE_SECONDS, Jobs
+from .routes_jobs import router as jobs_router
 from .routes_library import router as library_router
 from .routes_search import router as search_router
 from .schemas import ErrorOut
 
 STATIC = Path(__file__).parent / "static"
+SHUTDOWN_WAIT = 2.0  # seconds shutting down waits for job threads
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and fields beside the files
 PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
                "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
@@ -59,26 +62,32 @@ def error_responses(token: bool) -> dict[int | str, dict[str, object]]:
 def create_app(service: Lookalike, library: VectorStore, token: str | None = None,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, loopback_only: bool | None = None,
                thumbnail_cache_bytes: int = DEFAULT_THUMBNAIL_CACHE_BYTES,
-               upload_pixel_budget: int | None = None) -> FastAPI:
+               upload_pixel_budget: int | None = None, job_idle_seconds: float = DEFAULT_IDLE_SECONDS) -> FastAPI:
     """A FastAPI app over `library` (opened through `service`). With `token`, every /api request needs
     `Authorization: Bearer <token>` (wrong tokens are logged and throttled per address); without one,
     only requests addressed to this machine's loopback names are answered (`loopback_only`, default:
     when there is no token). Uploads above `max_upload_bytes`, or above the service's pixel limit, are
     refused with 413; requests decoding uploads hold their images' pixels (read from the headers) within
     `upload_pixel_budget` (default: twice the pixel limit), waiting their turn beyond it. Thumbnails
-    cached in the library's folder are kept within `thumbnail_cache_bytes` (0: none cached)."""
+    cached in the library's folder are kept within `thumbnail_cache_bytes` (0: none cached). Heavy work
+    (duplicates) runs as jobs, one at a time; a job nobody polled for `job_idle_seconds` is cancelled,
+    and shutting down cancels every job, waiting at most ~2 s for their threads."""
     if max_upload_bytes < 1:
         raise ValueError("max_upload_bytes must be positive")
     if thumbnail_cache_bytes < 0:
         raise ValueError("thumbnail_cache_bytes must not be negative")
     budget = PixelBudget(upload_pixel_budget or 2 * service.settings.max_pixels)
     context = WebContext(service=service, library=library, max_upload_bytes=max_upload_bytes, token=token or None,
-                         thumbnail_cache_bytes=thumbnail_cache_bytes, uploads=budget)
+                         thumbnail_cache_bytes=thumbnail_cache_bytes, uploads=budget,
+                         jobs=Jobs(idle_seconds=job_idle_seconds))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(library.embedder)  # the model loads once, before the first request
-        yield
+        try:
+            yield
+        finally:  # SIGTERM: running jobs stop between two steps; a stuck one never holds the exit
+            await run_in_threadpool(context.jobs.close, SHUTDOWN_WAIT)
 
     app = FastAPI(title="lookalike", version=lookalike.__version__, lifespan=lifespan, docs_url=None,
                   redoc_url=None, description="Image similarity and visual search over one library. Images "
@@ -86,7 +95,7 @@ def create_app(service: Lookalike, library: VectorStore, token: str | None = Non
     app.state.lookalike = context
     install_error_handlers(app)
     guards = [Depends(require_token)] if context.token else []  # the schema shows security only when it is so
-    for router in (search_router, library_router):
+    for router in (search_router, library_router, jobs_router):
         app.include_router(router, prefix="/api", dependencies=guards, responses=error_responses(bool(context.token)))
     install_docs(app, "lookalike")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..errors import display_path
 from ..service import Lookalike, VectorStore
 from .budget import PixelBudget
+from .jobs import Jobs
 from .throttle import TokenThrottle
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -19,7 +20,7 @@ DEFAULT_PIXEL_BUDGET = 200_000_000  # pixels of uploads decoded at once (create_
 @dataclass(frozen=True)
 class WebContext:
     """The served library, the limits uploads are held to (bytes, pixels, the pixels decoded at once),
-    the token and its failure table."""
+    the token and its failure table, and the heavy jobs."""
 
     service: Lookalike
     library: VectorStore
@@ -28,6 +29,7 @@ class WebContext:
     thumbnail_cache_bytes: int = DEFAULT_THUMBNAIL_CACHE_BYTES
     throttle: TokenThrottle = field(default_factory=TokenThrottle)
     uploads: PixelBudget = field(default_factory=lambda: PixelBudget(DEFAULT_PIXEL_BUDGET))
+    jobs: Jobs = field(default_factory=Jobs)
 
     @property
     def max_pixels(self) -> int:

@@ -18,7 +18,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-HEAVY_PATHS = frozenset({"/api/pairs", "/api/duplicates"})  # GETs that make the server work hard
+HEAVY_PATHS = frozenset({"/api/pairs"})  # GETs that make the server work hard (duplicates: a POSTed job)
 
 
 class _BodyTooLarge(Exception):

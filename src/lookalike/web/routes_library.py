@@ -1,5 +1,6 @@
-"""Endpoints over the whole library (stats, pairs, duplicate groups) and over one image by id
-(thumbnail, original file). Images are addressed by catalog id only: no parameter is a path."""
+"""Endpoints over the whole library (stats, pairs; duplicate groups run as jobs: routes_jobs.py) and
+over one image by id (thumbnail, original file). Images are addressed by catalog id only: no parameter
+is a path."""
 
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ from fastapi.responses import Response, StreamingResponse
 
 from ..errors import ImageReadError, LibraryError
 from ..service import StoredFile
-from ..types import DuplicateOptions
 from . import results
 from .context import WebContext
 from .dependencies import get_context
 from .files import chunks, open_library_file
-from .schemas import DuplicatesOut, ErrorOut, FailureOut, ImageId, PairsOut, StatsOut
+from .schemas import ErrorOut, FailureOut, ImageId, PairsOut, StatsOut
 from .thumbnails import MAX_SIZE, MIN_SIZE, thumbnail
 
 router = APIRouter(tags=["library"])
@@ -49,25 +49,6 @@ def stats(context: Context) -> StatsOut:
 def pairs(context: Context, top: Annotated[int, Query(ge=1, le=1000, description="How many pairs.")] = 10) -> PairsOut:
     """The `top` most similar pairs, from the stored vectors (the same operation as `lookalike pairs`)."""
     return PairsOut(pairs=results.pairs(context, context.service.pairs(context.library, top).pairs))
-
-
-MAX_CHECKS = 5000  # keypoint checks one request may run (~10 ms each): a very low threshold gets a 422, not a hang
-
-
-@router.get("/duplicates", response_model=DuplicatesOut, summary="Groups of duplicate images")
-def duplicates(context: Context, threshold: Annotated[float | None, Query(
-        ge=-1.0, le=1.0, description="Candidate similarity; default: the model's calibration.")] = None,
-               verify: Annotated[bool, Query(description="Check every candidate pair by keypoints.")] = False,
-               similar: Annotated[bool, Query(description="Also list unconfirmed candidates as similar.")] = False,
-               ) -> DuplicatesOut:
-    """Exact and near duplicates from the stored vectors: the same calibrated decision as
-    `lookalike duplicates --library` (borderline pairs checked by keypoints), kinds and keepers."""
-    found = context.service.duplicates(context.library, DuplicateOptions(
-        threshold=threshold, verify=verify, similar=-1.0 if similar else None), max_checks=MAX_CHECKS)
-    used = found.thresholds
-    return DuplicatesOut(candidate=used.candidate, accept=used.accept, source=used.source,
-                         candidates=found.stats.candidates, checked=found.stats.checked,
-                         groups=results.duplicate_groups(context, found.groups))
 
 
 @router.get("/images/{image_id}/thumbnail", response_class=Response, responses={

@@ -98,3 +98,18 @@ class ErrorOut(BaseModel):
 
     error: str
     kind: str
+
+
+class JobOut(BaseModel):
+    """A heavy request running as a job (poll GET /api/jobs/{id})."""
+
+    job: str = Field(description="The job's id.")
+    kind: str = Field(description="What it computes (duplicates).")
+    status: str = Field(description="running, done, cancelled or failed.")
+    done: int = Field(description="Steps done of the current phase (the join's cells).")
+    total: int = Field(description="Steps of the current phase (0 before it is known).")
+    seconds: float = Field(description="Seconds since it started (until it ended).")
+    params: dict[str, float | bool | None] = Field(description="The parameters it was started with.")
+    result: DuplicatesOut | None = Field(default=None, description="The answer, once done.")
+    error: str | None = Field(default=None, description="Why it was cancelled or failed.")
+    error_kind: str | None = None

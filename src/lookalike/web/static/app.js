@@ -236,36 +236,67 @@ async function loadPairs(event) {
   }
 }
 
+// Duplicates run as a job on the server: POST starts it, the page polls it (a poll at least every
+// 30 s keeps it alive) and shows its progress; Cancel (or leaving the page) stops it.
+const POLL_MS = 500;
+let duplicatesJob = null;
+
 async function loadDuplicates(event) {
   if (event) event.preventDefault();
+  if (duplicatesJob) return;
   setStatus("duplicates-status", "Grouping…");
+  const params = new URLSearchParams();
+  const threshold = $("dup-threshold").value.trim();
+  if (threshold) params.set("threshold", threshold);
+  if ($("dup-verify").checked) params.set("verify", "true");
+  if ($("dup-similar").checked) params.set("similar", "true");
   try {
-    const params = new URLSearchParams();
-    const threshold = $("dup-threshold").value.trim();
-    if (threshold) params.set("threshold", threshold);
-    if ($("dup-verify").checked) params.set("verify", "true");
-    if ($("dup-similar").checked) params.set("similar", "true");
-    const answer = await api(`/api/duplicates?${params}`);
-    const list = $("duplicates");
-    list.replaceChildren();
-    for (const group of answer.groups) {
-      const item = document.createElement("li");
-      item.setAttribute("aria-label", `Group ${group.id}, ${group.kind}, ${group.members.length} images`);
-      for (const member of group.members) {
-        const facts = [member.kind, member.score.toFixed(3)];
-        if (member.inliers !== null) facts.push(`${member.inliers} inliers`);
-        if (member.keeper) facts.push("keep");
-        const shown = card(member, facts.join(" · "), () => similarTo({ id: member.id, caption: member.path }));
-        if (member.keeper) shown.classList.add("keeper");
-        item.append(shown);
-      }
-      list.append(item);
+    let job = await api(`/api/duplicates?${params}`, { method: "POST" });
+    duplicatesJob = job.job;
+    $("dup-cancel").hidden = false;
+    while (job.status === "running") {
+      const progress = job.total ? `: ${job.done} of ${job.total} steps` : "";
+      setStatus("duplicates-status", `Grouping${progress} (${job.seconds.toFixed(0)} s)…`);
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      job = await api(`/api/jobs/${encodeURIComponent(job.job)}`);
     }
-    setStatus("duplicates-status", `${answer.groups.length} groups (candidates ≥ ${answer.candidate.toFixed(3)}, ` +
-      `unchecked above ${answer.accept.toFixed(3)}: ${answer.source}; ${answer.checked} pairs checked)`);
+    if (job.status !== "done") throw new Error(job.status === "cancelled" ? `Cancelled (${job.error})` : job.error);
+    showDuplicates(job.result);
+  } catch (error) {
+    setStatus("duplicates-status", error.message, true);
+  } finally {
+    duplicatesJob = null;
+    $("dup-cancel").hidden = true;
+  }
+}
+
+async function cancelDuplicates() {
+  if (!duplicatesJob) return;
+  try {
+    await api(`/api/jobs/${encodeURIComponent(duplicatesJob)}`, { method: "DELETE" });
   } catch (error) {
     setStatus("duplicates-status", error.message, true);
   }
+}
+
+function showDuplicates(answer) {
+  const list = $("duplicates");
+  list.replaceChildren();
+  for (const group of answer.groups) {
+    const item = document.createElement("li");
+    item.setAttribute("aria-label", `Group ${group.id}, ${group.kind}, ${group.members.length} images`);
+    for (const member of group.members) {
+      const facts = [member.kind, member.score.toFixed(3)];
+      if (member.inliers !== null) facts.push(`${member.inliers} inliers`);
+      if (member.keeper) facts.push("keep");
+      const shown = card(member, facts.join(" · "), () => similarTo({ id: member.id, caption: member.path }));
+      if (member.keeper) shown.classList.add("keeper");
+      item.append(shown);
+    }
+    list.append(item);
+  }
+  setStatus("duplicates-status", `${answer.groups.length} groups (candidates ≥ ${answer.candidate.toFixed(3)}, ` +
+    `unchecked above ${answer.accept.toFixed(3)}: ${answer.source}; ${answer.checked} pairs checked)`);
 }
 
 // ---- tabs --------------------------------------------------------------------------------------
@@ -326,6 +357,11 @@ function wire() {
   $("weight").addEventListener("input", () => { $("weight-value").value = Number($("weight").value).toFixed(2); });
   $("pairs-form").addEventListener("submit", loadPairs);
   $("duplicates-form").addEventListener("submit", loadDuplicates);
+  $("dup-cancel").addEventListener("click", cancelDuplicates);
+  window.addEventListener("pagehide", () => {
+    if (duplicatesJob) fetch(`/api/jobs/${encodeURIComponent(duplicatesJob)}`, { method: "DELETE", keepalive: true,
+      headers: authHeaders() });
+  });
   for (const tab of document.querySelectorAll("[role=tab]")) {
     tab.addEventListener("click", () => selectTab(tab));
     tab.addEventListener("keydown", tabKeys);
