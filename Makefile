@@ -39,7 +39,7 @@ test-all: setup
 	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -q -m ''
 
-# Reliability: `make test` runs the quick form (4 SIGKILL runs, 60 s of fuzzing); these run longer.
+# Reliability: `make test` runs the quick form (4 SIGKILL runs, 15 s of fuzzing); these run longer.
 STRESS_RUNS ?= 20
 STRESS_FUZZ_SECONDS ?= 120
 FUZZ_SECONDS ?= 600

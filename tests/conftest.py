@@ -73,6 +73,29 @@ def effnet():
     return create_embedder("efficientnet-lite0")
 
 
+CIFAR_PER_CLASS = 100
+
+
+@pytest.fixture(scope="session")
+def cifar_sample(shared_data: Path, effnet) -> tuple[np.ndarray, list[str]]:
+    """The first 100 images of every CIFAR-10 class (../shared/data/cifar10-test) and their
+    EfficientNet-Lite0 vectors, embedded once per session for the tests that need real embeddings."""
+    from lookalike.evaluation.labelled import load_labelled
+    from lookalike.pipeline import embed_paths
+
+    labelled = load_labelled(shared_data / "cifar10-test")
+    taken: dict[str, int] = {}
+    keep = []
+    for position, label in enumerate(labelled.labels):
+        if taken.get(label, 0) < CIFAR_PER_CLASS:
+            keep.append(position)
+            taken[label] = taken.get(label, 0) + 1
+    subset = labelled.subset(keep)
+    embedded = embed_paths(effnet, subset.paths)
+    assert len(embedded.paths) == 10 * CIFAR_PER_CLASS
+    return embedded.vectors, subset.labels
+
+
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """`python -m lookalike ARGS` offline, as a user runs it; asserts success unless `check` is off."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONIOENCODING="utf-8")

@@ -1,16 +1,13 @@
 """Approximate indexes with their default parameters keep recall@10 >= 0.95 against exact search,
-on a seeded Gaussian mixture (d=768, N=20k) and on real embeddings of shared images."""
+on a seeded Gaussian mixture (d=768, N=5k; N=20k with the slow tests) and on real embeddings of
+shared images."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lookalike.evaluation.synthetic import clustered_vectors, recall_at_k
-from lookalike.images import find_images
-from lookalike.pipeline import PipelineOptions, embed_paths
 from lookalike.store.vectors import IndexParams, VectorIndex
 
 
@@ -25,8 +22,10 @@ def _recalls(base: np.ndarray, queries: np.ndarray) -> dict[str, float]:
     return recalls
 
 
-def test_recall_on_gaussian_mixture() -> None:
-    base, queries = clustered_vectors(20_000, 768, queries=300, seed=7)
+@pytest.mark.parametrize("size", [5_000, pytest.param(20_000, marks=pytest.mark.slow)])
+def test_recall_on_gaussian_mixture(size: int) -> None:
+    """The quick form (5k vectors) runs by default; `make test-all` also runs 20k."""
+    base, queries = clustered_vectors(size, 768, queries=300, seed=7)
     recalls = _recalls(base, queries)
     assert recalls["hnsw"] >= 0.95 and recalls["ivf"] >= 0.95, recalls
 
@@ -44,8 +43,7 @@ def test_auto_picks_flat_small_and_hnsw_large() -> None:
 
 
 @pytest.mark.shared_data
-def test_recall_on_real_embeddings(shared_data: Path, effnet) -> None:
-    paths = find_images(shared_data / "cifar10-test")[::5][:2000]
-    vectors = embed_paths(effnet, paths, PipelineOptions(batch_size=64)).vectors
+def test_recall_on_real_embeddings(cifar_sample) -> None:
+    vectors, _ = cifar_sample  # 1,000 CIFAR-10 images (100 a class), embedded once per session
     recalls = _recalls(vectors, vectors[::10])
     assert recalls["hnsw"] >= 0.95 and recalls["ivf"] >= 0.95, recalls

@@ -9,29 +9,18 @@ import torch
 
 from lookalike.embedders import l2_normalize
 from lookalike.evaluation.evaluator import score_rankings
-from lookalike.evaluation.labelled import load_labelled, split_classes
-from lookalike.pipeline import embed_paths
+from lookalike.evaluation.labelled import split_classes
 from lookalike.training.sampling import split_indices
 from lookalike.training.trainer import StoredVectors, TrainConfig, train_head
 
 pytestmark = pytest.mark.shared_data
-PER_CLASS = 100
 
 
-@pytest.fixture(scope="module")
-def cifar(shared_data, effnet) -> tuple[np.ndarray, list[str]]:
-    """The first 100 images of every CIFAR-10 class and their EfficientNet-Lite0 vectors."""
-    labelled = load_labelled(shared_data / "cifar10-test")
-    taken: dict[str, int] = {}
-    keep = []
-    for position, label in enumerate(labelled.labels):
-        if taken.get(label, 0) < PER_CLASS:
-            keep.append(position)
-            taken[label] = taken.get(label, 0) + 1
-    subset = labelled.subset(keep)
-    embedded = embed_paths(effnet, subset.paths)
-    assert len(embedded.paths) == 10 * PER_CLASS
-    return embedded.vectors, subset.labels
+@pytest.fixture
+def cifar(cifar_sample) -> tuple[np.ndarray, list[str]]:
+    """The first 100 images of every CIFAR-10 class and their EfficientNet-Lite0 vectors (embedded once
+    per session by tests/conftest.py)."""
+    return cifar_sample
 
 
 def project(head: torch.nn.Module, vectors: np.ndarray) -> np.ndarray:

@@ -56,13 +56,16 @@ def test_help(command: str, update_snapshots: bool) -> None:
 
 
 SAMPLE_RUNS = {
-    "pairs": ["pairs", "{samples}/Images", "-m", "efficientnet-lite0", "--top", "3", "-q"],
-    "search": ["search", "{samples}/Query_Image.jpg", "{samples}", "-m", "efficientnet-lite0", "-k", "3", "-q",
-               "-f", "json"],
-    "compare": ["compare", "{samples}/Images/Dog_2.jpg", "{samples}/Images/Dog_3.jpg", "-m", "efficientnet-lite0"],
-    "duplicates": ["duplicates", "{samples}/Images", "-m", "efficientnet-lite0", "--threshold", "0.6", "-q",
-                   "-f", "csv"],
-    "search-bad-threshold": ["search", "{samples}/Query_Image.jpg", "{samples}", "--threshold", "2"],
+    "pairs": ["pairs", "{samples}/Images", "-m", "efficientnet-lite0", "--precision", "fp32",
+              "--top", "3", "-q"],
+    "search": ["search", "{samples}/Query_Image.jpg", "{samples}", "-m", "efficientnet-lite0",
+               "--precision", "fp32", "-k", "3", "-q", "-f", "json"],
+    "compare": ["compare", "{samples}/Images/Dog_2.jpg", "{samples}/Images/Dog_3.jpg", "-m", "efficientnet-lite0",
+                "--precision", "fp32"],
+    "duplicates": ["duplicates", "{samples}/Images", "-m", "efficientnet-lite0", "--precision", "fp32",
+                   "--threshold", "0.6", "-q", "-f", "csv"],
+    "search-bad-threshold": ["search", "{samples}/Query_Image.jpg", "{samples}", "--precision", "fp32",
+                             "--threshold", "2"],
 }
 
 
