@@ -33,7 +33,7 @@ demo: setup
 
 test: setup
 	bash scripts/ensure_chromium.sh
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 
 test-all: setup
 	bash scripts/ensure_chromium.sh
