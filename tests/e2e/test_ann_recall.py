@@ -43,6 +43,7 @@ def test_auto_picks_flat_small_and_hnsw_large() -> None:
 
 
 @pytest.mark.shared_data
+@pytest.mark.slow  # make test-all: a long quality/scale run; the default run keeps a quick form
 def test_recall_on_real_embeddings(cifar_sample) -> None:
     vectors, _ = cifar_sample  # 1,000 CIFAR-10 images (100 a class), embedded once per session
     recalls = _recalls(vectors, vectors[::10])

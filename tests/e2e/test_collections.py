@@ -134,6 +134,7 @@ def test_webp_multipage_tiff_and_avif_index_and_search(tmp_path: Path) -> None:
     assert set(names[: len(expected)]) == expected and names[-1] == "b.png"
 
 
+@pytest.mark.slow  # make test-all: a long quality/scale run; the default run keeps a quick form
 def test_outliers_find_foreign_images_in_ukbench(shared_data: Path, tmp_path: Path, effnet: object) -> None:
     """1% foreign images (CIFAR-10, one per class for 5 classes) among 495 UKBench ones: at least 4 of
     5 in the top 1% at the defaults."""

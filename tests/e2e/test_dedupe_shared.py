@@ -57,6 +57,7 @@ def test_defaults_find_edited_copies_without_mixing_objects(edited_sets, effnet)
     assert plain.recall < 0.1
 
 
+@pytest.mark.slow  # make test-all: a long quality/scale run; the default run keeps a quick form
 def test_invariant_verify_on_rotated_cropped_captioned_copies(edited_sets, effnet) -> None:
     """Copies also rotated 90/180/270, cropped to 55-70% and captioned: `--invariant --verify` reaches
     the same targets (measured 60/60, no mixed group; docs/duplicates.md)."""

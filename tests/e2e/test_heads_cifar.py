@@ -28,6 +28,7 @@ def project(head: torch.nn.Module, vectors: np.ndarray) -> np.ndarray:
         return l2_normalize(head(torch.as_tensor(vectors)).numpy())
 
 
+@pytest.mark.slow  # make test-all: a long quality/scale run; the default run keeps a quick form
 def test_head_trained_on_half_of_each_class_lifts_the_other_half(cifar) -> None:
     vectors, labels = cifar
     halves = split_indices(labels, 0.5, "image", seed=0)
@@ -41,6 +42,7 @@ def test_head_trained_on_half_of_each_class_lifts_the_other_half(cifar) -> None:
     assert head["map"] >= base["map"] + 0.15
 
 
+@pytest.mark.slow  # make test-all: a long quality/scale run; the default run keeps a quick form
 def test_head_trained_on_eight_classes_does_not_hurt_the_two_unseen(cifar) -> None:
     vectors, labels = cifar
     split = split_classes(sorted(set(labels)), 0.2, seed=0)

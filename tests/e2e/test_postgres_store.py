@@ -69,6 +69,7 @@ def _spec(dim: int) -> EmbeddingSpec:
     return EmbeddingSpec(model="synthetic", source="synthetic", dim=dim, preprocessing="none")
 
 
+@pytest.mark.slow  # make test-all: a long quality/scale run; the default run keeps a quick form
 def test_hnsw_recall_at_10_against_exact_on_20k_clustered_vectors(tmp_path: Path, fresh_database) -> None:
     base, queries = clustered_vectors(20_000, dim=64, queries=50, seed=3)
     store = PostgresStore.create_from_spec(fresh_database(), tmp_path, _spec(64))

@@ -65,6 +65,7 @@ def test_near_duplicates_are_their_originals_top1(shared_data: Path, effnet, tmp
         assert scores[0][0] > 0.85, (original.name, scores[0][0])
 
 
+@pytest.mark.slow  # make test-all: a long quality/scale run; the default run keeps a quick form
 def test_ukbench_ns_score(shared_data: Path, effnet) -> None:
     folder = shared_data / "ukbench-a"
     with open(folder / "labels.csv", newline="") as handle:

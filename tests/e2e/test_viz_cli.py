@@ -59,8 +59,10 @@ def test_map_errors_are_one_line(indexed: Path, tmp_path: Path) -> None:
         assert done.returncode == 2, done.stderr  # usage errors
         assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "m.png").exists() and not (tmp_path / "m.html").exists()
-    done = run("map", str(tmp_path), "--out", str(tmp_path / "m.html"), check=False)
-    assert done.returncode == 1 and "no library" in done.stderr and "Traceback" not in done.stderr
+    empty = tmp_path / "empty"  # a folder is embedded on the fly now: one without images says so
+    empty.mkdir()
+    done = run("map", str(empty), "--out", str(tmp_path / "m.html"), "-m", "histogram", check=False)
+    assert done.returncode == 1 and "no image files found" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_search_grid_and_report(image_folder: Path, tiny_siglip_dir: Path, tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ def _rows(url: str, root: Path) -> list[tuple[bytes, str]]:
         return store.conn.execute(f"SELECT path, status FROM {store.library.files} ORDER BY path").fetchall()
 
 
+@pytest.mark.slow  # make test-all: a long quality/scale run; the default run keeps a quick form
 def test_two_writers_on_an_empty_database_while_a_third_searches(tmp_path: Path, fresh_database) -> None:
     url = fresh_database()
     a, b = _folder(tmp_path / "a", range(0, 12)), _folder(tmp_path / "b", range(12, 24))

@@ -52,6 +52,7 @@ def test_top_pairs_meet_the_target_the_fixed_search_misses(vectors: np.ndarray, 
     assert len({(p.i, p.j) for p in found}) == 1000 and all(p.i < p.j for p in found)
 
 
+@pytest.mark.slow  # make test-all: a long quality/scale run; the default run keeps a quick form
 def test_threshold_edges_meet_the_target(vectors: np.ndarray, exact_pairs: tuple) -> None:
     threshold = exact_pairs[1]  # about 1,000 true edges
     want_i, want_j, _, _ = threshold_edges(vectors, threshold, JoinOptions(exact=True))
@@ -75,6 +76,7 @@ def _knn_recall(indices: np.ndarray, scores: np.ndarray, truth: np.ndarray, kth:
     return float(np.mean(np.maximum(hits, np.minimum(ties, truth.shape[1])))) / truth.shape[1]
 
 
+@pytest.mark.slow  # make test-all: a long quality/scale run; the default run keeps a quick form
 def test_knn_join_meets_the_target(vectors: np.ndarray) -> None:
     rows = vectors[:8000]
     exact_scores, truth, _ = knn_join(rows, 5, JoinOptions(exact=True))
@@ -87,6 +89,7 @@ def test_knn_join_meets_the_target(vectors: np.ndarray) -> None:
     assert not np.any(indices == np.arange(len(rows))[:, None])  # never the row itself
 
 
+@pytest.mark.slow  # make test-all: a long quality/scale run; the default run keeps a quick form
 def test_cross_knn_meets_the_target(vectors: np.ndarray) -> None:
     queries, base = vectors[:1000], vectors[1000:9000]
     exact_scores, truth, _ = cross_knn(queries, base, 3, options=JoinOptions(exact=True))
