@@ -31,9 +31,12 @@ lock:
 demo: setup
 	LOOKALIKE_DEMO_DIR=$(SHARED)/samples bash scripts/demo.sh
 
+# Tests run in TEST_WORKERS processes (pytest-xdist; 0: one process, as `make stress` and `make fuzz` do).
+TEST_WORKERS ?= 2
+
 test: setup
 	bash scripts/ensure_chromium.sh
-	$(PY) -m pytest -q --durations=20
+	$(PY) -m pytest -q --durations=20 -n $(TEST_WORKERS)
 
 test-all: setup
 	bash scripts/ensure_chromium.sh
