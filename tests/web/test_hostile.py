@@ -18,7 +18,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 import httpx  # noqa: E402
 from conftest import pattern_image  # noqa: E402
-from web_server import serving  # noqa: E402
+from web_server import indexed_service, serving  # noqa: E402
 
 from lookalike.web.app import create_app  # noqa: E402
 
@@ -40,12 +40,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def service(folder: Path) -> Iterator[tuple[object, object]]:
-    from lookalike.service import Lookalike
-    from lookalike.settings import load_settings
-
-    with Lookalike(load_settings(folder, device="cpu", precision="fp32")) as built:
-        built.sync(built.library(folder, model="efficientnet-lite0", create=True))
-        yield built, built.library(folder, readonly=True)
+    with indexed_service(folder) as pair:
+        yield pair
 
 
 @pytest.fixture(scope="module")

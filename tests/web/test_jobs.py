@@ -20,7 +20,7 @@ from PIL import Image
 
 pytest.importorskip("fastapi")
 pytest.importorskip("cv2")
-from web_server import free_port, serving  # noqa: E402
+from web_server import free_port, indexed_service, serving  # noqa: E402
 
 from lookalike.web.app import create_app  # noqa: E402
 
@@ -47,12 +47,8 @@ def folder(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def service(folder: Path) -> Iterator[tuple[Any, Any]]:
-    from lookalike.service import Lookalike
-    from lookalike.settings import load_settings
-
-    with Lookalike(load_settings(folder, device="cpu", precision="fp32")) as built:
-        built.sync(built.library(folder, model="efficientnet-lite0", create=True))
-        yield built, built.library(folder, readonly=True)
+    with indexed_service(folder) as pair:
+        yield pair
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -75,3 +76,15 @@ def serving(app: object, timeout: float = 120.0) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=30)
         listener.close()
+
+
+@contextlib.contextmanager
+def indexed_service(folder: Path) -> Iterator[tuple[Any, Any]]:
+    """A service (fp32 on the CPU) with `folder` indexed by EfficientNet-Lite0, and its library opened
+    read-only, as `lookalike serve` opens it."""
+    from lookalike.service import Lookalike
+    from lookalike.settings import load_settings
+
+    with Lookalike(load_settings(folder, device="cpu", precision="fp32")) as built:
+        built.sync(built.library(folder, model="efficientnet-lite0", create=True))
+        yield built, built.library(folder, readonly=True)
