@@ -36,10 +36,12 @@ TEST_WORKERS ?= 2
 
 test: setup
 	bash scripts/ensure_chromium.sh
+	bash scripts/ensure_pgvector.sh
 	$(PY) -m pytest -q --durations=20 -n $(TEST_WORKERS)
 
 test-all: setup
 	bash scripts/ensure_chromium.sh
+	bash scripts/ensure_pgvector.sh
 	$(PY) -m pytest -q -m ''
 
 # Reliability: `make test` runs the quick form (4 SIGKILL runs, 15 s of fuzzing); these run longer.

