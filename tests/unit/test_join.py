@@ -76,11 +76,18 @@ def test_exhaustive_knn_join_equals_brute_force(five_k: np.ndarray, five_k_score
         np.testing.assert_allclose(scores, np.take_along_axis(five_k_scores, truth, axis=1), atol=1e-5)
 
 
+def assert_same_pairs(got: list, want: list) -> None:
+    """The same pairs with the same scores, up to float rounding: blocks of other shapes may be summed in
+    another order by the BLAS kernel (it differs between CPUs), which can swap two pairs within 1e-6."""
+    assert {(p.i, p.j) for p in got} == {(p.i, p.j) for p in want}
+    assert np.allclose([p.score for p in got], [p.score for p in want], atol=1e-5)
+
+
 def test_small_budget_splits_columns_and_keeps_the_answer(five_k: np.ndarray) -> None:
     small = JoinOptions(exact=True, budget=2**20)  # 1 MiB: a few hundred columns per block
     steps: list[tuple[int, int]] = []
     pairs, _ = top_pairs(five_k, 100, small, progress=lambda done, total: steps.append((done, total)))
-    assert pairs == top_pairs(five_k, 100, JoinOptions(exact=True))[0]
+    assert_same_pairs(pairs, top_pairs(five_k, 100, JoinOptions(exact=True))[0])
     assert steps[0] == (0, 5) and steps[-1] == (5, 5) and [d for d, _ in steps] == list(range(6))
     got = knn_join(five_k[:2000], 3, JoinOptions(exact=False, nlist=4, nprobe=4, budget=2**20))[1]
     want = knn_join(five_k[:2000], 3, JoinOptions(exact=True))[1]
