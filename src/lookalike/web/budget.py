@@ -1,13 +1,19 @@
 """A pixel budget shared by the requests that decode uploads: each holds the pixel count its images
 declare (read from their headers before any decoding) while it decodes and embeds them; a request that
 would pass the budget waits its turn instead of adding to the memory in use. (The decoding itself
-already works at the model's size where the format allows: JPEG draft mode in `embedder.decode_options`.)"""
+already works at the model's size where the format allows: JPEG draft mode, and a whole-factor reduction
+before any colour conversion for the formats that must decode in full.) After a large hold the freed heap
+goes back to the system, so that memory comes back after a burst of big uploads."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from ..system import release_memory
+
+TRIM_PIXELS = 4_000_000  # a hold at least this large gives the freed heap back when it ends
 
 
 class PixelBudget:
@@ -36,3 +42,5 @@ class PixelBudget:
             with self._changed:
                 self.in_use -= weight
                 self._changed.notify_all()
+            if weight >= TRIM_PIXELS:
+                release_memory()
