@@ -17,6 +17,7 @@ from ..settings import Settings, load_settings
 from ..store.base import VectorStore
 from ..store.folders import library_models, library_paths, library_writable, open_folder, require_folder
 from ..store.library import Library
+from ..system import release_memory
 from ..types import Source
 
 Target = Source | VectorStore
@@ -177,6 +178,11 @@ class ServiceCore:
         return cached
 
     # lifetime -----------------------------------------------------------------------------------
+    def release_memory(self) -> bool:
+        """Give the heap memory this process freed back to the system (after large decodes spread over
+        many threads, glibc keeps it otherwise); whether the C library could."""
+        return release_memory()
+
     def close(self) -> None:
         """Close every open library (loaded models are dropped with the object)."""
         with self._guard:
