@@ -223,13 +223,15 @@ _ORIENTATIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_1
 _QUARTER_TURNS = frozenset({Image.Transpose.TRANSPOSE, Image.Transpose.ROTATE_270, Image.Transpose.TRANSVERSE,
                             Image.Transpose.ROTATE_90})
 REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK"})
+REDUCE_GAP = 4  # a reduced picture keeps a short side of at least 4x the model's: its final resize stays fair
 
 
 def _reduced(image: Image.Image, short_side: int | None) -> Image.Image:
     """A large decoded picture box-averaged by the largest whole factor that keeps its short side at
-    least `short_side`, before any mode conversion: what draft mode does for JPEG, for the formats that
-    must decode in full (a 100 MP PNG is then converted to RGB at the model's size, not at 400 MB)."""
-    factor = min(image.size) // short_side if short_side else 1
+    least REDUCE_GAP times `short_side`, before any mode conversion: what draft mode does for JPEG, for
+    the formats that must decode in full (a 100 MP PNG is then converted to RGB at about 1 MP, not at
+    400 MB). Pictures below that size decode exactly as before."""
+    factor = min(image.size) // (short_side * REDUCE_GAP) if short_side else 1
     if factor < 2 or image.mode not in REDUCIBLE_MODES or "transparency" in image.info:
         return image
     return image.reduce(factor)
