@@ -44,13 +44,15 @@ test-all: setup
 	bash scripts/ensure_pgvector.sh
 	$(PY) -m pytest -q -m ''
 
-# Reliability: `make test` runs the quick form (4 SIGKILL runs, 15 s of fuzzing); these run longer.
+# Reliability: `make test` runs the quick form (4 SIGKILL runs, 15 s of fuzzing, 4 big uploads); these run longer.
+# The web section: 16 concurrent 99.8 MP uploads, jobs cancelled after 30 s unwatched, 64 pictures.
 STRESS_RUNS ?= 20
 STRESS_FUZZ_SECONDS ?= 120
+STRESS_WEB ?= STRESS_WEB_UPLOADS=16 STRESS_JOB_IDLE=30 STRESS_WEB_IMAGES=64
 FUZZ_SECONDS ?= 600
 
 stress: setup
-	STRESS_RUNS=$(STRESS_RUNS) FUZZ_SECONDS=$(STRESS_FUZZ_SECONDS) $(PY) -m pytest -q -p no:cacheprovider \
+	STRESS_RUNS=$(STRESS_RUNS) FUZZ_SECONDS=$(STRESS_FUZZ_SECONDS) $(STRESS_WEB) $(PY) -m pytest -q -p no:cacheprovider \
 		--timeout $$(( $(STRESS_FUZZ_SECONDS) + 600 )) tests/reliability
 
 fuzz: setup

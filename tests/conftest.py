@@ -15,6 +15,7 @@ from PIL import Image
 from tiny_models import build_tiny_clip, build_tiny_siglip
 
 REPO = Path(__file__).resolve().parents[1]
+pytest_plugins = ("reliability.summary",)  # the reliability summary lines, also under xdist
 
 
 def shared_data_dir() -> Path | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageReadError, LookalikeError, display_path
 from .types import STATE_DIR, ImageSource
@@ -217,6 +217,38 @@ def _draft_request(size: tuple[int, int], short_side: int) -> tuple[int, int]:
     return max(1, int(width * scale + 0.999)), max(1, int(height * scale + 0.999))
 
 
+_ORIENTATIONS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                 4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
+                 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+_QUARTER_TURNS = frozenset({Image.Transpose.TRANSPOSE, Image.Transpose.ROTATE_270, Image.Transpose.TRANSVERSE,
+                            Image.Transpose.ROTATE_90})
+REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK"})
+REDUCE_GAP = 4  # a reduced picture keeps a short side of at least 4x the model's: its final resize stays fair
+
+
+def _reduced(image: Image.Image, short_side: int | None) -> Image.Image:
+    """A large decoded picture box-averaged by the largest whole factor that keeps its short side at
+    least REDUCE_GAP times `short_side`, before any mode conversion: what draft mode does for JPEG, for
+    the formats that must decode in full (a 100 MP PNG is then converted to RGB at about 1 MP, not at
+    400 MB). Pictures below that size decode exactly as before."""
+    factor = min(image.size) // (short_side * REDUCE_GAP) if short_side else 1
+    if factor < 2 or image.mode not in REDUCIBLE_MODES or "transparency" in image.info:
+        return image
+    return image.reduce(factor)
+
+
+def _upright(image: Image.Image, small: Image.Image) -> tuple[Image.Image, bool]:
+    """`small` (the decoded `image`, maybe reduced) turned as `image`'s EXIF orientation says, and
+    whether that turned it a quarter (width and height swapped)."""
+    try:
+        method = _ORIENTATIONS.get(image.getexif().get(ExifTags.Base.Orientation, 1))
+    except Exception:  # a broken EXIF block must not lose an otherwise good picture
+        method = None
+    if method is None:
+        return small, False
+    return small.transpose(method), method in _QUARTER_TURNS
+
+
 def source_name(source: ImageSource, name: str | None = None) -> str | os.PathLike[str]:
     """What error messages call a source: its path, or `name` / "<upload>" for bytes and file objects."""
     if isinstance(source, str | os.PathLike):
@@ -296,10 +328,7 @@ def decode_image(
                 image.draft("RGB", _draft_request(image.size, options.draft_short_side))
             image.seek(0)
             image.load()
-            try:
-                upright = ImageOps.exif_transpose(image)
-            except Exception:  # a broken EXIF block must not lose an otherwise good picture
-                upright = image
+            upright, turned = _upright(image, _reduced(image, options.draft_short_side))
             rgb = to_rgb(upright)
             if rgb is image:
                 rgb = image.copy()
@@ -311,7 +340,7 @@ def decode_image(
         raise ImageReadError(path, f"truncated or corrupt image data ({exc})") from None
     except Exception as exc:  # noqa: BLE001 - a decoder bug on hostile bytes is still this file's problem
         raise ImageReadError(path, f"cannot decode ({type(exc).__name__}: {exc})") from None
-    if (upright.width > upright.height) != (image.width > image.height):
+    if turned:
         full_size = (full_size[1], full_size[0])
     return rgb, full_size
 

@@ -13,6 +13,7 @@ max_megapixels = 50
 recall = 0.99
 home = "~/.cache/lookalike/libraries"
 store = "postgresql://user@host/db"  # optional: libraries in PostgreSQL + pgvector
+job_idle_seconds = 30  # serve: a heavy job nobody polled for this long is cancelled
 ```
 """
 
@@ -42,6 +43,7 @@ ENVIRONMENT = {
     "home": "LOOKALIKE_HOME",
     "recall": "LOOKALIKE_RECALL",
     "store": "LOOKALIKE_STORE",
+    "job_idle_seconds": "LOOKALIKE_JOB_IDLE_SECONDS",
 }
 
 
@@ -59,6 +61,7 @@ class Settings:
     home: Path | None = None
     recall: float = 0.99  # the similarity join's recall target (lookalike.join.JoinOptions.recall)
     store: str | None = None  # a postgresql:// URL: libraries live there instead of on disk
+    job_idle_seconds: float = 30.0  # the web server cancels a heavy job nobody polled for this long
 
     @property
     def max_pixels(self) -> int:
@@ -88,11 +91,11 @@ def _checked(key: str, value: Any, source: str) -> Any:
             if number < (1 if key == "batch_size" else 0) or isinstance(value, float) and value != number:
                 raise ValueError(value)
             return number
-        if key == "max_megapixels":
-            megapixels = float(value)
-            if math.isnan(megapixels) or megapixels <= 0:
+        if key in ("max_megapixels", "job_idle_seconds"):
+            positive = float(value)
+            if not math.isfinite(positive) or positive <= 0:
                 raise ValueError(value)
-            return megapixels
+            return positive
         if key == "recall":
             recall = float(value)
             if not 0 <= recall <= 1:  # also refuses nan
@@ -112,7 +115,8 @@ def _checked(key: str, value: Any, source: str) -> Any:
         return text
     except (TypeError, ValueError):
         expected = {"batch_size": "an integer >= 1", "workers": "an integer >= 0",
-                    "max_megapixels": "a number > 0", "recall": "a number from 0 to 1",
+                    "max_megapixels": "a number > 0",
+                    "job_idle_seconds": "a number > 0", "recall": "a number from 0 to 1",
                     "device": "auto, cpu, cuda or cuda:N",
                     "precision": "auto, fp32 or bf16",
                     "store": "a postgresql:// URL"}.get(key, "a non-empty text")

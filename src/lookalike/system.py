@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 
@@ -11,3 +12,16 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
+
+
+def release_memory() -> bool:
+    """Give the heap memory this process has freed back to the system (glibc's `malloc_trim`), so a
+    burst of large decodes spread over many threads' arenas does not stay resident after it; whether
+    the C library could do so (not on other C libraries or systems)."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return False
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
+    return True

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from lookalike.errors import ImageReadError, LookalikeError
-from lookalike.images import DecodeOptions, find_images, load_image, sniff_image_type
+from lookalike.images import DecodeOptions, decode_image, find_images, load_image, sniff_image_type
 
 
 def _png_header_only(path: Path, width: int, height: int) -> None:
@@ -149,6 +149,27 @@ def test_draft_mode_decodes_large_jpeg_near_target(tmp_path: Path) -> None:
     picture = load_image(path, DecodeOptions(draft_short_side=224))
     assert 224 <= min(picture.size) < 448
     assert load_image(path).size == (2400, 1600)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_a_large_png_is_reduced_before_its_colour_conversion(tmp_path: Path, mode: str) -> None:
+    """What draft mode does for JPEG, for formats decoded in full: a whole-factor reduction that keeps
+    the short side at least 4x the model's, turned by EXIF, close to the full decode scaled down."""
+    rng = np.random.default_rng(5)
+    blocks = rng.integers(0, 256, (18, 24, 3), dtype=np.uint8)
+    stored = Image.fromarray(blocks).resize((2400, 1800), Image.Resampling.BILINEAR).convert(mode)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned a quarter: portrait
+    path = tmp_path / "large.png"
+    stored.save(path, exif=exif.tobytes())
+    picture, full_size = decode_image(path, DecodeOptions(draft_short_side=224))
+    assert full_size == (1800, 2400) and picture.mode == "RGB"
+    assert picture.size == (900, 1200)  # reduced twice (1800 // (4 x 224)), portrait
+    reference = load_image(path).resize(picture.size, Image.Resampling.BOX)  # the full decode, scaled down
+    assert reference.size == picture.size
+    difference = np.abs(np.asarray(picture, np.int16) - np.asarray(reference, np.int16))
+    assert difference.mean() < 1.0
+    assert load_image(path, DecodeOptions(draft_short_side=500)).size == (1800, 2400)  # no whole factor fits
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can read a chmod 000 file")

@@ -36,6 +36,7 @@ def test_defaults_without_any_configuration(config_home: Path) -> None:
     ("max_megapixels", "12.5", "LOOKALIKE_MAX_MEGAPIXELS", "30", 0.5, (12.5, 30.0, 0.5)),
     ("device", '"cpu"', "LOOKALIKE_DEVICE", "cuda:1", "auto", ("cpu", "cuda:1", "auto")),
     ("recall", "0.95", "LOOKALIKE_RECALL", "0.999", 1.0, (0.95, 0.999, 1.0)),
+    ("job_idle_seconds", "10", "LOOKALIKE_JOB_IDLE_SECONDS", "2.5", 60, (10.0, 2.5, 60)),
 ])
 def test_file_then_environment_then_flag(config_home: Path, tmp_path: Path, key: str, file_value: str, env: str,
                                          env_value: str, flag_value: object, expected: tuple[object, ...]) -> None:
@@ -62,6 +63,7 @@ def test_folder_file_beats_user_file_and_none_flags_are_ignored(config_home: Pat
     ({"LOOKALIKE_DEVICE": "banana"}, "LOOKALIKE_DEVICE: device = 'banana' is not auto, cpu, cuda or cuda:N"),
     ({"LOOKALIKE_MAX_MEGAPIXELS": "nan"}, "LOOKALIKE_MAX_MEGAPIXELS: max_megapixels = 'nan' is not a number > 0"),
     ({"LOOKALIKE_RECALL": "1.5"}, "LOOKALIKE_RECALL: recall = '1.5' is not a number from 0 to 1"),
+    ({"LOOKALIKE_JOB_IDLE_SECONDS": "0"}, "LOOKALIKE_JOB_IDLE_SECONDS: job_idle_seconds = '0' is not a number > 0"),
 ])
 def test_bad_values_name_their_source(config_home: Path, environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -25,11 +25,20 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_server(args: list[str], log: Path, timeout: float = 180.0) -> Iterator[str]:
     """`lookalike serve ARGS --port P` running; yields its base URL; stopped (and reaped) on exit."""
+    with server_process(args, log, timeout) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def server_process(args: list[str], log: Path, timeout: float = 180.0,
+                   env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`lookalike serve ARGS --port P` running (with `env` added to this environment); yields its base
+    URL and its process (which a test may signal); stopped (and reaped) on exit."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with open(log, "w") as out:
         process = subprocess.Popen([sys.executable, "-m", "lookalike", "serve", *args, "--port", str(port)],
-                                   stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+                                   stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, **(env or {})))
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -43,9 +52,10 @@ def running_server(args: list[str], log: Path, timeout: float = 180.0) -> Iterat
             if time.monotonic() > deadline:
                 raise RuntimeError(f"lookalike serve did not answer within {timeout:.0f} s: {log.read_text()}")
             time.sleep(0.25)
-        yield base
+        yield base, process
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:

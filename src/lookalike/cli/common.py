@@ -260,8 +260,9 @@ def emit(columns: list[str], rows: list[list[Any]], fmt: OutputFormat) -> None:
 
 
 def path_text(path: Path | str) -> str:
-    """A path for output: relative to the working directory when it lies below it."""
-    candidate = Path(path)
+    """A path for output: relative to the working directory when it lies below it (a store's URL,
+    which is a Path of its own kind, is printed as it is)."""
+    candidate = path if isinstance(path, Path) else Path(path)
     if candidate.is_absolute() and candidate.is_relative_to(Path.cwd()):
         candidate = candidate.relative_to(Path.cwd())
     return display_path(candidate)

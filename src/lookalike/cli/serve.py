@@ -87,7 +87,8 @@ def serve(
         opened = service.postgres(folder, model) if service.settings.store and folder is not None else \
             service.library(folder, library=library, model=model, readonly=True)
         opened.embedder()  # load the model now, so a model that cannot load is one line, not a traceback
-        web = create_app(service, opened, token=token, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
+        web = create_app(service, opened, token=token, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+                         job_idle_seconds=service.settings.job_idle_seconds)
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"serving {opened.root} ({opened.stats(scan=False).indexed} images, {opened.spec.model}) "
                    f"on http://{shown}:{port}", err=True)

@@ -17,9 +17,11 @@ from ..settings import Settings, load_settings
 from ..store.base import VectorStore
 from ..store.folders import library_models, library_paths, library_writable, open_folder, require_folder
 from ..store.library import Library
+from ..system import release_memory
 from ..types import Source
 
 Target = Source | VectorStore
+MAX_FOLDER_STORES = 8  # folder stores a service keeps open for verbs; opening another closes the oldest
 
 
 class ServiceCore:
@@ -33,8 +35,9 @@ class ServiceCore:
         self._opening: dict[tuple[Path, bool], threading.Lock] = {}
         self._guard = threading.Lock()
         self._threads_limited = False
-        self._opened: list[VectorStore] = []  # folder stores opened for verbs, closed with the service
+        self._opened: list[VectorStore] = []  # the latest folder stores opened for verbs, oldest first
         self._stores: dict[tuple[Path, str | None], VectorStore] = {}  # libraries in settings.store
+        self._store_opening: dict[tuple[Path, str | None], threading.Lock] = {}
 
     # models -------------------------------------------------------------------------------------
     def model_for(self, folder: str | os.PathLike[str] | None = None, model: str | None = None,
@@ -120,7 +123,8 @@ class ServiceCore:
         """The store a verb runs on. A `Source` naming a library: that library as it is (no model; read
         only unless `write` asks to keep something in it, such as duplicate groups, and its storage
         allows). A folder: its library for the model when it has one (brought up to date first, or used
-        as it is where its storage cannot be written), else the folder embedded now, nothing written."""
+        as it is where its storage cannot be written), else the folder embedded now, nothing written. The
+        service keeps the MAX_FOLDER_STORES folder stores it opened last; opening another closes the oldest."""
         if not isinstance(target, Source):
             return target
         if target.library is not None:
@@ -134,8 +138,11 @@ class ServiceCore:
         name = self.model_for(require_folder(target.folder), target.model)
         store = open_folder(target.folder, name, self.pipeline_options(progress), self.settings.home,
                             embedder=lambda: self.embedder(name))
-        with self._guard:
+        with self._guard:  # a long-lived service (serve, a script looping over folders) keeps only a few
             self._opened.append(store)
+            evicted, self._opened = self._opened[:-MAX_FOLDER_STORES], self._opened[-MAX_FOLDER_STORES:]
+        for old in evicted:
+            old.close()
         return store
 
     # libraries in PostgreSQL (settings.store) ----------------------------------------------------
@@ -152,14 +159,18 @@ class ServiceCore:
         if model is None and create:
             present = store_models(self.settings.store, root)
             model = present[0] if len(present) == 1 else None if present else self.settings.model or DEFAULT_MODEL
+        key = (root, model)
         with self._guard:
-            cached = self._stores.get((root, model))
-        if cached is None:
-            opened = PostgresStore(self.settings.store, root, model=model, create=create,
-                                   **self.settings.embed_options())
-            opened.set_embedder_factory(lambda: self.embedder(opened.spec.model))
+            lock = self._store_opening.setdefault(key, threading.Lock())
+        with lock:  # one open per store: two threads opening at once would leave one connection unclosed
             with self._guard:
-                cached = self._stores.setdefault((root, model), opened)
+                cached = self._stores.get(key)
+            if cached is None:
+                opened = PostgresStore(self.settings.store, root, model=model, create=create,
+                                       **self.settings.embed_options())
+                opened.set_embedder_factory(lambda: self.embedder(opened.spec.model))
+                with self._guard:
+                    self._stores[key] = cached = opened
         if sync:
             # another process indexing it: answer from what it has committed
             with suppress(LibraryLockedError):
@@ -167,6 +178,11 @@ class ServiceCore:
         return cached
 
     # lifetime -----------------------------------------------------------------------------------
+    def release_memory(self) -> bool:
+        """Give the heap memory this process freed back to the system (after large decodes spread over
+        many threads, glibc keeps it otherwise); whether the C library could."""
+        return release_memory()
+
     def close(self) -> None:
         """Close every open library (loaded models are dropped with the object)."""
         with self._guard:

@@ -34,6 +34,7 @@ from .postgres_schema import (
     LibraryRow,
     PgHalfvec,
     PgVector,
+    UrlLocation,
     connect,
     create_library,
     find_libraries,
@@ -116,7 +117,7 @@ class PostgresStore:
 
     @property
     def location(self) -> Path:
-        return Path(f"{redact(self.url)}#library={self.library.id}")
+        return UrlLocation(f"{redact(self.url)}#library={self.library.id}")  # shown as given, no password
 
     @property
     def persistent(self) -> bool:

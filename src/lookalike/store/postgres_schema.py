@@ -14,6 +14,7 @@ import json
 import os
 import struct
 from dataclasses import dataclass
+from pathlib import PosixPath
 from typing import Any
 
 import numpy as np
@@ -98,6 +99,27 @@ def split_url(url: str) -> tuple[str, str | None]:
         raise LibraryError(f"vector={kinds[-1]} in the store URL: choose vector or halfvec", argument="store")
     rest = urlencode([(key, value) for key, value in query if key != "vector"], safe="/")
     return urlunsplit(parts._replace(query=rest)), (kinds[-1] if kinds else None)
+
+
+class UrlLocation(PosixPath):
+    """A store URL where the protocol wants a `Path` (`VectorStore.location`): printed, formatted and
+    passed to `os.fspath` exactly as given (a plain Path would collapse its `//`)."""
+
+    _url: str
+
+    def __new__(cls, url: str) -> UrlLocation:
+        made = super().__new__(cls, url)
+        made._url = url
+        return made
+
+    def __str__(self) -> str:
+        return self._url
+
+    def __fspath__(self) -> str:
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"UrlLocation({self._url!r})"
 
 
 def redact(url: str) -> str:

@@ -76,7 +76,7 @@ def create_app(service: Lookalike, library: VectorStore, token: str | None = Non
         raise ValueError("max_upload_bytes must be positive")
     if thumbnail_cache_bytes < 0:
         raise ValueError("thumbnail_cache_bytes must not be negative")
-    budget = PixelBudget(upload_pixel_budget or 2 * service.settings.max_pixels)
+    budget = PixelBudget(upload_pixel_budget or 2 * service.settings.max_pixels, release=service.release_memory)
     context = WebContext(service=service, library=library, max_upload_bytes=max_upload_bytes, token=token or None,
                          thumbnail_cache_bytes=thumbnail_cache_bytes, uploads=budget,
                          jobs=Jobs(idle_seconds=job_idle_seconds))
