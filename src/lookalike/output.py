@@ -54,3 +54,11 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: OutputFor
         parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(row, widths, numeric, strict=True)]
         lines.append("  ".join(parts).rstrip())
     return "\n".join(lines)
+
+
+def time_cell(seconds: float | None, fmt: OutputFormat) -> float | str | None:
+    """A `time` column's cell: a video frame's moment in seconds (2 decimals); empty for a photo
+    (null in JSON)."""
+    if seconds is None:
+        return None if fmt is OutputFormat.json else ""
+    return round(seconds, 2)
