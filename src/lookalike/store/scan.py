@@ -61,8 +61,9 @@ def file_hash(path: Path) -> str:
         return ""
 
 
-def scan_folder(root: Path, exclude: Path | None = None) -> FolderScan:
-    """Stat every image file below `root`; unlistable folders are recorded, never skipped silently."""
+def scan_folder(root: Path, exclude: Path | None = None, videos: bool = False) -> FolderScan:
+    """Stat every image file below `root` (and with `videos` every video file, where PyAV is
+    installed); unlistable folders are recorded, never skipped silently."""
     scan = FolderScan()
 
     def unreadable(error: ImageReadError) -> None:
@@ -73,7 +74,7 @@ def scan_folder(root: Path, exclude: Path | None = None) -> FolderScan:
         scan.unreadable_dirs.append("" if rel == "." else rel)
         scan.problems.append(error)
 
-    for path in find_images(root, on_error=unreadable):
+    for path in find_images(root, on_error=unreadable, videos=videos):
         if exclude is not None and (exclude in path.parents or path == exclude):
             continue
         try:
