@@ -21,7 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import ImageReadError, LookalikeError, display_path
 from .raw import decode_raw, is_raw, raw_supported
 from .types import STATE_DIR, ImageSource
-from .video import is_video, video_supported
+from .video import VideoOptions, is_video, sample_frames, video_supported
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".gif", ".tif", ".tiff",
@@ -297,11 +297,19 @@ def decode_image(
     full upright size (before draft-mode reduction). Bytes are decoded in memory, never written out.
     Raises `ImageReadError` saying why the source cannot be read (named `name` or "<upload>")."""
     options = options or DecodeOptions()
-    if isinstance(source, str | os.PathLike) and is_raw(source):
-        check_regular(source)
-        return decode_raw(source, options.max_pixels, options.min_side)
-    _register_optional_formats()
     path = source_name(source, name)
+    if is_raw(path) or is_video(path):  # by name: a path, or a file object or bytes named like one
+        if isinstance(source, str | os.PathLike):
+            check_regular(source)
+        elif isinstance(source, bytes | bytearray | memoryview):
+            source = io.BytesIO(bytes(source))
+        if is_raw(path):
+            return decode_raw(source, options.max_pixels, options.min_side, path)
+        still = VideoOptions(max_frames=1, short_side=max(options.draft_short_side or 512, 64),
+                             max_pixels=options.max_pixels)
+        first = sample_frames(source, still, path)[0]
+        return first.picture, first.size  # a video as one picture: its first frame
+    _register_optional_formats()
     image = _open_checked(source, options, name)
     full_size = image.size
     try:

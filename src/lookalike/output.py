@@ -59,6 +59,6 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: OutputFor
 def time_cell(seconds: float | None, fmt: OutputFormat) -> float | str | None:
     """A `time` column's cell: a video frame's moment in seconds (2 decimals); empty for a photo
     (null in JSON)."""
-    if seconds is None:
-        return None if fmt is OutputFormat.json else ""
-    return round(seconds, 2)
+    if fmt is OutputFormat.json:
+        return None if seconds is None else round(seconds, 2)
+    return "" if seconds is None else f"{seconds:.2f}"

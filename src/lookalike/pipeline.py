@@ -75,7 +75,7 @@ def _decode_and_prepare(path: Path, embedder: Embedder, options: DecodeOptions,
     try:
         if is_video(path):
             check_regular(path)
-            frames = sample_frames(path, video)
+            frames = sample_frames(path, video or VideoOptions(max_pixels=options.max_pixels))
             return [(embedder.prepare(frame.picture), frame.size, frame.time) for frame in frames]
         picture, full_size = decode_image(path, options)
         return [(embedder.prepare(picture), full_size, None)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -39,6 +39,7 @@ def _preview(raw: Any, rawpy: Any) -> Image.Image | None:
         thumb = raw.extract_thumb()
     except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
         return None
+    picture: Image.Image
     if thumb.format == rawpy.ThumbFormat.JPEG:
         picture = Image.open(io.BytesIO(thumb.data))
         picture.load()
@@ -48,15 +49,19 @@ def _preview(raw: Any, rawpy: Any) -> Image.Image | None:
     return picture.transpose(turn) if turn is not None else picture
 
 
-def decode_raw(path: str | os.PathLike[str], max_pixels: int, min_side: int) -> tuple[Image.Image, tuple[int, int]]:
-    """The picture of a RAW file (preview, else a half-size decode) as RGB, and the sensor's full
-    upright size. Raises `ImageReadError` naming the file and the reason."""
+def decode_raw(source: str | os.PathLike[str] | BinaryIO, max_pixels: int, min_side: int,
+               name: str | os.PathLike[str] | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """The picture of a RAW file (a path or an open binary file, called `name` in errors): its
+    preview, else a half-size decode, as RGB, and the sensor's full upright size. Raises
+    `ImageReadError` naming the file and the reason."""
+    path = name if name is not None else source if isinstance(source, str | os.PathLike) else "<raw>"
+    opened = os.fspath(source) if isinstance(source, str | os.PathLike) else source
     try:
         rawpy = require("rawpy", "raw", "reading camera RAW files")
     except LookalikeError as exc:
         raise ImageReadError(path, str(exc)) from None
     try:
-        with rawpy.imread(os.fspath(path)) as raw:
+        with rawpy.imread(opened) as raw:
             sizes = raw.sizes
             full = (int(sizes.width), int(sizes.height))
             if int(sizes.flip) in (5, 6):

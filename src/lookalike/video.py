@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -30,13 +30,15 @@ _THUMB = 32  # side of the grey thumbnail the scene-change measure compares
 class VideoOptions:
     """How frames are sampled: scene-change threshold (0-1, see the module's docstring), at most
     `per_minute` frames a minute, frames looked at every `probe` seconds, at most `max_frames` per
-    video, kept frames scaled to `short_side` pixels on their short side."""
+    video, kept frames scaled to `short_side` pixels on their short side, frames above `max_pixels`
+    refused before any is decoded."""
 
     threshold: float = 0.25
     per_minute: int = 30
     probe: float = 0.2
     max_frames: int = 200
     short_side: int = 256
+    max_pixels: int = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,14 @@ def _picture(frame: Any, short_side: int) -> Image.Image:
     return Image.fromarray(frame.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray())
 
 
-def sample_frames(path: str | os.PathLike[str], options: VideoOptions | None = None) -> list[VideoFrame]:
-    """The frames of a video at its scene changes (at least the first one). Raises `ImageReadError`
-    when the file cannot be opened, has no video stream, or no frame decodes."""
+def sample_frames(source: str | os.PathLike[str] | BinaryIO, options: VideoOptions | None = None,
+                  name: str | os.PathLike[str] | None = None) -> list[VideoFrame]:
+    """The frames of a video (a path or an open binary file, called `name` in errors) at its scene
+    changes, at least the first one. Raises `ImageReadError` when the file cannot be opened, has no
+    video stream, or no frame decodes."""
     options = options or VideoOptions()
+    path = name if name is not None else source if isinstance(source, str | os.PathLike) else "<video>"
+    opened = os.fspath(source) if isinstance(source, str | os.PathLike) else source
     try:
         av = require("av", "video", "reading video files")
     except LookalikeError as exc:
@@ -88,10 +94,14 @@ def sample_frames(path: str | os.PathLike[str], options: VideoOptions | None = N
     gap = 60.0 / max(options.per_minute, 1)
     kept: list[VideoFrame] = []
     try:
-        with av.open(os.fspath(path), mode="r") as container:
+        with av.open(opened, mode="r") as container:
             if not container.streams.video:
                 raise ImageReadError(path, "no video stream in this file (audio only, or not a video)")
             stream = container.streams.video[0]
+            width, height = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
+            if width * height > options.max_pixels:
+                raise ImageReadError(path, f"video frames are {width}x{height}, above the limit of "
+                                           f"{options.max_pixels / 1e6:.0f} MP", limit="max_pixels")
             stream.thread_type = "AUTO"
             last_grey: np.ndarray | None = None
             last_probe = last_kept = -1e9

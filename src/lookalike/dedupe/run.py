@@ -145,7 +145,8 @@ def find_duplicates(store: VectorStore, options: DuplicateOptions | None = None,
         check_threshold(options.threshold)
     found = store.snapshot()
     reports: list[Any] = []
-    paths, hashes, vectors, source = found.paths, found.hashes, found.vectors, join_edges(join, progress, reports, cancel)
+    source = join_edges(join, progress, reports, cancel)
+    paths, hashes, vectors = found.paths, found.hashes, found.vectors
     if found.item_groups() is not None:  # videos: edges from every frame, groups of files
         paths, hashes, vectors, owners = files_of(found)
         source = frame_edge_source(source, found.vectors, owners)

@@ -277,7 +277,7 @@ class Library:
         with self.catalog.snapshot():
             ids, paths, hashes, vectors = self.catalog.indexed(self.spec.dim)
             items, extra, moments = frame_vectors(self.catalog, self.spec.dim)
-            times = file_times(self.catalog, ids) if len(items) else []
+            times = file_times(self.catalog, ids.tolist()) if len(items) else []
         full = [self.root / p for p in paths]
         if not len(items):
             return Snapshot(ids, full, hashes, vectors, self.spec, self.failures())
