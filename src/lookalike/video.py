@@ -1,9 +1,9 @@
 """Video files as items (the `[video]` extra, PyAV): a few frames per video, taken at scene changes.
 
 Every frame about `probe` seconds apart is shrunk to a tiny grey thumbnail; a frame is kept when it
-differs from the last kept one by more than `threshold` (0-1: the larger of the grey histograms' total
-variation distance, which motion inside a shot leaves alone, and half the mean absolute pixel
-difference), and no sooner than 60 / `per_minute` seconds after it. The first frame is always kept, so every video
+differs from the last kept one by more than `threshold` (0-1: the mean of the grey histograms' total
+variation distance, which motion inside a shot barely moves, and the mean absolute pixel difference,
+which tells apart shots of similar tones), and no sooner than 60 / `per_minute` seconds after it. The first frame is always kept, so every video
 with a decodable stream gives at least one frame; `max_frames` bounds a long video. Kept frames are
 scaled so that their short side is `short_side` (the model needs no more), so memory stays small.
 Every failure is an `ImageReadError(path, reason)`.
@@ -33,7 +33,7 @@ class VideoOptions:
     video, kept frames scaled to `short_side` pixels on their short side, frames above `max_pixels`
     refused before any is decoded."""
 
-    threshold: float = 0.25
+    threshold: float = 0.18
     per_minute: int = 30
     probe: float = 0.2
     max_frames: int = 200
@@ -69,7 +69,7 @@ def _change(a: np.ndarray, b: np.ndarray) -> float:
     """How different two grey thumbnails look, 0 (same) to 1."""
     bins = np.linspace(0.0, 1.0, 17)
     ha, hb = np.histogram(a, bins)[0] / a.size, np.histogram(b, bins)[0] / b.size
-    return max(0.5 * float(np.abs(ha - hb).sum()), 0.5 * float(np.abs(a - b).mean()))
+    return 0.5 * (0.5 * float(np.abs(ha - hb).sum()) + float(np.abs(a - b).mean()))
 
 
 def _picture(frame: Any, short_side: int) -> Image.Image:
