@@ -3,9 +3,10 @@
 Every frame about `probe` seconds apart is shrunk to a tiny grey thumbnail; a frame is kept when it
 differs from the last kept one by more than `threshold` (0-1: the mean of the grey histograms' total
 variation distance, which motion inside a shot barely moves, and the mean absolute pixel difference,
-which tells apart shots of similar tones), and no sooner than 60 / `per_minute` seconds after it. The first frame is always kept, so every video
-with a decodable stream gives at least one frame; `max_frames` bounds a long video. Kept frames are
-scaled so that their short side is `short_side` (the model needs no more), so memory stays small.
+which tells apart shots of similar tones), and no sooner than 60 / `per_minute` seconds after it.
+The first frame is always kept, so every video with a decodable stream gives at least one frame;
+`max_frames` bounds a long video. Kept frames are scaled so that their short side is `short_side`
+(the model needs no more), so memory stays small.
 Every failure is an `ImageReadError(path, reason)`.
 """
 

@@ -56,3 +56,21 @@ def test_photos_only_keep_their_columns(tmp_path: Path) -> None:
         pattern_image(seed, SIZE).save(folder / f"{seed}.png")
     out = run_cli("search", str(folder / "0.png"), str(folder), *MODEL, "-f", "csv").stdout.splitlines()
     assert out[0] == "path,score"  # no time column when no hit is a video
+
+
+def test_a_video_as_a_query_and_as_an_embed_input(clips: Path) -> None:
+    for library in ("without", "with"):  # a folder embedded for the call, then its library
+        if library == "with":
+            run_cli("index", str(clips), *MODEL)
+        rows = list(csv.DictReader(run_cli("search", str(clips / "clip.mp4"), str(clips), *MODEL, "-f", "csv")
+                                   .stdout.splitlines()))
+        assert [Path(r["path"]).name for r in rows] == ["c.png", "cut.mov"] or \
+            [Path(r["path"]).name for r in rows] == ["cut.mov", "c.png"]  # none of the query video's own frames
+    rows = list(csv.DictReader(run_cli("search", str(clips / "cut.mov"), str(clips), *MODEL, "-f", "csv")
+                               .stdout.splitlines()))
+    assert [(Path(r["path"]).name, r["time"]) for r in rows][0] == ("clip.mp4", "2.00")  # a video query: frame 0
+    done = run_cli("embed", str(clips / "clip.mp4"), *MODEL, "--out", "-", check=False)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        f"error: {clips / 'clip.mp4'}: embed writes one vector per image; a video's frames are kept by "
+        "`lookalike index` (search, pairs and duplicates take its folder)"]

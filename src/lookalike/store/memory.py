@@ -143,9 +143,11 @@ class MemoryStore:
             return []
         scores, rows = knn(vectors, vector[None, :], fetch)
         found = rank_hits(scores[0], np.where(rows[0] >= 0, rows[0] + 1, -1), fetch, exclude, threshold)
-        best: dict[Path, Match] = {}  # a video once, at its best frame
+        left_out = self._paths[exclude - 1] if exclude is not None and 1 <= exclude <= len(self._paths) else None
+        best: dict[Path, Match] = {}  # a video once, at its best frame; none of the query's own frames
         for score, i in found:
-            best.setdefault(self._paths[i - 1], Match(self._paths[i - 1], score, i, self._time(i - 1)))
+            if self._paths[i - 1] != left_out:
+                best.setdefault(self._paths[i - 1], Match(self._paths[i - 1], score, i, self._time(i - 1)))
         return list(best.values())[:k]
 
     def _time(self, row: int) -> float | None:
