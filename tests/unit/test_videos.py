@@ -19,6 +19,7 @@ from lookalike.similarity.pairs import find_pairs
 from lookalike.similarity.search import search
 from lookalike.store.library import Library
 from lookalike.store.memory import MemoryStore
+from lookalike.store.schema import FRAMES_VERSION, SCHEMA_VERSION
 from lookalike.types import DuplicateOptions
 from lookalike.video import VideoOptions, sample_frames
 
@@ -125,14 +126,15 @@ def test_a_catalog_from_before_videos_is_migrated(clips: Path) -> None:
     with Library.open(clips, model=create_embedder("histogram"), create=True) as library:
         library.sync()
         catalog_path = library.catalog.path
-    db = sqlite3.connect(catalog_path)  # back to schema 3, as lookalike before videos wrote it
-    db.executescript("DROP TABLE frames; ALTER TABLE files DROP COLUMN time; PRAGMA user_version=3;")
+    db = sqlite3.connect(catalog_path)  # back to the schema before videos, as older lookalikes wrote it
+    db.executescript("DROP TABLE frames; ALTER TABLE files DROP COLUMN time; "
+                     f"PRAGMA user_version={FRAMES_VERSION - 1};")
     db.close()
-    with Library.open(clips, readonly=True) as old:  # read-only: stays at 3, still answers
-        assert old.catalog.version == 3 and len(search(old, clips / "a.png", k=2)) == 2
+    with Library.open(clips, readonly=True) as old:  # read-only: not migrated, still answers
+        assert old.catalog.version == FRAMES_VERSION - 1 and len(search(old, clips / "a.png", k=2)) == 2
     (clips / "later.bin").rename(clips / "clip.mp4")
     with Library.open(clips, model=create_embedder("histogram")) as library:
-        assert library.catalog.version == 4
+        assert library.catalog.version == SCHEMA_VERSION
         assert library.sync().added == 1
         assert search(library, clips / "a.png", k=1)[0].time == 0.0
         ids = library.snapshot().ids

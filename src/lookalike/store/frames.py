@@ -14,10 +14,10 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from .catalog import Catalog
+from .schema import FRAMES_VERSION
 
 FRAME_SHIFT = 40  # file ids stay below 2**40; up to 2**23 frames a video
 FILE_MASK = (1 << FRAME_SHIFT) - 1
-FRAMES_VERSION = 4  # the schema version that added files.time and the frames table
 
 
 def file_ids(items: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SCHEMA_VERSION = 4
+FRAMES_VERSION = 4  # the migration that added videos (files.time, frames): keep it a step of its own
 NOW = "CAST(strftime('%s', 'now') AS REAL)"
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -38,7 +39,7 @@ MIGRATIONS: dict[int, str] = {
     );
     """,
     # videos: the first sampled frame's moment on the file row (NULL for a photo), the other frames here
-    4: """
+    FRAMES_VERSION: """
     ALTER TABLE files ADD COLUMN time REAL;
     CREATE TABLE frames (
         file_id INTEGER NOT NULL,
