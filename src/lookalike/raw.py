@@ -25,7 +25,10 @@ _FLIP = {3: Image.Transpose.ROTATE_180, 5: Image.Transpose.ROTATE_90, 6: Image.T
 
 def raw_supported() -> bool:
     """Whether this install reads camera RAW files (rawpy is importable)."""
-    return importlib.util.find_spec("rawpy") is not None
+    try:
+        return importlib.util.find_spec("rawpy") is not None
+    except ValueError:  # a module set to None in sys.modules (blocked)
+        return False
 
 
 def is_raw(path: str | os.PathLike[str]) -> bool:

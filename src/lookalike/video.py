@@ -53,7 +53,10 @@ class VideoFrame:
 
 def video_supported() -> bool:
     """Whether this install reads videos (PyAV is importable)."""
-    return importlib.util.find_spec("av") is not None
+    try:
+        return importlib.util.find_spec("av") is not None
+    except ValueError:  # a module set to None in sys.modules (blocked)
+        return False
 
 
 def is_video(path: str | os.PathLike[str]) -> bool:

@@ -139,3 +139,14 @@ def test_a_catalog_from_before_videos_is_migrated(clips: Path) -> None:
         assert search(library, clips / "a.png", k=1)[0].time == 0.0
         ids = library.snapshot().ids
         assert np.all(np.diff(ids) >= 0) and len(ids) == 5  # 4 files, the clip twice
+
+
+def test_indexed_videos_stay_when_pyav_goes_missing(clips: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Library.open(clips, model=create_embedder("histogram"), create=True) as library:
+        library.sync()
+        monkeypatch.setitem(__import__("sys").modules, "av", None)  # as if the extra were uninstalled
+        report = library.sync()
+        assert report.deleted == 0 and library.stats().indexed == 4 and library.stats().missing == 0
+        assert search(library, clips / "a.png", k=1)[0].path.name == "clip.mp4"  # answered from stored frames
+        with pytest.raises(Exception, match=r"pip install 'lookalike\[video\]'"):
+            sample_frames(clips / "clip.mp4")
