@@ -4,6 +4,7 @@ pairs never pair a video with itself, duplicates group files. Videos are written
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -60,10 +61,12 @@ def test_videos_without_a_decodable_stream_are_one_line_each(tmp_path: Path) -> 
     (tmp_path / "garbage.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + b"junk" * 50)
     write_audio_only(tmp_path / "sound.mkv")
     (tmp_path / "empty.webm").write_bytes(b"")
+    os.mkfifo(tmp_path / "pipe.mov")  # never opened: reading it would block for ever
     paths = sorted(tmp_path.iterdir())
     result = embed_paths(create_embedder("histogram"), paths)
     reasons = {Path(f.path or "").name: f.reason for f in result.failures}
-    assert result.paths == [] and set(reasons) == {"garbage.mp4", "sound.mkv", "empty.webm"}
+    assert result.paths == [] and set(reasons) == {"garbage.mp4", "sound.mkv", "empty.webm", "pipe.mov"}
+    assert reasons["pipe.mov"] == "is a named pipe (FIFO), not a regular file; not opened"
     assert reasons["sound.mkv"] == "no video stream in this file (audio only, or not a video)"
     assert reasons["empty.webm"] == "empty file (0 bytes)"
     assert reasons["garbage.mp4"].startswith("no decodable video stream")
