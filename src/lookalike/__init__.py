@@ -62,6 +62,8 @@ _EXPORTS = {
     "load_image": "images",
     "decode_image": "images",
     "find_images": "images",
+    "sample_frames": "video",
+    "VideoOptions": "video",
     "LookalikeError": "errors",
     "ImageReadError": "errors",
     "UnknownModelError": "errors",

@@ -19,7 +19,9 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageReadError, LookalikeError, display_path
+from .raw import decode_raw, is_raw, raw_supported
 from .types import STATE_DIR, ImageSource
+from .video import VideoOptions, is_video, sample_frames, video_supported
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".gif", ".tif", ".tiff",
@@ -149,8 +151,9 @@ def _walk(root: Path, on_error: FolderErrorHandler | None = None) -> Iterator[Pa
 
 
 def find_images(root: str | os.PathLike[str], recursive: bool = True,
-                on_error: FolderErrorHandler | None = None) -> list[Path]:
-    """Image files below `root`, sorted: by extension, or by content for files with another one.
+                on_error: FolderErrorHandler | None = None, videos: bool = False) -> list[Path]:
+    """Image files below `root`, sorted: by extension, or by content for files with another one;
+    camera RAW files where rawpy is installed, and with `videos` video files where PyAV is.
 
     Files with an image extension are listed even when their content is broken (or they are not
     regular files), so that the caller can report them; files without one are listed only when they
@@ -166,10 +169,12 @@ def find_images(root: str | os.PathLike[str], recursive: bool = True,
         return [base]
     candidates = _walk(base, on_error) if recursive else (p for p in sorted(base.iterdir()) if p.is_file())
     found = []
+    raw, video = raw_supported(), videos and video_supported()  # RAW and videos only where the extra can read them
     for path in candidates:
         if path.name.startswith("."):
             continue
-        if path.suffix.lower() in IMAGE_EXTENSIONS or sniff_image_type(path) is not None:
+        if path.suffix.lower() in IMAGE_EXTENSIONS or (raw and is_raw(path)) or (video and is_video(path)) \
+                or sniff_image_type(path) is not None:
             found.append(path)
     return found
 
@@ -256,18 +261,24 @@ def source_name(source: ImageSource, name: str | None = None) -> str | os.PathLi
     return name or getattr(source, "name", None) or UPLOAD_NAME
 
 
+def check_regular(path: str | os.PathLike[str]) -> None:
+    """Raise `ImageReadError` unless `path` is a non-empty regular file (checked before any open():
+    a FIFO would block it for ever)."""
+    reason = not_regular_reason(path)
+    if reason is not None:
+        raise ImageReadError(path, reason)
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise ImageReadError(path, _stat_error_reason(exc)) from None
+    if size == 0:
+        raise ImageReadError(path, "empty file (0 bytes)")
+
+
 def _opened(source: ImageSource, path: str | os.PathLike[str]) -> Image.Image:
     """Pillow's lazy open of a path, of bytes (decoded in memory) or of a binary file object."""
     if isinstance(source, str | os.PathLike):
-        reason = not_regular_reason(source)  # before any open(): a FIFO would block it for ever
-        if reason is not None:
-            raise ImageReadError(path, reason)
-        try:
-            size = os.stat(source).st_size
-        except OSError as exc:
-            raise ImageReadError(path, _stat_error_reason(exc)) from None
-        if size == 0:
-            raise ImageReadError(path, "empty file (0 bytes)")
+        check_regular(source)
         return Image.open(source)
     if isinstance(source, bytes | bytearray | memoryview):
         if len(source) == 0:
@@ -318,8 +329,19 @@ def decode_image(
     full upright size (before draft-mode reduction). Bytes are decoded in memory, never written out.
     Raises `ImageReadError` saying why the source cannot be read (named `name` or "<upload>")."""
     options = options or DecodeOptions()
-    _register_optional_formats()
     path = source_name(source, name)
+    if is_raw(path) or is_video(path):  # by name: a path, or a file object or bytes named like one
+        if isinstance(source, str | os.PathLike):
+            check_regular(source)
+        elif isinstance(source, bytes | bytearray | memoryview):
+            source = io.BytesIO(bytes(source))
+        if is_raw(path):
+            return decode_raw(source, options.max_pixels, options.min_side, path)
+        still = VideoOptions(max_frames=1, short_side=max(options.draft_short_side or 512, 64),
+                             max_pixels=options.max_pixels)
+        first = sample_frames(source, still, path)[0]
+        return first.picture, first.size  # a video as one picture: its first frame
+    _register_optional_formats()
     image = _open_checked(source, options, name)
     full_size = image.size
     try:

@@ -54,3 +54,11 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: OutputFor
         parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(row, widths, numeric, strict=True)]
         lines.append("  ".join(parts).rstrip())
     return "\n".join(lines)
+
+
+def time_cell(seconds: float | None, fmt: OutputFormat) -> float | str | None:
+    """A `time` column's cell: a video frame's moment in seconds (2 decimals); empty for a photo
+    (null in JSON)."""
+    if fmt is OutputFormat.json:
+        return None if seconds is None else round(seconds, 2)
+    return "" if seconds is None else f"{seconds:.2f}"

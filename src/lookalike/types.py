@@ -112,23 +112,27 @@ class DuplicateOptions:
 # what comes back -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Match:
-    """A search hit: a file, its cosine similarity to the query, and its library id (None outside a
-    library)."""
+    """A search hit: a file, its cosine similarity to the query, its library id (None outside a
+    library), and for a video the moment in seconds (None for a photo)."""
 
     path: Path
     score: float
     id: int | None = None
+    time: float | None = None
 
 
 @dataclass(frozen=True)
 class Pair:
-    """Two files and their cosine similarity (with library ids when they come from one)."""
+    """Two files and their cosine similarity (with library ids when they come from one, and each
+    side's moment in seconds when it is a video's frame)."""
 
     a: Path
     b: Path
     score: float
     a_id: int | None = None
     b_id: int | None = None
+    a_time: float | None = None
+    b_time: float | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ and (when ../shared/data is present) on UKBench and CIFAR-10 images with Efficie
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -112,7 +113,10 @@ def test_formats_lists_what_this_install_reads() -> None:
     rows = {row["format"]: row for row in json.loads(run_cli("formats", "-f", "json").stdout)}
     assert rows["JPEG"]["reads"] == "yes" and rows["WebP"]["reads"] == ("yes" if features.check("webp") else "no")
     assert rows["AVIF"]["reads"] == ("yes" if features.check("avif") else "no")
-    assert rows["RAW (CR2, NEF, ARW, DNG)"]["reads"] == "no" and rows["RAW (CR2, NEF, ARW, DNG)"]["install"]
+    for name, module, extra in (("Camera RAW", "rawpy", "raw"), ("Video", "av", "video")):
+        present = importlib.util.find_spec(module) is not None
+        assert rows[name]["reads"] == ("yes" if present else "no")
+        assert rows[name]["install"] == ("" if present else f"pip install 'lookalike[{extra}]'")
 
 
 def test_webp_multipage_tiff_and_avif_index_and_search(tmp_path: Path) -> None:

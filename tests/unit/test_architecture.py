@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "lookalike"
 
 # Layers from the bottom up; a module may import its own layer or lower ones, never a higher one.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "system", "output", "types", "extras", "images"),
+    ("errors", "system", "output", "types", "extras", "raw", "video", "images"),
     ("embedders", "pipeline", "settings"),
     ("join",),
     ("store",),

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ImageReadError, InvalidArgumentError
-from ..output import OutputFormat
+from ..output import OutputFormat, time_cell
 from ..types import Query, Source
 from .common import (
     MAX_K,
@@ -131,7 +131,11 @@ def search(
     if library is None:
         report_failures(result.failures)
     matches = result.matches
-    emit(["path", "score"], [[path_text(m.path), round(m.score, 4)] for m in matches], fmt)
+    if any(m.time is not None for m in matches):  # a hit on a video says which moment
+        emit(["path", "time", "score"], [[path_text(m.path), time_cell(m.time, fmt), round(m.score, 4)]
+                                         for m in matches], fmt)
+    else:
+        emit(["path", "score"], [[path_text(m.path), round(m.score, 4)] for m in matches], fmt)
     hits = [(m.path, m.score) for m in matches]
 
     def draw_grid(target: Path) -> None:

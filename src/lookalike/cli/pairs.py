@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..output import OutputFormat
+from ..output import OutputFormat, time_cell
 from ..types import Progress
 from .common import (
     MAX_K,
@@ -93,7 +93,12 @@ def pairs(
                                progress=progress_bar("embedding", quiet), join_progress=join_bar(progress, "pairs"))
     report_failures(answer.failures)
     said("pairs", answer.join)
-    emit(["a", "b", "score"], [[path_text(p.a), path_text(p.b), round(p.score, 4)] for p in answer.pairs], fmt)
+    if any(p.a_time is not None or p.b_time is not None for p in answer.pairs):  # video frames: which moments
+        emit(["a", "a_time", "b", "b_time", "score"],
+             [[path_text(p.a), time_cell(p.a_time, fmt), path_text(p.b), time_cell(p.b_time, fmt),
+               round(p.score, 4)] for p in answer.pairs], fmt)
+    else:
+        emit(["a", "b", "score"], [[path_text(p.a), path_text(p.b), round(p.score, 4)] for p in answer.pairs], fmt)
     draw_pairs([(p.a, p.b, p.score) for p in answer.pairs], grid, report)
 
 

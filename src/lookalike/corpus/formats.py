@@ -1,10 +1,14 @@
 """Which image formats this install reads: Pillow's built-in decoders, plus the optional ones
-(HEIC/HEIF through pillow-heif, AVIF when Pillow was built with it)."""
+(HEIC/HEIF through pillow-heif, AVIF when Pillow was built with it, camera RAW through rawpy, and
+videos through PyAV)."""
 
 from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
+
+from ..raw import raw_supported
+from ..video import video_supported
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ def readable_formats() -> list[ImageFormat]:
     """Every format lookalike knows of, in a fixed order."""
     heif = importlib.util.find_spec("pillow_heif") is not None
     avif = _pillow_has("avif")
+    raw, video = raw_supported(), video_supported()
     return [
         ImageFormat("JPEG", ".jpg .jpeg .jpe .jfif", True),
         ImageFormat("PNG", ".png", True),
@@ -41,6 +46,8 @@ def readable_formats() -> list[ImageFormat]:
         ImageFormat("BMP", ".bmp .dib", True),
         ImageFormat("HEIC/HEIF", ".heic .heif", heif, "" if heif else "pip install 'lookalike[heif]'"),
         ImageFormat("AVIF", ".avif", avif, "" if avif else "a Pillow built with libavif (pip install 'pillow>=11.3')"),
-        ImageFormat("RAW (CR2, NEF, ARW, DNG)", ".cr2 .nef .arw .dng", False, "not supported yet",
-                    note="convert to JPEG or TIFF first"),
+        ImageFormat("Camera RAW", ".cr2 .cr3 .nef .arw .dng .orf .rw2 .raf",
+                    raw, "" if raw else "pip install 'lookalike[raw]'", note="embedded preview, else a decode"),
+        ImageFormat("Video", ".mp4 .mov .mkv .webm .avi .m4v", video,
+                    "" if video else "pip install 'lookalike[video]'", note="frames at scene changes"),
     ]

@@ -43,10 +43,14 @@ def added_duplicates(store: VectorStore, first_new_id: int, threshold: float | N
         inliers[rows, cols] = Verifier(found.paths).verify(rows + split, indices[rows, cols]).inliers
     min_inliers = DuplicateOptions().min_inliers
     marked = store.distinct_pairs()  # "not a duplicate" decisions hold here too
-    duplicates = []
+    duplicates: list[AddedDuplicate] = []
+    told: set[object] = set()  # a video has a row per frame: it is told once, at its first match
     for offset in range(len(new)):
         row = split + offset
+        if found.paths[row] in told:
+            continue
         if not fresh[offset]:
+            told.add(found.paths[row])
             duplicates.append(AddedDuplicate(found.paths[row], found.paths[old_hash[hashes[row]]], "exact", 1.0))
             continue
         for rank in range(scores.shape[1]):  # best first: the first accepted or confirmed neighbour
@@ -56,5 +60,6 @@ def added_duplicates(store: VectorStore, first_new_id: int, threshold: float | N
             if scores[offset, rank] >= accept or inliers[offset, rank] >= min_inliers:
                 duplicates.append(AddedDuplicate(found.paths[row], found.paths[other], "near",
                                                  float(scores[offset, rank])))
+                told.add(found.paths[row])
                 break
     return duplicates

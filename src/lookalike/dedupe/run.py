@@ -29,6 +29,7 @@ from .decisions import remember_groups
 from .edges import Edges, candidate_edges, undirected_max
 from .groups import build_groups
 from .verify import Verifier, VerifyOptions, check_cancel, opencv_available
+from .videos import files_of, frame_edge_source
 
 SAVED_THRESHOLD_KEY = "duplicate_threshold"
 EdgeSource = Callable[[np.ndarray, float, int], Edges]
@@ -144,10 +145,15 @@ def find_duplicates(store: VectorStore, options: DuplicateOptions | None = None,
         check_threshold(options.threshold)
     found = store.snapshot()
     reports: list[Any] = []
+    source = join_edges(join, progress, reports, cancel)
+    paths, hashes, vectors = found.paths, found.hashes, found.vectors
+    if found.item_groups() is not None:  # videos: edges from every frame, groups of files
+        paths, hashes, vectors, owners = files_of(found)
+        source = frame_edge_source(source, found.vectors, owners)
     groups, thresholds, stats = group_vectors(
-        found.paths, found.vectors, found.hashes, found.spec.model, options,
+        paths, vectors, hashes, found.spec.model, options,
         store.embedder() if options.invariant else None, store.distinct_pairs(), store.get_meta(SAVED_THRESHOLD_KEY),
-        edge_source=join_edges(join, progress, reports, cancel), max_checks=max_checks, cancel=cancel)
+        edge_source=source, max_checks=max_checks, cancel=cancel)
     saved, unsaved = False, ""
     if remember and store.persistent and store.writable:
         try:
@@ -155,7 +161,7 @@ def find_duplicates(store: VectorStore, options: DuplicateOptions | None = None,
             saved = True
         except (LibraryLockedError, LibraryError) as exc:  # another writer holds the store: never wait
             unsaved = exc.reason
-    return DuplicateReport(groups, thresholds, stats, found.failures, len(found), reports, saved, found.spec.model,
+    return DuplicateReport(groups, thresholds, stats, found.failures, len(paths), reports, saved, found.spec.model,
                            unsaved)
 
 

@@ -82,12 +82,14 @@ def knn_join(vectors: np.ndarray, k: int, options: JoinOptions | None = None,
 
 
 def top_pairs(vectors: np.ndarray, count: int, options: JoinOptions | None = None,
-              progress: Progress | None = None) -> tuple[list[ScoredPair], JoinReport]:
-    """The `count` most similar distinct pairs (i < j), best first, ties by (i, j)."""
+              progress: Progress | None = None, groups: np.ndarray | None = None,
+              ) -> tuple[list[ScoredPair], JoinReport]:
+    """The `count` most similar distinct pairs (i < j), best first, ties by (i, j); with `groups` (a
+    label per vector), never two vectors of one group (two frames of one video)."""
     check_vectors(vectors)
     if count < 1:
         raise LookalikeError(f"the number of pairs must be at least 1, not {count}")
-    sink = TopPairsSink(count)
+    sink = TopPairsSink(count, groups)
     if len(vectors) < 2:
         return [], JoinReport("exact", len(vectors))
     report = _self_join(vectors, sink, "pairs", count, options or JoinOptions(), progress)

@@ -60,10 +60,12 @@ class KnnSink:
 
 class TopPairsSink:
     """The `count` best distinct pairs seen so far, ordered by (-score, i, j); blocks only offer
-    entries at or above the current count-th best score."""
+    entries at or above the current count-th best score. With `groups` (a label per position), pairs
+    inside one group (the frames of one video) are left out."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, groups: np.ndarray | None = None) -> None:
         self.count = count
+        self.groups = groups
         self.scores = np.zeros(0, np.float32)
         self.low = np.zeros(0, np.int64)
         self.high = np.zeros(0, np.int64)
@@ -75,6 +77,8 @@ class TopPairsSink:
               same: int) -> None:
         scores = row_vectors @ col_vectors.T
         _mask_lower(scores, rows, cols, same)
+        if self.groups is not None:
+            scores[self.groups[rows][:, None] == self.groups[cols][None, :]] = _MASKED
         flat = scores.ravel()
         cutoff = self._cutoff()
         if np.count_nonzero(flat >= cutoff) > self.count:  # only the block's own top count (and ties)
@@ -87,6 +91,9 @@ class TopPairsSink:
 
     def add(self, scores: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
         """Offer pairs (low < high) found elsewhere; a pair already held keeps its place."""
+        if self.groups is not None:
+            apart = self.groups[low] != self.groups[high]
+            scores, low, high = scores[apart], low[apart], high[apart]
         scores = np.concatenate([self.scores, scores])
         low, high = np.concatenate([self.low, low]), np.concatenate([self.high, high])
         order = np.lexsort((high, low, -scores))

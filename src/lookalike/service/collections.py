@@ -19,6 +19,7 @@ from ..errors import ImageReadError, InvalidArgumentError, LookalikeError, displ
 from ..images import find_images
 from ..join import JoinReport, Progress
 from ..types import JoinChoice, check_count
+from ..video import is_video
 from .core import ServiceCore, Target
 from .finding import join_options
 
@@ -171,6 +172,9 @@ def _expand(inputs: list[Path]) -> tuple[list[Path], Path]:
     for item in inputs:
         if not item.exists():
             raise LookalikeError(f"{display_path(item)}: no such file or folder")
+        if is_video(item) and not item.is_dir():
+            raise LookalikeError(f"{display_path(item)}: embed writes one vector per image; a video's frames "
+                                 "are kept by `lookalike index` (search, pairs and duplicates take its folder)")
         files.extend(path.resolve() for path in (find_images(item) if item.is_dir() else [item]))
     unique = list(dict.fromkeys(files))
     if len(inputs) == 1 and inputs[0].is_dir():

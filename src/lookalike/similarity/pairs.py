@@ -39,15 +39,18 @@ def pairs_of(found: Snapshot, top: int = 1, every: bool = False, options: JoinOp
              progress: Progress | None = None) -> PairsResult:
     """The pairs of ready vectors (see `find_pairs`)."""
     check_count(top, "top")
+    groups = found.item_groups()  # two frames of one video are never a pair
     if every:
         scored, report = all_pairs(found.vectors), None
+        if groups is not None:
+            scored = [p for p in scored if groups[p.i] != groups[p.j]]
     elif len(found) < 2:
         scored, report = [], None
     else:
-        scored, report = join_top_pairs(found.vectors, top, options, progress)
-    pairs = [Pair(found.paths[p.i], found.paths[p.j], p.score, int(found.ids[p.i]), int(found.ids[p.j]))
-             for p in scored]
-    return PairsResult(pairs, found.failures, len(found.paths), report)
+        scored, report = join_top_pairs(found.vectors, top, options, progress, groups)
+    pairs = [Pair(found.paths[p.i], found.paths[p.j], p.score, int(found.ids[p.i]), int(found.ids[p.j]),
+                  found.time_of(p.i), found.time_of(p.j)) for p in scored]
+    return PairsResult(pairs, found.failures, len(set(found.paths)) if groups is not None else len(found.paths), report)
 
 
 def find_pairs(store: VectorStore, top: int = 1, every: bool = False, options: JoinOptions | None = None,

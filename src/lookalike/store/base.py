@@ -99,7 +99,9 @@ class StoredFile:
 @dataclass
 class Snapshot:
     """Every indexed file of a store with its unit vector (row i is `paths[i]`), from one committed
-    state: catalog ids (ascending), content hashes, the spec, and the files that could not be read."""
+    state: catalog ids (ascending), content hashes, the spec, and the files that could not be read.
+    A video has one row per sampled frame (same path and hash); `times` then holds each row's moment
+    in seconds (None for a photo; an empty list: no videos)."""
 
     ids: np.ndarray
     paths: list[Path]
@@ -107,9 +109,22 @@ class Snapshot:
     vectors: np.ndarray
     spec: EmbeddingSpec
     failures: list[ImageReadError] = field(default_factory=list)
+    times: list[float | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def time_of(self, row: int) -> float | None:
+        """Row `row`'s moment in its video (None for a photo)."""
+        return self.times[row] if self.times else None
+
+    def item_groups(self) -> np.ndarray | None:
+        """One label per row, shared by the frames of one video (so a join can leave pairs inside a
+        video out); None when every row is its own file."""
+        if not any(t is not None for t in self.times):
+            return None
+        labels: dict[Path, int] = {}
+        return np.fromiter((labels.setdefault(p, len(labels)) for p in self.paths), np.int64, len(self.paths))
 
 
 @runtime_checkable

@@ -114,6 +114,7 @@ class Catalog:
         if version < SCHEMA_VERSION and not readonly:
             self._migrate(version)
             version = SCHEMA_VERSION
+        self.version = version  # a read-only open of an older catalog keeps its version
         ctime = "ctime_ns" if version >= 2 else "0"
         self._row_columns = f"{_BASE_COLUMNS}, {ctime}"
 

@@ -16,6 +16,7 @@ from ..embedders import EmbeddingSpec
 from ..errors import CorruptLibraryError
 from .base import Checkpoint
 from .catalog import Catalog
+from .frames import all_item_vectors
 from .layout import LibraryPaths
 from .lock import writer_active
 from .rwlock import ReadWriteLock
@@ -81,7 +82,7 @@ class IndexKeeper:
 
     def build_from_catalog(self, params: IndexParams | None = None) -> VectorIndex:
         """A new index over every vector in the catalog."""
-        ids, vectors = self.catalog.vectors(self.spec.dim)
+        ids, vectors = all_item_vectors(self.catalog, self.spec.dim)  # a video: one vector per frame
         return VectorIndex.build(ids, vectors, self.spec.dim, params or self.requested_params())
 
     # the shared in-memory index -----------------------------------------------------------------

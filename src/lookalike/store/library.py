@@ -25,6 +25,16 @@ from ..types import Match
 from .base import Checkpoint, LibraryStats, Snapshot, StoredFile, SyncReport
 from .catalog import Catalog, NewFile
 from .decisions import distinct_pairs, record_distinct
+from .frames import (
+    FILE_MASK,
+    FRAME_SHIFT,
+    all_item_vectors,
+    drop_frames,
+    file_times,
+    frame_items,
+    frame_vectors,
+    item_times,
+)
 from .index_keeper import IndexKeeper
 from .layout import LibraryPaths, is_inside, library_home
 from .lock import writer_lock
@@ -222,26 +232,38 @@ class Library:
                 f"query vector has {vector.shape[-1]} dimensions, the library {self.spec.dim}", argument="vector")
         with self.catalog.snapshot():
             if exact:
-                ids, vectors = self.catalog.vectors(self.spec.dim)
-                fetch = min(k + (exclude is not None), max(len(ids), 1))
-                scores, rows = knn(vectors, vector[None, :], fetch)
+                ids, vectors = all_item_vectors(self.catalog, self.spec.dim)
+                frames = int(np.count_nonzero(ids >> FRAME_SHIFT))  # a video's frames beyond its first
+                scores, rows = knn(vectors, vector[None, :], min(k + (exclude is not None) + frames, max(len(ids), 1)))
                 keys = np.where(rows[0] >= 0, ids[np.maximum(rows[0], 0)], -1)
-                found = rank_hits(scores[0], keys, fetch, exclude, threshold)
-                paths = self.catalog.paths_for(i for _, i in found)
-                return [Match(self.root / paths[i], s, i) for s, i in found if i in paths][:k]
+                return self._hits(scores[0], keys, k, exclude, threshold)
             generation = self.catalog.generation()
             fetch = k + (exclude is not None) + _FETCH_MARGIN
             while True:
                 # while a writer syncs, the index may hold ids this snapshot no longer has (or not yet):
-                # they are dropped before the cut at k, fetching more until k remain or none are left
+                # they are dropped before the cut at k, fetching more until k remain or none are left;
+                # a video's other frames are dropped the same way (one hit per file)
                 scores_row, keys, total = self.keeper.search(vector, fetch, generation, ef_search, nprobe)
-                found = rank_hits(scores_row, keys, fetch, exclude, threshold)
-                paths = self.catalog.paths_for(i for _, i in found)
-                visible = [Match(self.root / paths[i], s, i) for s, i in found if i in paths]
+                visible = self._hits(scores_row, keys, fetch, exclude, threshold)
                 cut = threshold is not None and len(scores_row) > 0 and scores_row[-1] < threshold
                 if len(visible) >= k or fetch >= total or cut:
                     return visible[:k]
                 fetch = min(fetch * 4, total)
+
+    def _hits(self, scores: np.ndarray, items: np.ndarray, k: int, exclude: int | None,
+              threshold: float | None) -> list[Match]:
+        """Index answers (item ids) as at most `k` hits on files this snapshot holds: each file once, at
+        its best frame, with that frame's moment; `exclude` (a file id) left out."""
+        found = [(s, i) for s, i in rank_hits(scores, items, len(items), None, threshold)
+                 if i & FILE_MASK != exclude]
+        paths = self.catalog.paths_for({i & FILE_MASK for _, i in found})
+        times = item_times(self.catalog, [i for _, i in found])
+        best: dict[int, Match] = {}
+        for score, item in found:
+            file_id = item & FILE_MASK
+            if file_id in paths and file_id not in best:
+                best[file_id] = Match(self.root / paths[file_id], score, file_id, times.get(item))
+        return list(best.values())[:k]
 
     def vectors(self) -> tuple[list[Path], np.ndarray]:
         """Every indexed file and its vector (for pairs, duplicates, evaluation and export)."""
@@ -252,8 +274,21 @@ class Library:
 
     def snapshot(self) -> Snapshot:
         """Every indexed file with its stored vector and hash, from one committed state."""
-        ids, paths, hashes, vectors = self.catalog.indexed(self.spec.dim)
-        return Snapshot(ids, [self.root / p for p in paths], hashes, vectors, self.spec, self.failures())
+        with self.catalog.snapshot():
+            ids, paths, hashes, vectors = self.catalog.indexed(self.spec.dim)
+            items, extra, moments = frame_vectors(self.catalog, self.spec.dim)
+            times = file_times(self.catalog, ids.tolist()) if len(items) else []
+        full = [self.root / p for p in paths]
+        if not len(items):
+            return Snapshot(ids, full, hashes, vectors, self.spec, self.failures())
+        row_of = {int(i): row for row, i in enumerate(ids)}  # a video's frames 1.. follow its file row
+        owners = [row_of[int(i & FILE_MASK)] for i in items]
+        order = np.argsort(np.concatenate([ids, ids[owners]]), kind="stable")
+        every_id = np.concatenate([ids, ids[owners]])[order]
+        return Snapshot(every_id, [(full + [full[o] for o in owners])[r] for r in order],
+                        [(hashes + [hashes[o] for o in owners])[r] for r in order],
+                        np.concatenate([vectors, extra])[order], self.spec, self.failures(),
+                        [(times + moments)[r] for r in order])
 
     def next_id(self) -> int:
         return self.catalog.max_id() + 1
@@ -296,10 +331,12 @@ class Library:
             return 0
         with self._writing(), writer_lock(self.paths.lock):
             current = self.keeper.saved_index()
+            frames = frame_items(self.catalog, ids)
             with self.catalog.transaction():
                 self.catalog.delete(ids)
+                drop_frames(self.catalog, ids)
                 self.catalog.bump_generation()
-            self.keeper.update(current, np.asarray(ids, dtype=np.int64), [], [], None)
+            self.keeper.update(current, np.asarray(ids + frames, dtype=np.int64), [], [], None)
         return len(ids)
 
     def add_vectors(self, files: list[NewFile], vectors: np.ndarray,
@@ -340,7 +377,8 @@ class Library:
         counts = self.catalog.counts()
         pending = missing = None
         if scan and self.root.is_dir():
-            pending, missing = count_pending(self.catalog.rows(), scan_folder(self.root, exclude=self.paths.directory))
+            pending, missing = count_pending(self.catalog.rows(),
+                                             scan_folder(self.root, self.paths.directory, videos=True))
         return LibraryStats(
             root=str(self.root), model=self.spec.model, dim=self.spec.dim, index=self.keeper.describe(),
             indexed=counts.get("indexed", 0), failed=counts.get("failed", 0), pending=pending, missing=missing,

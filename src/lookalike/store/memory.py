@@ -36,6 +36,7 @@ class MemoryStore:
         self._options = options
         self._paths: list[Path] = []
         self._hashes: list[str] = []
+        self._times: list[float | None] = []  # a video's frames: their moments (None for photos)
         self._vectors: np.ndarray | None = None
         self._failures: list[ImageReadError] = []
         self._identities: dict[tuple[int, int], int] | None = None
@@ -70,7 +71,7 @@ class MemoryStore:
         unless `rehash` asks for a fresh pass."""
         if self._vectors is not None and not rehash:
             return SyncReport(unchanged=len(self._paths))
-        paths = find_images(self.root)
+        paths = find_images(self.root, videos=True)
         if not paths:
             raise LibraryError("no image files found", path=self.root)
         relative = [os.path.relpath(p, self.root) for p in paths]
@@ -80,21 +81,24 @@ class MemoryStore:
         for path, digest in zip(paths, hashes, strict=True):
             first.setdefault(digest or f"unreadable:{path}", path)
         embedded = embed_paths(self.embedder(), list(first.values()), options or self._options)
-        row_of = {path: row for row, path in enumerate(embedded.paths)}
+        rows_of: dict[Path, list[int]] = {}  # a video has one row per sampled frame
+        for row, path in enumerate(embedded.paths):
+            rows_of.setdefault(path, []).append(row)
         reason = {Path(f.path or ""): f.reason for f in embedded.failures}
         kept, kept_hashes, rows, failures = [], [], [], list(embedded.failures)
         for path, digest in zip(paths, hashes, strict=True):
             source = first[digest or f"unreadable:{path}"]
-            if source in row_of:
-                kept.append(path)
-                kept_hashes.append(digest)
-                rows.append(row_of[source])
+            if source in rows_of:
+                kept.extend([path] * len(rows_of[source]))
+                kept_hashes.extend([digest] * len(rows_of[source]))
+                rows.extend(rows_of[source])
             elif source != path:
                 failures.append(ImageReadError(path, reason.get(source, "could not be read")))
         self._paths, self._hashes, self._failures = kept, kept_hashes, failures
+        self._times = [embedded.times[row] for row in rows] if embedded.times else []
         self._vectors = embedded.vectors[np.asarray(rows, dtype=np.int64)] if rows else embedded.vectors[:0]
         self._identities = None
-        return SyncReport(added=len(kept), embedded=len(embedded.paths), failures=list(failures))
+        return SyncReport(added=len(set(kept)), embedded=len(rows_of), failures=list(failures))
 
     def _ready(self) -> np.ndarray:
         if self._vectors is None:
@@ -133,12 +137,21 @@ class MemoryStore:
         if vector.shape[-1] != vectors.shape[1]:
             raise InvalidArgumentError(f"query vector has {vector.shape[-1]} dimensions, the store "
                                        f"{vectors.shape[1]}", argument="vector")
-        fetch = min(k + (exclude is not None), len(vectors))
+        frames = len(self._paths) - len(set(self._paths))  # rows beyond a video's best frame
+        fetch = min(k + (exclude is not None) + frames, len(vectors))
         if fetch < 1:
             return []
         scores, rows = knn(vectors, vector[None, :], fetch)
-        found = rank_hits(scores[0], np.where(rows[0] >= 0, rows[0] + 1, -1), k, exclude, threshold)
-        return [Match(self._paths[i - 1], s, i) for s, i in found]
+        found = rank_hits(scores[0], np.where(rows[0] >= 0, rows[0] + 1, -1), fetch, exclude, threshold)
+        left_out = self._paths[exclude - 1] if exclude is not None and 1 <= exclude <= len(self._paths) else None
+        best: dict[Path, Match] = {}  # a video once, at its best frame; none of the query's own frames
+        for score, i in found:
+            if self._paths[i - 1] != left_out:
+                best.setdefault(self._paths[i - 1], Match(self._paths[i - 1], score, i, self._time(i - 1)))
+        return list(best.values())[:k]
+
+    def _time(self, row: int) -> float | None:
+        return self._times[row] if self._times else None
 
     def files(self, ids: Sequence[int]) -> dict[int, StoredFile]:
         self._ready()
@@ -153,7 +166,8 @@ class MemoryStore:
     def snapshot(self) -> Snapshot:
         vectors = self._ready()
         ids = np.arange(1, len(vectors) + 1, dtype=np.int64)
-        return Snapshot(ids, list(self._paths), list(self._hashes), vectors, self.spec, list(self._failures))
+        return Snapshot(ids, list(self._paths), list(self._hashes), vectors, self.spec, list(self._failures),
+                        list(self._times))
 
     def iter_vectors(self, chunk: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         vectors = self._ready()
@@ -178,9 +192,11 @@ class MemoryStore:
         """Leave these files out of this store's answers (the folder is not touched)."""
         vectors = self._ready()
         drop = {found for f in files if (found := self.id_of(f)[0]) is not None}
-        keep = [i for i in range(len(self._paths)) if i + 1 not in drop]
+        gone = {self._paths[i - 1] for i in drop}  # every frame of a dropped video
+        keep = [i for i in range(len(self._paths)) if self._paths[i] not in gone]
         self._paths = [self._paths[i] for i in keep]
         self._hashes = [self._hashes[i] for i in keep]
+        self._times = [self._times[i] for i in keep] if self._times else []
         self._vectors = vectors[np.asarray(keep, dtype=np.int64)] if keep else vectors[:0]
         self._identities = None
         return len(drop)

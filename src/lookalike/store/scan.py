@@ -16,6 +16,7 @@ from pathlib import Path
 from ..errors import ImageReadError
 from ..images import find_images, open_regular
 from ..system import available_cores
+from ..video import is_video, video_supported
 from .catalog import FileRow, NewFile
 
 Stat = tuple[int, int, int]  # size, mtime_ns, ctime_ns
@@ -41,10 +42,13 @@ class FolderScan:
     files: dict[str, Stat] = field(default_factory=dict)
     unreadable_dirs: list[str] = field(default_factory=list)  # relative folders that could not be listed
     problems: list[ImageReadError] = field(default_factory=list)
+    videos_unread: bool = False  # videos were wanted but PyAV is missing: indexed ones are kept
 
     def hides(self, rel: str) -> bool:
-        """Whether `rel` lies in a folder that could not be listed (so its absence means nothing)."""
-        return any(d == "" or rel.startswith(d + "/") for d in self.unreadable_dirs)
+        """Whether `rel` lies in a folder that could not be listed, or is a video this install cannot
+        read (so its absence means nothing)."""
+        return (self.videos_unread and is_video(rel)) or \
+            any(d == "" or rel.startswith(d + "/") for d in self.unreadable_dirs)
 
 
 def file_hash(path: Path) -> str:
@@ -61,9 +65,10 @@ def file_hash(path: Path) -> str:
         return ""
 
 
-def scan_folder(root: Path, exclude: Path | None = None) -> FolderScan:
-    """Stat every image file below `root`; unlistable folders are recorded, never skipped silently."""
-    scan = FolderScan()
+def scan_folder(root: Path, exclude: Path | None = None, videos: bool = False) -> FolderScan:
+    """Stat every image file below `root` (and with `videos` every video file, where PyAV is
+    installed); unlistable folders are recorded, never skipped silently."""
+    scan = FolderScan(videos_unread=videos and not video_supported())
 
     def unreadable(error: ImageReadError) -> None:
         try:
@@ -73,7 +78,7 @@ def scan_folder(root: Path, exclude: Path | None = None) -> FolderScan:
         scan.unreadable_dirs.append("" if rel == "." else rel)
         scan.problems.append(error)
 
-    for path in find_images(root, on_error=unreadable):
+    for path in find_images(root, on_error=unreadable, videos=videos):
         if exclude is not None and (exclude in path.parents or path == exclude):
             continue
         try:

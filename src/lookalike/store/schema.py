@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+FRAMES_VERSION = 4  # the migration that added videos (files.time, frames): keep it a step of its own
 NOW = "CAST(strftime('%s', 'now') AS REAL)"
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -35,6 +36,17 @@ MIGRATIONS: dict[int, str] = {
         created REAL NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS REAL)),
         PRIMARY KEY (hash_a, hash_b),
         CHECK (hash_a < hash_b)
+    );
+    """,
+    # videos: the first sampled frame's moment on the file row (NULL for a photo), the other frames here
+    FRAMES_VERSION: """
+    ALTER TABLE files ADD COLUMN time REAL;
+    CREATE TABLE frames (
+        file_id INTEGER NOT NULL,
+        n INTEGER NOT NULL CHECK (n >= 1),
+        time REAL NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (file_id, n)
     );
     """,
 }

@@ -19,6 +19,7 @@ from ..embedders import Embedder
 from ..pipeline import Pipeline, PipelineOptions
 from .base import Checkpoint, SyncReport
 from .catalog import Catalog, FileRow
+from .frames import drop_frames, frame_items, put_frames
 from .index_keeper import IndexKeeper, _no_checkpoint
 from .layout import LibraryPaths
 from .lock import writer_lock
@@ -51,7 +52,7 @@ class Syncer:
             current = None if rebuild_index else self.keeper.saved_index()
             generation_before = self.catalog.generation()
             rows = self.catalog.rows()
-            scan = scan_folder(self.root, exclude=self.paths.directory)
+            scan = scan_folder(self.root, exclude=self.paths.directory, videos=True)
             plan = plan_sync(self.root, rows, scan, retry_failed, rehash=rehash)
             report.unreadable = scan.problems + plan.kept_unreadable
             report.unchanged = plan.unchanged + plan.failed_unchanged
@@ -71,8 +72,10 @@ class Syncer:
         """Moves, touches and deletions in one transaction; returns the ids whose vectors leave the
         index (deleted files, and indexed files about to be re-embedded)."""
         replaced = [f.id for f in plan.embed if f.id is not None and rows[f.path].status == "indexed"]
+        replaced += frame_items(self.catalog, replaced)  # a re-embedded video's other frames leave too
         if not (plan.moves or plan.touches or plan.deletes):
             return np.asarray(replaced, dtype=np.int64)
+        deleted = plan.deletes + frame_items(self.catalog, plan.deletes)
         with self.catalog.transaction():
             for row_id, path, size, mtime, ctime in plan.moves:
                 self.catalog.move(row_id, path, size, mtime, ctime)
@@ -80,9 +83,10 @@ class Syncer:
                 self.catalog.touch(row_id, size, mtime, ctime)
             if plan.deletes:
                 self.catalog.delete(plan.deletes)
+                drop_frames(self.catalog, plan.deletes)
                 self.catalog.bump_generation()
         report.moved, report.touched, report.deleted = len(plan.moves), len(plan.touches), len(plan.deletes)
-        return np.asarray(replaced + plan.deletes, dtype=np.int64)
+        return np.asarray(replaced + deleted, dtype=np.int64)
 
     def _embed_plan(self, plan: SyncPlan, options: PipelineOptions | None,
                     report: SyncReport) -> tuple[list[int], list[np.ndarray]]:
@@ -95,19 +99,30 @@ class Syncer:
         added_vectors: list[np.ndarray] = []
         for batch in pipeline.iter_batches(list(by_path)):
             with self.catalog.transaction():
-                for path, vector, size in zip(batch.paths, batch.vectors, batch.sizes, strict=True):
-                    facts = by_path[path]
-                    row_id = self.catalog.put_indexed(facts, vector, size)
-                    added_ids.append(row_id)
-                    added_vectors.append(vector)
+                for path, rows in _by_file(batch.paths):  # a video: several frames, one file row
+                    facts, vectors = by_path[path], batch.vectors[rows]
+                    row_id = self.catalog.put_indexed(facts, vectors[0], batch.sizes[rows[0]])
+                    times = [batch.times[r] for r in rows] if batch.times else [None]
+                    added_ids.extend(put_frames(self.catalog, row_id, times, vectors))
+                    added_vectors.extend(vectors)
                     report.updated += facts.id is not None
                     report.added += facts.id is None
                     if facts.id is None:
                         report.added_ids.append(row_id)
                 for failure in batch.failures:
-                    self.catalog.put_failed(by_path[Path(failure.path or "")], failure.reason)
+                    facts = by_path[Path(failure.path or "")]
+                    self.catalog.put_failed(facts, failure.reason)
+                    drop_frames(self.catalog, [facts.id] if facts.id is not None else [])
                 self.catalog.bump_generation()
-            report.embedded += len(batch.paths)
+            report.embedded += len(set(batch.paths))
             report.failures.extend(batch.failures)
             self.checkpoint("chunk-committed")
         return added_ids, added_vectors
+
+
+def _by_file(paths: list[Path]) -> list[tuple[Path, list[int]]]:
+    """Each file of a batch with the rows of its vectors (a video's frames are consecutive)."""
+    found: dict[Path, list[int]] = {}
+    for row, path in enumerate(paths):
+        found.setdefault(path, []).append(row)
+    return list(found.items())

@@ -21,7 +21,7 @@ def images(context: WebContext, ids: Iterable[int]) -> dict[int, ImageOut]:
 def matches(context: WebContext, found: Sequence[Match]) -> list[MatchOut]:
     """Hits with their facts; a hit whose file left the library since the search is dropped."""
     facts = images(context, (m.id for m in found if m.id is not None))
-    return [MatchOut(**facts[m.id].model_dump(), score=round(m.score, 6)) for m in found
+    return [MatchOut(**facts[m.id].model_dump(), score=round(m.score, 6), time=m.time) for m in found
             if m.id is not None and m.id in facts]
 
 
@@ -42,7 +42,8 @@ def pairs(context: WebContext, found: Sequence[Pair]) -> list[PairOut]:
     for pair in found:
         a, b = ids.get(pair.a), ids.get(pair.b)
         if a in facts and b in facts:
-            out.append(PairOut(a=facts[a], b=facts[b], score=round(pair.score, 6)))
+            out.append(PairOut(a=facts[a], b=facts[b], score=round(pair.score, 6), a_time=pair.a_time,
+                               b_time=pair.b_time))
     return out
 
 

@@ -24,6 +24,7 @@ class MatchOut(ImageOut):
     """A search hit."""
 
     score: float = Field(description="Cosine similarity to the query.")
+    time: float | None = Field(None, description="For a video: the moment (seconds) of its best frame; null: a photo.")
 
 
 class SearchOut(BaseModel):
@@ -41,6 +42,8 @@ class PairOut(BaseModel):
     a: ImageOut
     b: ImageOut
     score: float
+    a_time: float | None = Field(None, description="When a is a video: the moment (seconds) of its frame.")
+    b_time: float | None = Field(None, description="When b is a video: the moment (seconds) of its frame.")
 
 
 class PairsOut(BaseModel):

@@ -84,6 +84,12 @@ function card(image, score, onOpen) {
   name.textContent = baseName(image.path);
   name.title = image.path;
   meta.append(name);
+  if (typeof image.time === "number") {  // a video: which moment
+    const moment = document.createElement("span");
+    moment.className = "time";
+    moment.textContent = `at ${image.time.toFixed(1)} s`;
+    meta.append(moment);
+  }
   if (score !== undefined) {
     const value = document.createElement("span");
     value.className = "score";
@@ -226,7 +232,8 @@ async function loadPairs(event) {
       const score = document.createElement("span");
       score.className = "score";
       score.textContent = pair.score.toFixed(3);
-      item.append(card(pair.a, undefined, open), card(pair.b, undefined, open), score);
+      item.append(card({ ...pair.a, time: pair.a_time }, undefined, open),
+                  card({ ...pair.b, time: pair.b_time }, undefined, open), score);
       list.append(item);
     }
     state.pairsLoaded = true;
