@@ -29,6 +29,8 @@ ENDPOINTS = {
     "/api/search": {"get", "post"}, "/api/images/{image_id}/similar": {"get"}, "/api/compare": {"post"},
     "/api/pairs": {"get"}, "/api/duplicates": {"post"}, "/api/stats": {"get"}, "/api/jobs/{job_id}": {"get", "delete"},
     "/api/images/{image_id}/thumbnail": {"get"}, "/api/images/{image_id}/file": {"get"},
+    "/api/clusters": {"post"}, "/api/outliers": {"post"}, "/api/duplicates/not-duplicate": {"post"},
+    "/api/duplicates/keeper": {"post"}, "/api/duplicates/trash": {"post"}, "/api/duplicates/undo": {"post"},
 }
 
 
@@ -104,7 +106,7 @@ def test_every_endpoint_is_in_the_openapi_schema_and_docs_are_served(client: Tes
         assert methods <= set(schema["paths"][path]), path
     parameters = [p for ops in schema["paths"].values() for op in ops.values() for p in op.get("parameters", [])]
     assert {p["name"] for p in parameters} == {"k", "threshold", "text", "text_weight", "top", "size", "image_id",
-                                               "verify", "similar", "job_id"}
+                                               "verify", "similar", "job_id", "min_size"}
     assert all(p["schema"]["type"] == "integer" for p in parameters if p["name"] == "image_id")  # ids, no paths
     assert client.get("/docs").status_code == 200
 

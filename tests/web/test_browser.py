@@ -116,7 +116,7 @@ def test_api_docs_render_with_no_other_host_reachable(browser, served_samples: P
             page.goto(base + "/docs")
             page.wait_for_selector(".opblock-summary-path", timeout=30_000)
             shown = page.locator(".opblock-summary-path").all_inner_texts()
-            assert "/api/images/{image_id}/similar" in shown and len(shown) == 11  # with the job's GET, DELETE
+            assert "/api/images/{image_id}/similar" in shown and len(shown) == 17  # jobs, review
             page.goto(base + "/redoc")
             # polled from here, not wait_for_function: the page's CSP forbids evaluating strings (no unsafe-eval)
             deadline = time.monotonic() + 30

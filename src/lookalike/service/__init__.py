@@ -29,9 +29,10 @@ from .duplicates import ActionStep, DuplicateVerbs
 from .finding import FindingVerbs
 from .learning import EvalOutcome, LearningVerbs, MapOutcome
 from .library_verbs import IndexOutcome, LibraryVerbs
+from .review import ReviewVerbs, TrashOutcome
 
 
-class Lookalike(FindingVerbs, DuplicateVerbs, LibraryVerbs, LearningVerbs, CollectionVerbs):
+class Lookalike(FindingVerbs, DuplicateVerbs, LibraryVerbs, LearningVerbs, CollectionVerbs, ReviewVerbs):
     """Loaded models and open libraries, shared safely between threads; every verb of lookalike."""
 
     def __enter__(self) -> Lookalike:
@@ -55,4 +56,4 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ["ActionStep", "BenchRow", "Calibration", "EpochReport", "EvalOutcome", "EvalResult", "IndexOutcome",
            "Library", "LibraryStats", "Lookalike", "MapOutcome", "Snapshot", "StoredFile", "SyncReport", "Target",
-           "TrainConfig", "TrainOutcome", "VectorStore", "require_folder"]
+           "TrainConfig", "TrainOutcome", "TrashOutcome", "VectorStore", "require_folder"]

@@ -35,6 +35,7 @@ from .guard import Guard
 from .jobs import DEFAULT_IDLE_SECONDS, Jobs
 from .routes_jobs import router as jobs_router
 from .routes_library import router as library_router
+from .routes_review import router as review_router
 from .routes_search import router as search_router
 from .schemas import ErrorOut
 
@@ -95,7 +96,7 @@ def create_app(service: Lookalike, library: VectorStore, token: str | None = Non
     app.state.lookalike = context
     install_error_handlers(app)
     guards = [Depends(require_token)] if context.token else []  # the schema shows security only when it is so
-    for router in (search_router, library_router, jobs_router):
+    for router in (search_router, library_router, jobs_router, review_router):
         app.include_router(router, prefix="/api", dependencies=guards, responses=error_responses(bool(context.token)))
     install_docs(app, "lookalike")
 

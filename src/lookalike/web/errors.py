@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from ..errors import (
     ImageReadError,
     InvalidArgumentError,
+    LibraryLockedError,
     LookalikeError,
     SpecMismatchError,
     TooManyItemsError,
@@ -28,10 +29,13 @@ def error_body(message: str, kind: str) -> dict[str, str]:
 
 
 def status_for(error: LookalikeError) -> int:
-    """The HTTP status of a lookalike error: 404 unknown id, 413 over a limit, 400 a bad image or an
-    unsupported query, 422 a bad value, 500 anything else (a broken library, a model that won't load)."""
+    """The HTTP status of a lookalike error: 404 unknown id, 409 a library busy or not writable, 413 over
+    a limit, 400 a bad image or an unsupported query, 422 a bad value, 500 anything else (a broken
+    library, a model that won't load)."""
     if "unknown_id" in error.details or error.details.get("gone"):
         return 404
+    if isinstance(error, LibraryLockedError) or error.details.get("conflict"):
+        return 409
     if isinstance(error, ImageReadError):
         return 413 if error.details.get("limit") in TOO_LARGE_LIMITS else 400
     if isinstance(error, UnsupportedQueryError | SpecMismatchError):

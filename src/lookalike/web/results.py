@@ -6,9 +6,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from ..service.collections import ClusterReport, OutlierReport
 from ..types import DuplicateGroup, Match, Pair
 from .context import WebContext
-from .schemas import DuplicateGroupOut, DuplicateMemberOut, ImageOut, MatchOut, PairOut
+from .schemas import (
+    ClusterOut,
+    ClustersOut,
+    DuplicateGroupOut,
+    DuplicateMemberOut,
+    ImageOut,
+    MatchOut,
+    OutlierOut,
+    OutliersOut,
+    PairOut,
+)
+
+CLUSTER_MEMBERS_SHOWN = 48
 
 
 def images(context: WebContext, ids: Iterable[int]) -> dict[int, ImageOut]:
@@ -67,3 +80,27 @@ def duplicate_groups(context: WebContext, found: Sequence[DuplicateGroup]) -> li
         if len(members) > 1:
             out.append(DuplicateGroupOut(id=group.id, kind=group.kind(), members=members))
     return out
+
+
+def clusters(context: WebContext, found: ClusterReport) -> ClustersOut:
+    """Clusters with their representative and (at most CLUSTER_MEMBERS_SHOWN) members, by id."""
+    shown = {c.number: c.members[:CLUSTER_MEMBERS_SHOWN] for c in found.clusters}
+    ids = ids_of(context, [c.representative for c in found.clusters] + [p for paths in shown.values() for p in paths])
+    facts = images(context, ids.values())
+    out = []
+    for cluster in found.clusters:
+        head = facts.get(ids.get(cluster.representative, 0))
+        if head is None:
+            continue
+        members = [facts[ids[p]] for p in shown[cluster.number] if ids.get(p) in facts]
+        out.append(ClusterOut(number=cluster.number, size=cluster.size, representative=head, members=members))
+    unclustered = sum(1 for member in found.members if member.cluster < 0)
+    return ClustersOut(count=len(found.members), unclustered=unclustered, clusters=out)
+
+
+def outliers(context: WebContext, found: OutlierReport, k: int) -> OutliersOut:
+    """The most unusual images first, with their scores."""
+    ids = ids_of(context, [o.path for o in found.outliers])
+    facts = images(context, ids.values())
+    return OutliersOut(k=k, outliers=[OutlierOut(**facts[ids[o.path]].model_dump(), score=round(o.score, 6))
+                                      for o in found.outliers if ids.get(o.path) in facts])

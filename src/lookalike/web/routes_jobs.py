@@ -1,7 +1,8 @@
-"""Duplicate groups as a job: `POST /api/duplicates` starts it (202, `Location: /api/jobs/{id}`), the
-page polls `GET /api/jobs/{id}` (progress, then the groups) and `DELETE /api/jobs/{id}` cancels it. A
-job nobody polls for the app's `job_idle_seconds` is cancelled; one heavy job runs per library (a
-second POST meanwhile gets 429 with Retry-After, whatever its parameters)."""
+"""Heavy work as jobs (duplicate groups, clusters, outliers): `POST /api/duplicates` (or /api/clusters,
+/api/outliers) starts one (202, `Location: /api/jobs/{id}`), the page polls `GET /api/jobs/{id}`
+(progress, then the answer) and `DELETE /api/jobs/{id}` cancels it. A job nobody polls for the app's
+`job_idle_seconds` is cancelled; one heavy job runs per library (a second POST meanwhile gets 429
+with Retry-After, whatever its parameters)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from . import results
 from .context import WebContext
 from .dependencies import get_context
 from .errors import error_body
-from .jobs import Busy, Job
-from .schemas import DuplicatesOut, ErrorOut, JobOut
+from .jobs import Busy, Job, Work
+from .schemas import ClustersOut, DuplicatesOut, ErrorOut, JobOut, OutliersOut
 
 router = APIRouter(tags=["jobs"])
 Context = Annotated[WebContext, Depends(get_context)]
@@ -54,17 +55,48 @@ def duplicates(context: Context, threshold: Annotated[float | None, Query(
     def work(cancel: Cancel, progress: Progress) -> DuplicatesOut:
         found = context.service.duplicates(context.library, options, join_progress=progress, cancel=cancel)
         used = found.thresholds
+        groups = results.duplicate_groups(context, context.service.with_chosen_keepers(context.library, found.groups))
+        context.found.remember([member.id for member in group.members] for group in groups)
         return DuplicatesOut(candidate=used.candidate, accept=used.accept, source=used.source,
-                             candidates=found.stats.candidates, checked=found.stats.checked,
-                             groups=results.duplicate_groups(context, found.groups))
+                             candidates=found.stats.candidates, checked=found.stats.checked, groups=groups)
 
-    params = {"threshold": threshold, "verify": verify, "similar": similar}
+    return start_job(context, "duplicates", {"threshold": threshold, "verify": verify, "similar": similar}, work)
+
+
+def start_job(context: WebContext, kind: str, params: dict[str, Any], work: Work) -> JSONResponse:
+    """202 with the new job, or 429 with Retry-After while another heavy job runs."""
     try:
-        job = context.jobs.start("duplicates", params, work)
+        job = context.jobs.start(kind, params, work)
     except Busy as exc:
         body = {**error_body(exc.reason, exc.kind), "job": exc.details.get("job")}
         return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.details["retry_after"])})
     return accepted(job)
+
+
+@router.post("/clusters", status_code=202, response_model=JobOut, responses=BUSY,
+             summary="Start a job grouping the library's images by content")
+def clusters(context: Context, min_size: Annotated[int, Query(
+        ge=2, le=1000, description="The fewest images a cluster holds.")] = 5) -> JSONResponse:
+    """Clusters as `lookalike clusters --library` finds them (HDBSCAN on the k-nearest-neighbour graph),
+    largest first, each with its representative image, as a job (poll `/api/jobs/{id}`)."""
+
+    def work(cancel: Cancel, progress: Progress) -> ClustersOut:
+        return results.clusters(context, context.service.clusters(context.library, min_size, join_progress=progress))
+
+    return start_job(context, "clusters", {"min_size": min_size}, work)
+
+
+@router.post("/outliers", status_code=202, response_model=JobOut, responses=BUSY,
+             summary="Start a job finding the images least like the others")
+def outliers(context: Context,
+             k: Annotated[int, Query(ge=1, le=100, description="Neighbours each image is compared with.")] = 10,
+             top: Annotated[int, Query(ge=1, le=1000, description="How many to list.")] = 24) -> JSONResponse:
+    """The images least like their k nearest others, most unusual first (as `lookalike outliers`), as a job."""
+
+    def work(cancel: Cancel, progress: Progress) -> OutliersOut:
+        return results.outliers(context, context.service.outliers(context.library, k, top, join_progress=progress), k)
+
+    return start_job(context, "outliers", {"k": k, "top": top}, work)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's status, progress and result")

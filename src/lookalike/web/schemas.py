@@ -103,16 +103,86 @@ class ErrorOut(BaseModel):
     kind: str
 
 
+CatalogId = Annotated[int, Field(ge=1, le=MAX_ID, description="Catalog id of a library image.")]
+GroupIds = Annotated[list[CatalogId], Field(min_length=2, max_length=1000,
+                                            description="The images of one duplicate group, by catalog id.")]
+
+
+class NotDuplicateIn(BaseModel):
+    """Images a person says are not duplicates of each other."""
+
+    ids: GroupIds
+    member: CatalogId | None = Field(None, description="Only this one against each of the others.")
+
+
+class KeeperIn(BaseModel):
+    keeper: CatalogId = Field(description="The image to keep whenever it is in a duplicate group.")
+
+
+class TrashIn(BaseModel):
+    """A duplicate group (as the last duplicates job of this server found it) and the image to keep."""
+
+    ids: GroupIds
+    keeper: CatalogId
+
+
+class UndoIn(BaseModel):
+    log: str = Field(min_length=7, max_length=80, pattern=r"^[0-9A-Za-z_.-]+\.jsonl$",
+                     description="The undo log a trash answer named.")
+
+
+class NotDuplicateOut(BaseModel):
+    pairs: int = Field(description="How many pairs were newly marked.")
+
+
+class KeeperOut(BaseModel):
+    keeper: int
+
+
+class TrashOut(BaseModel):
+    moved: int = Field(description="Files moved into the library folder's .lookalike/trash.")
+    log: str = Field(description="The undo log: POST it to /api/duplicates/undo to put them back.")
+    skipped: list[str] = Field(description="Members left out, with the reason.")
+    synced: bool = Field(description="Whether the library already dropped the moved files.")
+
+
+class UndoOut(BaseModel):
+    restored: int
+    synced: bool
+
+
+class ClusterOut(BaseModel):
+    number: int = Field(description="Clusters are numbered from 0, largest first.")
+    size: int
+    representative: ImageOut = Field(description="The cluster's medoid.")
+    members: list[ImageOut] = Field(description="Its images (at most 48 shown; size counts all).")
+
+
+class ClustersOut(BaseModel):
+    count: int = Field(description="Images considered.")
+    unclustered: int = Field(description="Images in no cluster.")
+    clusters: list[ClusterOut]
+
+
+class OutlierOut(ImageOut):
+    score: float = Field(description="Mean similarity to its k nearest others (lower: more unusual).")
+
+
+class OutliersOut(BaseModel):
+    k: int
+    outliers: list[OutlierOut]
+
+
 class JobOut(BaseModel):
     """A heavy request running as a job (poll GET /api/jobs/{id})."""
 
     job: str = Field(description="The job's id.")
-    kind: str = Field(description="What it computes (duplicates).")
+    kind: str = Field(description="What it computes (duplicates, clusters, outliers).")
     status: str = Field(description="running, done, cancelled or failed.")
     done: int = Field(description="Steps done of the current phase (the join's cells).")
     total: int = Field(description="Steps of the current phase (0 before it is known).")
     seconds: float = Field(description="Seconds since it started (until it ended).")
     params: dict[str, float | bool | None] = Field(description="The parameters it was started with.")
-    result: DuplicatesOut | None = Field(default=None, description="The answer, once done.")
+    result: DuplicatesOut | ClustersOut | OutliersOut | None = Field(default=None, description="The answer, once done.")
     error: str | None = Field(default=None, description="Why it was cancelled or failed.")
     error_kind: str | None = None

@@ -1,146 +1,116 @@
-// lookalike page: plain JavaScript, no build step, no network beyond this server.
+// lookalike page: plain JavaScript modules, no build step, no network beyond this server.
+// The URL holds the state (#/search?id=5&k=12&t=0.5, #/pairs?top=10, #/clusters?min_size=5,
+// #/outliers?k=10&top=24, #/compare?a=1&b=2): deep links work, and so does the back button.
 "use strict";
 
-const TOKEN_KEY = "lookalike-token";
-const $ = (id) => document.getElementById(id);
-const state = { file: null, fileUrl: null, queryLabel: "", queryImage: null, pairsLoaded: false, stats: null };
+import { $, api, askToken, authHeaders, running, setImage } from "./api.js";
+import { compare, loadClusters, loadOutliers, loadPairs } from "./collection.js";
+import { cancelDuplicates, findDuplicates } from "./review.js";
+import { card, libraryItem, nav, openViewer, setStatus } from "./ui.js";
 
-// ---- API ---------------------------------------------------------------------------------------
-function authHeaders() {
-  const token = localStorage.getItem(TOKEN_KEY);
-  return token ? { Authorization: `Bearer ${token}` } : {};
+const VIEWS = ["search", "pairs", "duplicates", "clusters", "outliers", "compare"];
+const state = { file: null, fileUrl: null, queryLabel: "", queryImage: null, names: new Map(), rendered: new Map(),
+                params: new Map() };
+
+// ---- the URL -----------------------------------------------------------------------------------
+function current() {
+  const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
+  const view = VIEWS.includes(path) ? path : "search";
+  return { view, params: new URLSearchParams(query || "") };
 }
 
-async function api(path, options = {}) {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const response = await fetch(path, { ...options, headers: { ...authHeaders(), ...(options.headers || {}) } });
-    if (response.status === 401) { await askToken(); continue; }
-    const body = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
-    if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
-    return body;
+function navigate(view, params = {}, { replace = false, again = false } = {}) {
+  const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== "" && v !== null && v !== undefined));
+  const text = query.toString();
+  const hash = `#/${view}${text ? `?${text}` : ""}`;
+  if (again) state.rendered.delete(view);
+  if (hash !== location.hash) history[replace ? "replaceState" : "pushState"](null, "", hash);
+  render();
+}
+
+function render() {
+  const { view, params } = current();
+  state.params.set(view, Object.fromEntries(params));
+  selectTab(view);
+  const key = `${params}|${view === "search" ? state.fileUrl : ""}`;
+  if (state.rendered.get(view) === key) return;
+  state.rendered.set(view, key);
+  if (view === "search") renderSearch(params);
+  else if (view === "pairs") { $("pairs-top").value = params.get("top") || "10"; loadPairs($("pairs-top").value); }
+  else if (view === "clusters" && params.has("min_size")) {
+    $("clusters-min").value = params.get("min_size");
+    loadClusters(params.get("min_size"));
+  } else if (view === "outliers" && params.has("k")) {
+    $("outliers-k").value = params.get("k");
+    $("outliers-top").value = params.get("top") || "24";
+    loadOutliers(params.get("k"), $("outliers-top").value);
+  } else if (view === "compare" && params.has("a") && params.has("b")) {
+    $("cmp-a-id").value = params.get("a");
+    $("cmp-b-id").value = params.get("b");
+    for (const side of ["a", "b"]) $(`cmp-${side}-file`).value = "";
+    compare();
   }
-  throw new Error("the server refused the token");
 }
 
-const blobUrls = new Map();
-async function imageUrl(path) {
-  // <img> cannot send a bearer header: with a token, images come through fetch as blob URLs.
-  if (!localStorage.getItem(TOKEN_KEY)) return path;
-  if (blobUrls.has(path)) return blobUrls.get(path);
-  const response = await fetch(path, { headers: authHeaders() });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  const url = URL.createObjectURL(await response.blob());
-  blobUrls.set(path, url);
-  return url;
-}
-
-function setImage(img, path) {
-  imageUrl(path).then((url) => { img.src = url; }).catch(() => { img.alt += " (could not load)"; });
-}
-
-function askToken() {
-  return new Promise((resolve) => {
-    const dialog = $("token-dialog");
-    $("token-button").hidden = false;
-    dialog.addEventListener("close", () => {
-      const value = $("token-input").value.trim();
-      if (value) localStorage.setItem(TOKEN_KEY, value);
-      blobUrls.clear();
-      resolve();
-    }, { once: true });
-    if (!dialog.open) dialog.showModal();
-  });
-}
-
-function setStatus(id, text, isError = false) {
-  const node = $(id);
-  node.textContent = text;
-  node.classList.toggle("error", isError);
-}
-
-// ---- pieces of the page ------------------------------------------------------------------------
-function baseName(path) { return path.split("/").pop(); }
-
-function card(image, score, onOpen) {
-  const button = document.createElement("button");
-  button.type = "button";
-  button.className = "card";
-  button.dataset.id = image.id;
-  button.dataset.path = image.path;
-  // score: a similarity (number) or a ready caption (string, e.g. a duplicate's kind and score)
-  const shown = typeof score === "number" ? score.toFixed(3) : score;
-  const label = score === undefined ? image.path
-    : typeof score === "number" ? `${image.path}, similarity ${shown}` : `${image.path}, ${shown}`;
-  button.setAttribute("aria-label", label);
-  const img = document.createElement("img");
-  img.alt = "";
-  img.loading = "lazy";
-  img.width = 256; img.height = 256;
-  setImage(img, `/api/images/${image.id}/thumbnail?size=256`);
-  const meta = document.createElement("span");
-  meta.className = "meta";
-  const name = document.createElement("span");
-  name.className = "name";
-  name.textContent = baseName(image.path);
-  name.title = image.path;
-  meta.append(name);
-  if (typeof image.time === "number") {  // a video: which moment
-    const moment = document.createElement("span");
-    moment.className = "time";
-    moment.textContent = `at ${image.time.toFixed(1)} s`;
-    meta.append(moment);
+function selectTab(view) {
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    const selected = tab.id === `tab-${view}`;
+    tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+    $(tab.getAttribute("aria-controls")).hidden = !selected;
   }
-  if (score !== undefined) {
-    const value = document.createElement("span");
-    value.className = "score";
-    value.textContent = shown;
-    meta.append(value);
-  }
-  button.append(img, meta);
-  button.addEventListener("click", onOpen);
-  return button;
-}
-
-function openViewer(left, right, score) {
-  // left/right: {src (a URL or an API path), caption, id?}
-  for (const [side, item] of [["a", left], ["b", right]]) {
-    const img = $(`viewer-${side}`);
-    img.hidden = !item.src;
-    img.removeAttribute("src");
-    img.alt = item.caption;
-    if (item.src) {
-      if (item.src.startsWith("/api/")) setImage(img, item.src); else img.src = item.src;
-    }
-    $(`viewer-${side}-caption`).textContent = item.caption;
-  }
-  $("viewer-score").textContent = score.toFixed(4);
-  const similarButton = $("viewer-similar");
-  similarButton.hidden = right.id === undefined;
-  similarButton.onclick = () => { $("viewer").close(); similarTo(right); };
-  const original = $("viewer-original");
-  original.hidden = right.id === undefined || Boolean(localStorage.getItem(TOKEN_KEY));
-  original.href = right.id === undefined ? "#" : `/api/images/${right.id}/file`;
-  $("viewer").showModal();
-}
-
-function libraryItem(image) {
-  return { src: `/api/images/${image.id}/thumbnail?size=768`, caption: image.path, id: image.id };
 }
 
 // ---- search ------------------------------------------------------------------------------------
-function showResults(results) {
-  const list = $("results");
-  list.replaceChildren();
-  for (const hit of results) {
-    const item = document.createElement("li");
-    item.append(card(hit, hit.score, () => openViewer(queryItem(), libraryItem(hit), hit.score)));
-    list.append(item);
-  }
+function pageSize() { return Number($("k").value); }
+
+function searchParams(extra = {}) {
+  return { k: pageSize(), t: $("threshold").value.trim(), ...extra };
 }
 
-function queryItem() {
-  if (state.queryImage) return libraryItem(state.queryImage);
-  return { src: state.fileUrl, caption: state.queryLabel };
+function renderSearch(params) {
+  const k = Number(params.get("k")) || pageSize();
+  if ([...$("k").options].some((o) => o.value === String(k))) $("k").value = String(k);
+  $("threshold").value = params.get("t") || "";
+  const id = params.get("id");
+  const text = params.get("text") || "";
+  if (id) { $("text").value = ""; showLibraryQuery(Number(id)); runSearch({ id, k, t: params.get("t") }); }
+  else if (text || state.file) {
+    $("text").value = text;
+    if (state.file) showFileQuery(); else hidePreview();
+    runSearch({ text, k, t: params.get("t") });
+  } else { clearResults(); hidePreview(); setStatus("search-status", ""); }
+}
+
+function hidePreview() {
+  $("query-preview").hidden = true;
+  $("query-preview").removeAttribute("src");
+  $("drop-text").replaceChildren("Drop a photo here, paste one, or ", Object.assign(document.createElement("u"),
+    { textContent: "choose a file" }));
+}
+
+function showFileQuery() {
+  const preview = $("query-preview");
+  preview.src = state.fileUrl;
+  preview.alt = `Query photo: ${state.file.name || "pasted image"}`;
+  preview.hidden = false;
+  $("drop-text").textContent = `${state.file.name || "pasted image"}: drop or choose another`;
+}
+
+function showLibraryQuery(id) {
+  const path = state.names.get(id) || `library image ${id}`;
+  state.queryImage = { id, path };
+  const preview = $("query-preview");
+  preview.removeAttribute("src");
+  preview.alt = `Query photo: ${path}`;
+  preview.hidden = false;
+  setImage(preview, `/api/images/${id}/thumbnail?size=256`);
+  $("drop-text").textContent = `${path} (from the library): drop or choose another`;
+}
+
+function clearResults() {
+  $("results").replaceChildren();
+  $("more-button").hidden = true;
 }
 
 function chooseFile(file) {
@@ -153,57 +123,78 @@ function chooseFile(file) {
   state.file = file;
   state.fileUrl = URL.createObjectURL(file);
   state.queryImage = null;
-  const preview = $("query-preview");
-  preview.src = state.fileUrl;
-  preview.alt = `Query photo: ${file.name || "pasted image"}`;
-  preview.hidden = false;
-  $("drop-text").textContent = `${file.name || "pasted image"}: drop or choose another`;
-  search();
+  showFileQuery();
+  navigate("search", searchParams({ text: $("text").value.trim() }), { again: true });
 }
 
-async function search(event) {
-  if (event) event.preventDefault();
-  const text = $("text").value.trim();
-  const k = $("k").value;
-  if (!state.file && !text) { setStatus("search-status", "Drop a photo or type a text first.", true); return; }
+async function runSearch({ id, text, k, t }) {
   const params = new URLSearchParams({ k });
-  if (text) params.set("text", text);
+  if (t) params.set("threshold", t);
   setStatus("search-status", "Searching…");
   $("search-button").disabled = true;
   try {
     let answer;
-    if (state.file) {
+    if (id) {
+      answer = await api(`/api/images/${encodeURIComponent(id)}/similar?${params}`);
+      state.queryLabel = state.queryImage.path;
+    } else if (state.file) {
+      if (text) params.set("text", text);
       params.set("text_weight", $("weight").value);
       const form = new FormData();
       form.append("file", state.file, "upload");
       answer = await api(`/api/search?${params}`, { method: "POST", body: form });
+      state.queryImage = null;
       state.queryLabel = text ? `your photo + “${text}”` : "your photo";
     } else {
+      params.set("text", text);
       answer = await api(`/api/search?${params}`);
+      state.queryImage = null;
       state.queryLabel = `“${text}”`;
     }
-    state.queryImage = null;
-    showResults(answer.results);
-    setStatus("search-status", `${answer.results.length} results in ${Math.round(answer.took_ms)} ms`);
+    showResults(answer.results, Number(k));
+    const cut = t ? ` scoring at least ${t}` : "";
+    setStatus("search-status", `${answer.results.length} results${cut} in ${Math.round(answer.took_ms)} ms`);
   } catch (error) {
+    clearResults();
+    state.rendered.delete("search");
     setStatus("search-status", error.message, true);
   } finally {
     $("search-button").disabled = false;
   }
 }
 
-async function similarTo(image) {
-  selectTab($("tab-search"));
-  setStatus("search-status", `Images like ${image.caption}…`);
-  try {
-    const answer = await api(`/api/images/${image.id}/similar?k=${$("k").value}`);
-    state.queryImage = { id: image.id, path: image.caption };
-    state.queryLabel = image.caption;
-    showResults(answer.results);
-    setStatus("search-status", `${answer.results.length} images like ${image.caption}`);
-  } catch (error) {
-    setStatus("search-status", error.message, true);
+function showResults(results, k) {
+  const list = $("results");
+  list.replaceChildren();
+  for (const hit of results) {
+    state.names.set(hit.id, hit.path);
+    const item = document.createElement("li");
+    item.append(card(hit, hit.score, () => openViewer(queryItem(), libraryItem(hit), hit.score, nav)));
+    list.append(item);
   }
+  $("more-button").hidden = results.length < k || k >= 1000;
+}
+
+function queryItem() {
+  if (state.queryImage) return libraryItem(state.queryImage);
+  return { src: state.fileUrl, caption: state.queryLabel };
+}
+
+function submitSearch(event) {
+  event.preventDefault();
+  const text = $("text").value.trim();
+  const id = $("by-id").value.trim();
+  const shown = current().params.get("id");
+  if (id) { $("by-id").value = ""; nav.similar({ id: Number(id) }); return; }
+  if (shown && !text) navigate("search", searchParams({ id: shown }), { again: true });
+  else if (state.file || text) navigate("search", searchParams({ text }), { again: true });
+  else setStatus("search-status", "Drop a photo, type a text or give an image id first.", true);
+}
+
+function showMore() {
+  const { params } = current();
+  const k = Math.min(1000, (Number(params.get("k")) || pageSize()) + pageSize());
+  navigate("search", { ...Object.fromEntries(params), k }, { replace: true });
 }
 
 function clearSearch() {
@@ -211,142 +202,40 @@ function clearSearch() {
   Object.assign(state, { file: null, fileUrl: null, queryImage: null });
   $("file").value = "";
   $("text").value = "";
-  $("query-preview").hidden = true;
-  $("drop-text").innerHTML = "Drop a photo here, paste one, or <u>choose a file</u>";
-  $("results").replaceChildren();
-  setStatus("search-status", "");
-}
-
-// ---- pairs and duplicates ----------------------------------------------------------------------
-async function loadPairs(event) {
-  if (event) event.preventDefault();
-  setStatus("pairs-status", "Finding pairs…");
-  try {
-    const answer = await api(`/api/pairs?top=${encodeURIComponent($("pairs-top").value)}`);
-    const list = $("pairs");
-    list.replaceChildren();
-    for (const pair of answer.pairs) {
-      const item = document.createElement("li");
-      item.setAttribute("aria-label", `${pair.a.path} and ${pair.b.path}, similarity ${pair.score.toFixed(3)}`);
-      const open = () => openViewer(libraryItem(pair.a), libraryItem(pair.b), pair.score);
-      const score = document.createElement("span");
-      score.className = "score";
-      score.textContent = pair.score.toFixed(3);
-      item.append(card({ ...pair.a, time: pair.a_time }, undefined, open),
-                  card({ ...pair.b, time: pair.b_time }, undefined, open), score);
-      list.append(item);
-    }
-    state.pairsLoaded = true;
-    setStatus("pairs-status", `${answer.pairs.length} pairs, most similar first`);
-  } catch (error) {
-    setStatus("pairs-status", error.message, true);
-  }
-}
-
-// Duplicates run as a job on the server: POST starts it, the page polls it (a poll at least every
-// 30 s keeps it alive) and shows its progress; Cancel (or leaving the page) stops it.
-const POLL_MS = 500;
-let duplicatesJob = null;
-
-async function loadDuplicates(event) {
-  if (event) event.preventDefault();
-  if (duplicatesJob) return;
-  setStatus("duplicates-status", "Grouping…");
-  const params = new URLSearchParams();
-  const threshold = $("dup-threshold").value.trim();
-  if (threshold) params.set("threshold", threshold);
-  if ($("dup-verify").checked) params.set("verify", "true");
-  if ($("dup-similar").checked) params.set("similar", "true");
-  try {
-    let job = await api(`/api/duplicates?${params}`, { method: "POST" });
-    duplicatesJob = job.job;
-    $("dup-cancel").hidden = false;
-    while (job.status === "running") {
-      const progress = job.total ? `: ${job.done} of ${job.total} steps` : "";
-      setStatus("duplicates-status", `Grouping${progress} (${job.seconds.toFixed(0)} s)…`);
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-      job = await api(`/api/jobs/${encodeURIComponent(job.job)}`);
-    }
-    if (job.status !== "done") throw new Error(job.status === "cancelled" ? `Cancelled (${job.error})` : job.error);
-    showDuplicates(job.result);
-  } catch (error) {
-    setStatus("duplicates-status", error.message, true);
-  } finally {
-    duplicatesJob = null;
-    $("dup-cancel").hidden = true;
-  }
-}
-
-async function cancelDuplicates() {
-  if (!duplicatesJob) return;
-  try {
-    await api(`/api/jobs/${encodeURIComponent(duplicatesJob)}`, { method: "DELETE" });
-  } catch (error) {
-    setStatus("duplicates-status", error.message, true);
-  }
-}
-
-function showDuplicates(answer) {
-  const list = $("duplicates");
-  list.replaceChildren();
-  for (const group of answer.groups) {
-    const item = document.createElement("li");
-    item.setAttribute("aria-label", `Group ${group.id}, ${group.kind}, ${group.members.length} images`);
-    for (const member of group.members) {
-      const facts = [member.kind, member.score.toFixed(3)];
-      if (member.inliers !== null) facts.push(`${member.inliers} inliers`);
-      if (member.keeper) facts.push("keep");
-      const shown = card(member, facts.join(" · "), () => similarTo({ id: member.id, caption: member.path }));
-      if (member.keeper) shown.classList.add("keeper");
-      item.append(shown);
-    }
-    list.append(item);
-  }
-  setStatus("duplicates-status", `${answer.groups.length} groups (candidates ≥ ${answer.candidate.toFixed(3)}, ` +
-    `unchecked above ${answer.accept.toFixed(3)}: ${answer.source}; ${answer.checked} pairs checked)`);
-}
-
-// ---- tabs --------------------------------------------------------------------------------------
-function selectTab(tab) {
-  for (const other of document.querySelectorAll("[role=tab]")) {
-    const selected = other === tab;
-    other.setAttribute("aria-selected", String(selected));
-    other.tabIndex = selected ? 0 : -1;
-    $(other.getAttribute("aria-controls")).hidden = !selected;
-  }
-  if (tab.id === "tab-pairs" && !state.pairsLoaded) loadPairs();
-}
-
-function tabKeys(event) {
-  const tabs = [...document.querySelectorAll("[role=tab]")];
-  const at = tabs.indexOf(event.target);
-  const next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tabs.length - 1 }[event.key];
-  if (next === undefined) return;
-  event.preventDefault();
-  const tab = tabs[(next + tabs.length) % tabs.length];
-  tab.focus();
-  selectTab(tab);
+  navigate("search", {}, { again: true });
 }
 
 // ---- start -------------------------------------------------------------------------------------
 async function loadStats() {
   try {
     const stats = await api("/api/stats");
-    state.stats = stats;
     const failed = stats.failed ? `, ${stats.failed} unreadable` : "";
     $("stats").textContent = `${stats.library}: ${stats.indexed} images${failed} · ${stats.model} ` +
       `(${stats.dim}-d, ${stats.index} index)`;
     $("text").disabled = !stats.text;
     for (const id of ["weight", "weight-value"]) $(id).hidden = !stats.text;
     document.querySelector("label[for=weight]").hidden = !stats.text;
-    $("text").placeholder = stats.text ? "a dog on grass" : `text search needs a SigLIP or CLIP model`;
+    $("text").placeholder = stats.text ? "a dog on grass" : "text search needs a SigLIP or CLIP model";
+    return true;
   } catch (error) {
     $("stats").textContent = `Library unavailable: ${error.message}`;
+    return false;
   }
 }
 
 function wire() {
+  nav.similar = (item) => {
+    if (item.caption) state.names.set(item.id, item.caption);
+    navigate("search", searchParams({ id: item.id }), { again: true });
+  };
+  nav.compare = (a, b) => navigate("compare", { a, b }, { again: true });
   $("file").addEventListener("change", (event) => chooseFile(event.target.files[0]));
+  $("query-preview").addEventListener("error", () => {
+    if (!$("query-preview").getAttribute("src")) return;
+    $("query-preview").hidden = true;
+    $("drop-text").textContent = `${state.file ? state.file.name : "This photo"} cannot be shown: ` +
+      "drop or choose another";
+  });
   const drop = $("drop");
   drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
@@ -359,22 +248,54 @@ function wire() {
     const item = [...(event.clipboardData?.items || [])].find((entry) => entry.type.startsWith("image/"));
     if (item) { event.preventDefault(); chooseFile(item.getAsFile()); }
   });
-  $("search-form").addEventListener("submit", search);
+  $("search-form").addEventListener("submit", submitSearch);
   $("clear-button").addEventListener("click", clearSearch);
+  $("more-button").addEventListener("click", showMore);
   $("weight").addEventListener("input", () => { $("weight-value").value = Number($("weight").value).toFixed(2); });
-  $("pairs-form").addEventListener("submit", loadPairs);
-  $("duplicates-form").addEventListener("submit", loadDuplicates);
+  $("pairs-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    navigate("pairs", { top: $("pairs-top").value }, { again: true });
+  });
+  $("duplicates-form").addEventListener("submit", findDuplicates);
   $("dup-cancel").addEventListener("click", cancelDuplicates);
+  $("clusters-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    navigate("clusters", { min_size: $("clusters-min").value }, { again: true });
+  });
+  $("outliers-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    navigate("outliers", { k: $("outliers-k").value, top: $("outliers-top").value }, { again: true });
+  });
+  $("compare-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const a = $("cmp-a-id").value.trim();
+    const b = $("cmp-b-id").value.trim();
+    const files = $("cmp-a-file").files.length || $("cmp-b-file").files.length;
+    if (a && b && !files) navigate("compare", { a, b }, { again: true }); else compare();
+  });
   window.addEventListener("pagehide", () => {
-    if (duplicatesJob) fetch(`/api/jobs/${encodeURIComponent(duplicatesJob)}`, { method: "DELETE", keepalive: true,
+    if (running.job) fetch(`/api/jobs/${encodeURIComponent(running.job)}`, { method: "DELETE", keepalive: true,
       headers: authHeaders() });
   });
-  for (const tab of document.querySelectorAll("[role=tab]")) {
-    tab.addEventListener("click", () => selectTab(tab));
-    tab.addEventListener("keydown", tabKeys);
+  window.addEventListener("popstate", render);
+  const tabs = [...document.querySelectorAll("[role=tab]")];
+  for (const tab of tabs) {
+    const view = tab.id.replace("tab-", "");
+    tab.addEventListener("click", () => navigate(view, state.params.get(view) || {}));
+    tab.addEventListener("keydown", (event) => {
+      const at = tabs.indexOf(event.target);
+      const next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tabs.length - 1 }[event.key];
+      if (next === undefined) return;
+      event.preventDefault();
+      const chosen = tabs[(next + tabs.length) % tabs.length];
+      chosen.focus();
+      chosen.click();
+    });
   }
-  $("token-button").addEventListener("click", async () => { await askToken(); loadStats(); });
-  loadStats();
+  $("token-button").addEventListener("click", async () => {
+    if (await askToken()) { loadStats(); state.rendered.clear(); render(); }
+  });
+  loadStats().then(render);
 }
 
 document.addEventListener("DOMContentLoaded", wire);
