@@ -17,6 +17,7 @@ import httpx  # noqa: E402
 from conftest import pattern_image  # noqa: E402
 from web_server import serving  # noqa: E402
 
+from lookalike.errors import Cancelled  # noqa: E402
 from lookalike.web.app import create_app  # noqa: E402
 from lookalike.web.budget import PixelBudget  # noqa: E402
 
@@ -91,3 +92,26 @@ def test_a_request_that_does_not_fit_waits_its_turn() -> None:
     assert order[0] == "big" and "small" in order and budget.in_use == 0 and budget.peak == 80
     with budget.hold(10**9):  # larger than the whole budget: runs alone, counted as the whole budget
         assert budget.in_use == 100
+
+
+def test_closing_the_budget_stops_the_requests_waiting_their_turn() -> None:
+    budget = PixelBudget(100)
+    failures: list[str] = []
+
+    def waiting() -> None:
+        try:
+            with budget.hold(50):
+                failures.append("decoded")
+        except Cancelled as exc:
+            failures.append(str(exc))
+
+    with budget.hold(80):
+        waiter = threading.Thread(target=waiting)
+        waiter.start()
+        waiter.join(0.3)
+        assert waiter.is_alive()  # 80 + 50 > 100: it waits its turn
+        budget.close()  # shutting down: it stops now instead of decoding after the holder
+        waiter.join(10)
+    assert failures == ["the server is shutting down"] and budget.in_use == 0
+    with pytest.raises(Cancelled), budget.hold(1):
+        pass

@@ -49,6 +49,7 @@ ERRORS = {
     403: "A cross-site browser request (POSTs and the heavy GETs answer only this server's pages).",
     404: "Unknown id.", 413: "Upload too large (bytes or pixels).",
     422: "A parameter missing or out of range (the error names it).",
+    503: "The server is shutting down (an upload that was waiting for the pixel budget).",
 }
 TOKEN_ERRORS = {401: "Missing or wrong token.",
                 429: "Too many wrong tokens from this address: wait for Retry-After seconds."}
@@ -87,7 +88,8 @@ def create_app(service: Lookalike, library: VectorStore, token: str | None = Non
         await run_in_threadpool(library.embedder)  # the model loads once, before the first request
         try:
             yield
-        finally:  # SIGTERM: running jobs stop between two steps; a stuck one never holds the exit
+        finally:  # SIGTERM: running jobs stop between two steps; a stuck one never holds the exit, nor do
+            budget.close()  # uploads queued for the pixel budget (the exit waits for every request's thread)
             await run_in_threadpool(context.jobs.close, SHUTDOWN_WAIT)
 
     app = FastAPI(title="lookalike", version=lookalike.__version__, lifespan=lifespan, docs_url=None,

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from ..errors import Cancelled
+
 TRIM_PIXELS = 4_000_000  # a hold at least this large gives the freed heap back when it ends
 
 
@@ -25,14 +27,24 @@ class PixelBudget:
         self._release = release  # gives freed memory back to the system (the service's release_memory)
         self.in_use = 0
         self.peak = 0  # the most ever held at once (for tests and stats)
+        self._closed = False
         self._changed = threading.Condition()
+
+    def close(self) -> None:
+        """Shutting down: requests waiting their turn, and later ones, stop with `Cancelled` (503) instead
+        of decoding one after another while the server waits for its threads to exit."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
 
     @contextmanager
     def hold(self, pixels: int) -> Iterator[None]:
         """Wait until `pixels` fit in the budget, hold them for the block, then give them back."""
         weight = max(1, min(pixels, self.limit))
         with self._changed:
-            self._changed.wait_for(lambda: self.in_use + weight <= self.limit)
+            self._changed.wait_for(lambda: self._closed or self.in_use + weight <= self.limit)
+            if self._closed:
+                raise Cancelled("the server is shutting down")
             self.in_use += weight
             self.peak = max(self.peak, self.in_use)
         try:

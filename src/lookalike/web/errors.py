@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ..errors import (
+    Cancelled,
     ImageReadError,
     InvalidArgumentError,
     LibraryLockedError,
@@ -30,8 +31,8 @@ def error_body(message: str, kind: str) -> dict[str, str]:
 
 def status_for(error: LookalikeError) -> int:
     """The HTTP status of a lookalike error: 404 unknown id, 409 a library busy or not writable, 413 over
-    a limit, 400 a bad image or an unsupported query, 422 a bad value, 500 anything else (a broken
-    library, a model that won't load)."""
+    a limit, 400 a bad image or an unsupported query, 422 a bad value, 503 shutting down, 500 anything else
+    (a broken library, a model that won't load)."""
     if "unknown_id" in error.details or error.details.get("gone"):
         return 404
     if isinstance(error, LibraryLockedError) or error.details.get("conflict"):
@@ -42,6 +43,8 @@ def status_for(error: LookalikeError) -> int:
         return 400
     if isinstance(error, InvalidArgumentError | TooManyItemsError):
         return 422
+    if isinstance(error, Cancelled):  # the server is shutting down
+        return 503
     return 500
 
 
