@@ -13,6 +13,8 @@ max_megapixels = 50
 recall = 0.99
 home = "~/.cache/lookalike/libraries"
 store = "postgresql://user@host/db"  # optional: libraries in PostgreSQL + pgvector
+engine = "ray"               # optional: `index` embeds on Ray Data (default: local)
+ray_address = "ray://head:10001"  # optional: the Ray cluster (default: a local Ray)
 ```
 """
 
@@ -42,7 +44,10 @@ ENVIRONMENT = {
     "home": "LOOKALIKE_HOME",
     "recall": "LOOKALIKE_RECALL",
     "store": "LOOKALIKE_STORE",
+    "engine": "LOOKALIKE_ENGINE",
+    "ray_address": "LOOKALIKE_RAY_ADDRESS",
 }
+ENGINES = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,8 @@ class Settings:
     home: Path | None = None
     recall: float = 0.99  # the similarity join's recall target (lookalike.join.JoinOptions.recall)
     store: str | None = None  # a postgresql:// URL: libraries live there instead of on disk
+    engine: str = "local"  # who embeds during `index`: this process, or Ray Data (lookalike.scale)
+    ray_address: str | None = None  # the Ray cluster (auto, ray://HOST:PORT); None: a local Ray
 
     @property
     def max_pixels(self) -> int:
@@ -107,6 +114,8 @@ def _checked(key: str, value: Any, source: str) -> Any:
             raise ValueError(value)
         if key == "precision" and text not in PRECISIONS:
             raise ValueError(value)
+        if key == "engine" and text not in ENGINES:
+            raise ValueError(value)
         if not text:
             raise ValueError(value)
         return text
@@ -115,7 +124,7 @@ def _checked(key: str, value: Any, source: str) -> Any:
                     "max_megapixels": "a number > 0", "recall": "a number from 0 to 1",
                     "device": "auto, cpu, cuda or cuda:N",
                     "precision": "auto, fp32 or bf16",
-                    "store": "a postgresql:// URL"}.get(key, "a non-empty text")
+                    "store": "a postgresql:// URL", "engine": "local or ray"}.get(key, "a non-empty text")
         raise ConfigError(f"{key} = {value!r} is not {expected}", path=source, setting=key) from None
 
 
