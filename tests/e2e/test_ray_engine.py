@@ -52,6 +52,11 @@ def test_ray_and_local_engines_build_the_same_library(local_ray: None, image_fol
             assert float(vector @ by_ray[rel]) > 0.999, rel
         assert service.status(service.library(image_folder, library=tmp_path / "ray")).failed == 1
         assert sorted(p.name for p in shards.iterdir() if p.suffix != ".parquet") == ["lookalike-shards.json"]
+        # the kept shards build the same library without a model
+        built, location = service.build_index(shards, tmp_path / "built", memory="64MB")
+        assert (built.indexed, built.failed) == (6, 1)
+        by_shards = _library_vectors(service, image_folder, location)
+        assert all(np.array_equal(by_shards[rel], by_ray[rel]) for rel in by_ray) and by_shards.keys() == by_ray.keys()
         # a second run embeds nothing: the same scan decides what is new
         shutil.rmtree(shards)
         again = service.index(image_folder, library=tmp_path / "ray", engine="ray", ray=RayOptions(shards=shards))

@@ -139,6 +139,26 @@ def index(
         emit(columns, [summary], fmt)
 
 
+@app.command("build-index")
+def build_index(
+    shards: Annotated[Path, typer.Argument(help="Folder of Parquet shards (from index --engine ray --shards).")],
+    library: Annotated[Path, typer.Option("--library", "-L", help="Directory of the new library.")],
+    memory: Annotated[str, typer.Option(help="Memory for vectors, e.g. 4GB: beyond it the IVF lists stay on disk.")]
+    = "4GB",
+    root: Annotated[Path | None, typer.Option(help="The folder the shards index (default: as recorded).")] = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Build a library (catalog + FAISS index) from Parquet shards without holding every vector in memory."""
+    import time
+
+    started = time.perf_counter()
+    with service_for(None) as service:
+        report, location = service.build_index(shards, library, memory, root)
+    typer.echo(f"library: {path_text(location)}", err=True)
+    emit(["indexed", "failed", "index", "seconds"],
+         [[report.indexed, report.failed, report.index, round(time.perf_counter() - started, 2)]], fmt)
+
+
 @app.command()
 def status(
     folder: Annotated[Path | None, typer.Argument(help="Indexed folder (or use --library).")] = None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +17,11 @@ import numpy as np
 from ..embedders import EmbeddingSpec
 from ..errors import ImageReadError, LookalikeError, display_path
 from ..pipeline import EmbeddedBatch
+from ..store.outofcore import Records
 
 SIDECAR = "lookalike-shards.json"
 FORMAT = 1
 INGEST_ROWS = 4096  # rows per ingested chunk (one catalog transaction each)
-
-
-@dataclass
-class ShardChunk:
-    """Rows of the shards: the good files (relative paths, facts, vectors) and the failed ones."""
-
-    rels: list[str]
-    hashes: list[str]
-    sizes: list[int]
-    mtimes: list[int]
-    ctimes: list[int]
-    pictures: list[tuple[int, int] | None]
-    vectors: np.ndarray
-    failures: list[tuple[str, str]]  # (relative path, reason)
 
 
 def write_sidecar(folder: Path, spec: EmbeddingSpec, root: Path) -> None:
@@ -62,8 +49,8 @@ def shard_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.parquet") if p.is_file())
 
 
-def _chunk(columns: dict[str, list[Any]], vectors: np.ndarray) -> ShardChunk:
-    chunk = ShardChunk([], [], [], [], [], [], np.zeros((0, vectors.shape[1]), np.float32), [])
+def _chunk(columns: dict[str, list[Any]], vectors: np.ndarray) -> Records:
+    chunk = Records()
     good = []
     for row, raw in enumerate(columns["path_bytes"]):
         rel = os.fsdecode(bytes(raw))
@@ -82,7 +69,7 @@ def _chunk(columns: dict[str, list[Any]], vectors: np.ndarray) -> ShardChunk:
     return chunk
 
 
-def iter_chunks(folder: Path, dim: int, rows: int = INGEST_ROWS) -> Iterator[ShardChunk]:
+def iter_chunks(folder: Path, dim: int, rows: int = INGEST_ROWS) -> Iterator[Records]:
     """Every shard row, `rows` at a time (memory holds one chunk, never the whole set)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -112,3 +99,28 @@ def batches_from_shards(folder: Path, root: Path, dim: int, rows: int = INGEST_R
         failures = [ImageReadError(root / rel, reason) for rel, reason in chunk.failures]
         sizes = [size or (0, 0) for size in chunk.pictures]
         yield EmbeddedBatch([root / rel for rel in chunk.rels], chunk.vectors, failures, sizes)
+
+
+def write_shard(path: Path, rels: list[str], vectors: np.ndarray, hashes: list[str] | None = None,
+                sizes: list[int] | None = None, mtimes: list[int] | None = None,
+                errors: list[str | None] | None = None) -> None:
+    """One shard in the engine's format from ready vectors (for vectors embedded elsewhere, tests and
+    benchmarks); missing facts are left empty (hash '') or 0."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    count, dim = vectors.shape
+    raw = [os.fsencode(rel) for rel in rels]
+    table = pa.table({
+        "path_bytes": pa.array(raw, pa.binary()),
+        "hash": pa.array(hashes or [""] * count, pa.string()),
+        "size": pa.array(sizes or [0] * count, pa.int64()),
+        "mtime_ns": pa.array(mtimes or [0] * count, pa.int64()),
+        "ctime_ns": pa.array([0] * count, pa.int64()),
+        "path": pa.array([b.decode("utf-8", "replace") for b in raw], pa.string()),
+        "width": pa.array([None] * count, pa.int32()),
+        "height": pa.array([None] * count, pa.int32()),
+        "error": pa.array(errors or [None] * count, pa.string()),
+        "vector": pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(vectors, np.float32).ravel()), dim),
+    })
+    pq.write_table(table, path)

@@ -8,11 +8,14 @@ from pathlib import Path
 from ..dedupe.added import added_duplicates
 from ..errors import LibraryError
 from ..pipeline import Progress
+from ..scale.build_index import build_library
 from ..scale.ray_engine import RayOptions, RayRun, ray_engine
 from ..store.base import LibraryStats, SyncReport, VectorStore
 from ..store.engine import EmbedEngine
 from ..store.exchange import export_library, import_library
+from ..store.ingest import IngestReport
 from ..store.library import Library
+from ..store.outofcore import parse_memory
 from ..store.vectors import IndexParams
 from ..types import AddedDuplicate, Source
 from .core import ServiceCore, Target
@@ -119,6 +122,17 @@ class LibraryVerbs(ServiceCore):
             raise LibraryError("no such file", path=source)
         with import_library(source, library, root) as created:
             return created.stats(scan=False).indexed, created.location
+
+    def build_index(self, shards: Path, library: Path, memory: str | int = "4GB", root: Path | None = None
+                    ) -> tuple[IngestReport, Path]:
+        """A new library from Parquet shards (`index --engine ray --shards`), holding at most about
+        `memory` (bytes, or text such as 4GB) of vectors at once; returns what it wrote and where."""
+        budget = parse_memory(memory) if isinstance(memory, str) else int(memory)
+        if not shards.is_dir():
+            raise LibraryError("not a folder of shards", path=shards, argument="shards")
+        created, report = build_library(shards, library, budget, root)
+        created.close()
+        return report, created.location
 
     def _open(self, target: Target, readonly: bool) -> VectorStore:
         """An existing library named by folder and/or library directory (never embedded on the fly)."""

@@ -18,6 +18,7 @@ from .base import Checkpoint
 from .catalog import Catalog
 from .layout import LibraryPaths
 from .lock import writer_active
+from .outofcore import IVFDATA
 from .rwlock import ReadWriteLock
 from .vectors import IndexParams, Manifest, VectorIndex, file_checksum, write_atomically
 
@@ -68,7 +69,9 @@ class IndexKeeper:
                         self.paths.index)
             return None
         built, requested = manifest.index_params()
-        index = VectorIndex.load(self.paths.index, built, requested, mmap=mmap and built.kind == "ivf")
+        # lists already on disk (build-index) are mapped by FAISS itself; IO_FLAG_MMAP would crash on them
+        on_disk = (self.paths.directory / IVFDATA).exists()
+        index = VectorIndex.load(self.paths.index, built, requested, mmap=mmap and built.kind == "ivf" and not on_disk)
         return index if index.count == manifest.count else None
 
     def requested_params(self) -> IndexParams:
