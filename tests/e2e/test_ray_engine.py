@@ -61,3 +61,11 @@ def test_ray_and_local_engines_build_the_same_library(local_ray: None, image_fol
         shutil.rmtree(shards)
         again = service.index(image_folder, library=tmp_path / "ray", engine="ray", ray=RayOptions(shards=shards))
         assert (again.report.added, again.report.unchanged, again.ray.files if again.ray else -1) == (0, 7, 0)
+
+
+def test_bad_ray_options_are_one_line_before_any_work(image_folder: Path) -> None:
+    from conftest import run_cli
+
+    done = run_cli("index", str(image_folder), "--engine", "ray", "--address", "nowhere", check=False)
+    assert done.returncode == 1 and "'nowhere' is not a Ray address" in done.stderr
+    assert "Traceback" not in done.stderr and not (image_folder / ".lookalike").exists()
