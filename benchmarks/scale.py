@@ -56,6 +56,7 @@ def make_shards(count: int, dim: int, out: Path) -> None:
     del vectors
     scratch.unlink()
     spec = EmbeddingSpec(model=f"synthetic-{dim}", source="benchmark:clustered", dim=dim, preprocessing="none")
+    (out.parent / "synthetic").mkdir(exist_ok=True)  # the folder the library says it indexes
     write_sidecar(out, spec, out.parent / "synthetic")
 
 

@@ -123,4 +123,4 @@ def write_shard(path: Path, rels: list[str], vectors: np.ndarray, hashes: list[s
         "error": pa.array(errors or [None] * count, pa.string()),
         "vector": pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(vectors, np.float32).ravel()), dim),
     })
-    pq.write_table(table, path)
+    pq.write_table(table, path, row_group_size=8192)  # readers hold one row group at a time

@@ -64,7 +64,13 @@ def fits_in_memory(count: int, dim: int, budget: int) -> bool:
 
 
 def chunk_rows(dim: int, budget: int) -> int:
-    """Vectors read at a time: a quarter of the budget."""
+    """Vectors read at a time: a sixteenth of the budget (a chunk is briefly held about three times
+    over while it is read from the catalog and copied into an index)."""
+    return max(1024, budget // 16 // (dim * 4))
+
+
+def sample_rows(dim: int, budget: int) -> int:
+    """Vectors k-means trains on: a quarter of the budget."""
     return max(1024, budget // 4 // (dim * 4))
 
 
@@ -98,7 +104,7 @@ def _stdout_to_stderr() -> Iterator[None]:
 
 def build_ondisk_ivf(chunks: VectorChunks, count: int, dim: int, directory: Path, budget: int) -> VectorIndex:
     """An IVF-Flat index over every vector with its lists in `directory/vectors.ivfdata`: k-means on a
-    sample that fits a quarter of the budget, then each chunk added to a small index written to a
+    sample that fits a quarter of the budget (read in chunks of a sixteenth), then each chunk added to a small index written to a
     temporary file, and the parts merged into the on-disk lists (FAISS contrib.ondisk)."""
     import faiss
     from faiss.contrib.ondisk import merge_ondisk
@@ -106,10 +112,10 @@ def build_ondisk_ivf(chunks: VectorChunks, count: int, dim: int, directory: Path
     from ..join.exact import flat_index
 
     rows = chunk_rows(dim, budget)
-    sample_rows = min(count, max(TRAIN_PER_LIST, rows))
-    nlist = max(1, min(int(4 * math.sqrt(count)), sample_rows // TRAIN_PER_LIST))
+    train = min(count, sample_rows(dim, budget))
+    nlist = max(1, min(int(4 * math.sqrt(count)), train // TRAIN_PER_LIST))
     trained = faiss.IndexIVFFlat(flat_index(dim=dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-    trained.train(_sample(chunks, count, dim, sample_rows, rows))
+    trained.train(_sample(chunks, count, dim, train, rows))
     parts_dir = Path(tempfile.mkdtemp(prefix=".build-parts-", dir=directory))
     building = directory / f".{IVFDATA}.{os.getpid()}.building"
     try:
