@@ -42,6 +42,13 @@ def _commit(library: Library, records: Records) -> None:
         catalog.bump_generation()
 
 
+def _release_arrow_memory() -> None:
+    import sys
+
+    if "pyarrow" in sys.modules:
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
+
+
 def ingest_records(library: Library, chunks: Iterable[Records], budget: int) -> IngestReport:
     """Write every chunk (one transaction each), then build and save the index within `budget` bytes."""
     report = IngestReport()
@@ -51,6 +58,7 @@ def ingest_records(library: Library, chunks: Iterable[Records], budget: int) -> 
             _commit(library, records)
             report.indexed += len(records.rels)
             report.failed += len(records.failures)
+        _release_arrow_memory()  # what pyarrow's pool kept from reading the shards
         counts = library.catalog.counts()
         count, dim = counts.get("indexed", 0), library.spec.dim
         if fits_in_memory(count, dim, budget) or count == 0:

@@ -104,8 +104,9 @@ def _stdout_to_stderr() -> Iterator[None]:
 
 def build_ondisk_ivf(chunks: VectorChunks, count: int, dim: int, directory: Path, budget: int) -> VectorIndex:
     """An IVF-Flat index over every vector with its lists in `directory/vectors.ivfdata`: k-means on a
-    sample that fits a quarter of the budget (read in chunks of a sixteenth), then each chunk added to a small index written to a
-    temporary file, and the parts merged into the on-disk lists (FAISS contrib.ondisk)."""
+    sample that fits a quarter of the budget (read in chunks of a sixteenth), then each chunk added to
+    a small index written to a temporary file, and the parts merged into the on-disk lists (FAISS
+    contrib.ondisk)."""
     import faiss
     from faiss.contrib.ondisk import merge_ondisk
 
