@@ -14,6 +14,8 @@ recall = 0.99
 home = "~/.cache/lookalike/libraries"
 store = "postgresql://user@host/db"  # optional: libraries in PostgreSQL + pgvector
 job_idle_seconds = 30  # serve: a heavy job nobody polled for this long is cancelled
+engine = "ray"               # optional: `index` embeds on Ray Data (default: local)
+ray_address = "ray://head:10001"  # optional: the Ray cluster (default: a local Ray)
 ```
 """
 
@@ -44,7 +46,10 @@ ENVIRONMENT = {
     "recall": "LOOKALIKE_RECALL",
     "store": "LOOKALIKE_STORE",
     "job_idle_seconds": "LOOKALIKE_JOB_IDLE_SECONDS",
+    "engine": "LOOKALIKE_ENGINE",
+    "ray_address": "LOOKALIKE_RAY_ADDRESS",
 }
+ENGINES = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class Settings:
     recall: float = 0.99  # the similarity join's recall target (lookalike.join.JoinOptions.recall)
     store: str | None = None  # a postgresql:// URL: libraries live there instead of on disk
     job_idle_seconds: float = 30.0  # the web server cancels a heavy job nobody polled for this long
+    engine: str = "local"  # who embeds during `index`: this process, or Ray Data (lookalike.scale)
+    ray_address: str | None = None  # the Ray cluster (auto, ray://HOST:PORT); None: a local Ray
 
     @property
     def max_pixels(self) -> int:
@@ -110,6 +117,8 @@ def _checked(key: str, value: Any, source: str) -> Any:
             raise ValueError(value)
         if key == "precision" and text not in PRECISIONS:
             raise ValueError(value)
+        if key == "engine" and text not in ENGINES:
+            raise ValueError(value)
         if not text:
             raise ValueError(value)
         return text
@@ -119,7 +128,7 @@ def _checked(key: str, value: Any, source: str) -> Any:
                     "job_idle_seconds": "a number > 0", "recall": "a number from 0 to 1",
                     "device": "auto, cpu, cuda or cuda:N",
                     "precision": "auto, fp32 or bf16",
-                    "store": "a postgresql:// URL"}.get(key, "a non-empty text")
+                    "store": "a postgresql:// URL", "engine": "local or ray"}.get(key, "a non-empty text")
         raise ConfigError(f"{key} = {value!r} is not {expected}", path=source, setting=key) from None
 
 

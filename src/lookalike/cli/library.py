@@ -43,6 +43,13 @@ class IndexChoice(str, Enum):
     ivf = "ivf"
 
 
+class EngineChoice(str, Enum):
+    """Who embeds during index."""
+
+    local = "local"
+    ray = "ray"
+
+
 class ExportFormat(str, Enum):
     """Export file formats."""
 
@@ -77,6 +84,19 @@ def index(
     batch_size: BatchOption = None,
     workers: WorkersOption = None,
     max_megapixels: MegapixelsOption = None,
+    engine: Annotated[EngineChoice | None, typer.Option(
+        help="local: embed in this process; ray: on Ray Data actors (pip install 'lookalike[scale]'; default: "
+        "local; LOOKALIKE_ENGINE).")] = None,
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster for --engine ray: auto or ray://HOST:PORT (default: a local Ray on 127.0.0.1; "
+        "LOOKALIKE_RAY_ADDRESS).")] = None,
+    actors: Annotated[int, typer.Option(min=1, max=10_000, help="Ray actors holding the model.")] = 2,
+    cpus_per_actor: Annotated[float, typer.Option(min=0.01, help="CPUs each Ray actor reserves (fractions allowed).")]
+    = 0.5,
+    gpus_per_actor: Annotated[float, typer.Option(min=0, help="GPUs each Ray actor reserves.")] = 0.0,
+    shards: Annotated[Path | None, typer.Option(
+        help="Keep Ray's Parquet shards in this new folder (for build-index; default: removed after ingest).")]
+    = None,
     quiet: QuietOption = False,
 ) -> None:
     """Create or update the library of FOLDER: embed only new or changed files, drop deleted ones.
@@ -88,10 +108,19 @@ def index(
     if not folder.is_dir():
         raise LibraryError("not a folder", path=folder, argument="folder")
     with service_for(folder, device, precision, batch_size, workers, max_megapixels, store=store) as service:
+        from ..service import RayOptions
+
         params = service.index_params(index_type.value if index_type else None, ef_search, nprobe)
+        ray = RayOptions(address=address or service.settings.ray_address, actors=actors,
+                         cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor,
+                         batch_size=batch_size or 64, shards=shards)
+        chosen = engine.value if engine else ("ray" if address else None)
         outcome = service.index(folder, library, model, progress_bar("indexing", quiet), retry_failed, params,
-                                rebuild_index, rehash, duplicate_threshold)
+                                rebuild_index, rehash, duplicate_threshold, chosen, ray)
     report, found = outcome.report, outcome.duplicates
+    if outcome.ray is not None and outcome.ray.files:
+        typer.echo(f"ray: embedded {outcome.ray.embedded} of {outcome.ray.files} files with {outcome.ray.actors} "
+                   f"actors in {outcome.ray.seconds:.1f} s ({outcome.ray.failed} failed)", err=True)
     report_failures(report.failures)
     report_unreadable(report.unreadable)
     typer.echo(f"library: {path_text(outcome.location)}", err=True)
@@ -108,6 +137,26 @@ def index(
              [[path_text(d.path), path_text(d.existing), d.kind, round(d.score, 4)] for d in found], fmt)
     else:
         emit(columns, [summary], fmt)
+
+
+@app.command("build-index")
+def build_index(
+    shards: Annotated[Path, typer.Argument(help="Folder of Parquet shards (from index --engine ray --shards).")],
+    library: Annotated[Path, typer.Option("--library", "-L", help="Directory of the new library.")],
+    memory: Annotated[str, typer.Option(help="Memory for vectors, e.g. 4GB: beyond it the IVF lists stay on disk.")]
+    = "4GB",
+    root: Annotated[Path | None, typer.Option(help="The folder the shards index (default: as recorded).")] = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Build a library (catalog + FAISS index) from Parquet shards without holding every vector in memory."""
+    import time
+
+    started = time.perf_counter()
+    with service_for(None) as service:
+        report, location = service.build_index(shards, library, memory, root)
+    typer.echo(f"library: {path_text(location)}", err=True)
+    emit(["indexed", "failed", "index", "seconds"],
+         [[report.indexed, report.failed, report.index, round(time.perf_counter() - started, 2)]], fmt)
 
 
 @app.command()

@@ -21,6 +21,7 @@ from importlib import import_module
 from typing import Any
 
 from ..dedupe.calibration import Calibration
+from ..scale.ray_engine import RayOptions, RayRun
 from ..store.base import LibraryStats, Snapshot, StoredFile, SyncReport, VectorStore
 from ..store.library import Library
 from .collections import CollectionVerbs
@@ -55,5 +56,5 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["ActionStep", "BenchRow", "Calibration", "EpochReport", "EvalOutcome", "EvalResult", "IndexOutcome",
-           "Library", "LibraryStats", "Lookalike", "MapOutcome", "Snapshot", "StoredFile", "SyncReport", "Target",
-           "TrainConfig", "TrainOutcome", "TrashOutcome", "VectorStore", "require_folder"]
+           "Library", "LibraryStats", "Lookalike", "MapOutcome", "RayOptions", "RayRun", "Snapshot", "StoredFile",
+           "SyncReport", "Target", "TrainConfig", "TrainOutcome", "TrashOutcome", "VectorStore", "require_folder"]

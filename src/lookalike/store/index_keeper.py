@@ -19,6 +19,7 @@ from .catalog import Catalog
 from .frames import all_item_vectors
 from .layout import LibraryPaths
 from .lock import writer_active
+from .outofcore import IVFDATA
 from .rwlock import ReadWriteLock
 from .vectors import IndexParams, Manifest, VectorIndex, file_checksum, write_atomically
 
@@ -69,7 +70,9 @@ class IndexKeeper:
                         self.paths.index)
             return None
         built, requested = manifest.index_params()
-        index = VectorIndex.load(self.paths.index, built, requested, mmap=mmap and built.kind == "ivf")
+        # lists already on disk (build-index) are mapped by FAISS itself; IO_FLAG_MMAP would crash on them
+        on_disk = (self.paths.directory / IVFDATA).exists()
+        index = VectorIndex.load(self.paths.index, built, requested, mmap=mmap and built.kind == "ivf" and not on_disk)
         return index if index.count == manifest.count else None
 
     def requested_params(self) -> IndexParams:

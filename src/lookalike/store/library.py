@@ -35,6 +35,7 @@ from .frames import (
     frame_vectors,
     item_times,
 )
+from .engine import EmbedEngine
 from .index_keeper import IndexKeeper
 from .layout import LibraryPaths, is_inside, library_home
 from .lock import writer_lock
@@ -196,13 +197,15 @@ class Library:
 
     def sync(self, retry_failed: bool = False, options: PipelineOptions | None = None,
              index_params: IndexParams | None = None, rebuild_index: bool = False,
-             checkpoint: Checkpoint | None = None, rehash: bool = False) -> SyncReport:
+             checkpoint: Checkpoint | None = None, rehash: bool = False,
+             engine: EmbedEngine | None = None) -> SyncReport:
         """Bring the library in line with its folder; embeds only new or changed files (`rehash`:
         hash every file instead of trusting unchanged size, mtime and ctime).
-        `checkpoint(name)` is called at each durable step (crash tests pause there)."""
+        `checkpoint(name)` is called at each durable step (crash tests pause there); `engine` embeds
+        the files (default: this process's pipeline; `lookalike.scale` has a Ray one)."""
         syncer = Syncer(self.paths, self.catalog, self.keeper, self.root, self.embedder, checkpoint)
         with self._writing():
-            return syncer.run(retry_failed, options, index_params, rebuild_index, rehash)
+            return syncer.run(retry_failed, options, index_params, rebuild_index, rehash, engine)
 
     # queries ----------------------------------------------------------------------------------
     def id_of(self, path: str | os.PathLike[str]) -> tuple[int | None, bool]:

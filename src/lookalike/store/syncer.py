@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from ..embedders import Embedder
-from ..pipeline import Pipeline, PipelineOptions
+from ..pipeline import PipelineOptions
 from .base import Checkpoint, SyncReport
 from .catalog import Catalog, FileRow
 from .frames import drop_frames, frame_items, put_frames
+from .engine import EmbedEngine, FileFacts, local_engine
 from .index_keeper import IndexKeeper, _no_checkpoint
 from .layout import LibraryPaths
 from .lock import writer_lock
@@ -41,10 +42,11 @@ class Syncer:
 
     def run(self, retry_failed: bool = False, options: PipelineOptions | None = None,
             index_params: IndexParams | None = None, rebuild_index: bool = False,
-            rehash: bool = False) -> SyncReport:
+            rehash: bool = False, engine: EmbedEngine | None = None) -> SyncReport:
         """Embed only new or changed files, keep moved files' vectors, drop deleted files; then bring
         the index up to date (or rebuild it when asked or when the index type must change).
-        Folders and files that cannot be read now keep their rows (`report.unreadable`)."""
+        Folders and files that cannot be read now keep their rows (`report.unreadable`).
+        `engine` embeds the files (default: the in-process pipeline; see store.engine)."""
         started = time.perf_counter()
         report = SyncReport()
         with writer_lock(self.paths.lock):
@@ -57,7 +59,8 @@ class Syncer:
             report.unreadable = scan.problems + plan.kept_unreadable
             report.unchanged = plan.unchanged + plan.failed_unchanged
             removed = self._apply_bookkeeping(plan, rows, report)
-            added_ids, added_vectors = self._embed_plan(plan, options, report)
+            added_ids, added_vectors = self._embed_plan(plan, engine or local_engine(self.embedder, options),
+                                                          report)
             wanted = index_params if index_params is not None and (
                 current is None or index_params != current.requested) else None
             if self.catalog.generation() != generation_before or current is None or wanted is not None:
@@ -88,16 +91,16 @@ class Syncer:
         report.moved, report.touched, report.deleted = len(plan.moves), len(plan.touches), len(plan.deletes)
         return np.asarray(replaced + deleted, dtype=np.int64)
 
-    def _embed_plan(self, plan: SyncPlan, options: PipelineOptions | None,
+    def _embed_plan(self, plan: SyncPlan, engine: EmbedEngine,
                     report: SyncReport) -> tuple[list[int], list[np.ndarray]]:
         """Embed `plan.embed` chunk by chunk, committing each chunk's rows and vectors together."""
         if not plan.embed:
             return [], []
         by_path = {self.root / f.path: f for f in plan.embed}
-        pipeline = Pipeline(self.embedder(), options)
+        todo = [FileFacts(path, f.path, f.hash, f.size, f.mtime_ns, f.ctime_ns) for path, f in by_path.items()]
         added_ids: list[int] = []
         added_vectors: list[np.ndarray] = []
-        for batch in pipeline.iter_batches(list(by_path)):
+        for batch in engine(self.root, todo):
             with self.catalog.transaction():
                 for path, rows in _by_file(batch.paths):  # a video: several frames, one file row
                     facts, vectors = by_path[path], batch.vectors[rows]
