@@ -25,6 +25,7 @@ from ..types import Match
 from .base import Checkpoint, LibraryStats, Snapshot, StoredFile, SyncReport
 from .catalog import Catalog, NewFile
 from .decisions import distinct_pairs, record_distinct
+from .engine import EmbedEngine
 from .frames import (
     FILE_MASK,
     FRAME_SHIFT,
@@ -35,7 +36,6 @@ from .frames import (
     frame_vectors,
     item_times,
 )
-from .engine import EmbedEngine
 from .index_keeper import IndexKeeper
 from .layout import LibraryPaths, is_inside, library_home
 from .lock import writer_lock

@@ -19,8 +19,8 @@ from ..embedders import Embedder
 from ..pipeline import PipelineOptions
 from .base import Checkpoint, SyncReport
 from .catalog import Catalog, FileRow
-from .frames import drop_frames, frame_items, put_frames
 from .engine import EmbedEngine, FileFacts, local_engine
+from .frames import drop_frames, frame_items, put_frames
 from .index_keeper import IndexKeeper, _no_checkpoint
 from .layout import LibraryPaths
 from .lock import writer_lock
