@@ -7,12 +7,14 @@
 model = "efficientnet-lite0"
 device = "cpu"
 precision = "fp32"
+backend = "auto"  # auto: ONNX Runtime on a CPU (exported once into model_cache), torch on a GPU
 batch_size = 64
 workers = 2
 max_megapixels = 50
 recall = 0.99
 home = "~/.cache/lookalike/libraries"
 store = "postgresql://user@host/db"  # optional: libraries in PostgreSQL + pgvector
+model_cache = "~/.cache/lookalike/models"  # ONNX exports (default: $XDG_CACHE_HOME/lookalike/models)
 ```
 """
 
@@ -31,11 +33,14 @@ from .errors import ConfigError
 
 CONFIG_NAME = "lookalike.toml"
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+BACKENDS = ("auto", "torch", "onnx")
 ENVIRONMENT = {
     "model": "LOOKALIKE_MODEL",
     "device": "LOOKALIKE_DEVICE",
     "precision": "LOOKALIKE_PRECISION",
+    "backend": "LOOKALIKE_BACKEND",
+    "model_cache": "LOOKALIKE_MODEL_CACHE",
     "batch_size": "LOOKALIKE_BATCH_SIZE",
     "workers": "LOOKALIKE_WORKERS",
     "max_megapixels": "LOOKALIKE_MAX_MEGAPIXELS",
@@ -53,12 +58,14 @@ class Settings:
     model: str | None = None
     device: str = "auto"
     precision: str = "auto"
+    backend: str = "auto"  # auto: ONNX Runtime on a CPU where the model exports, torch on a GPU
     batch_size: int | None = None
     workers: int = 0
     max_megapixels: float = 100.0
     home: Path | None = None
     recall: float = 0.99  # the similarity join's recall target (lookalike.join.JoinOptions.recall)
     store: str | None = None  # a postgresql:// URL: libraries live there instead of on disk
+    model_cache: Path | None = None  # where ONNX exports are kept (None: $XDG_CACHE_HOME/lookalike/models)
 
     @property
     def max_pixels(self) -> int:
@@ -66,7 +73,10 @@ class Settings:
 
     def embed_options(self) -> dict[str, Any]:
         """Keyword arguments for `create_embedder`."""
-        return {"device": self.device, "precision": self.precision}
+        options: dict[str, Any] = {"device": self.device, "precision": self.precision, "backend": self.backend}
+        if self.model_cache is not None:
+            options["cache_dir"] = self.model_cache
+        return options
 
     def merged(self, values: Mapping[str, Any], source: str) -> Settings:
         """A copy with `values` (from `source`, named in errors) checked and applied; None values are skipped."""
@@ -98,7 +108,7 @@ def _checked(key: str, value: Any, source: str) -> Any:
             if not 0 <= recall <= 1:  # also refuses nan
                 raise ValueError(value)
             return recall
-        if key == "home":
+        if key in ("home", "model_cache"):
             return Path(os.path.expanduser(str(value)))
         text = str(value).strip()
         if key == "store" and not text.startswith(("postgresql://", "postgres://")):
@@ -107,6 +117,8 @@ def _checked(key: str, value: Any, source: str) -> Any:
             raise ValueError(value)
         if key == "precision" and text not in PRECISIONS:
             raise ValueError(value)
+        if key == "backend" and text not in BACKENDS:
+            raise ValueError(value)
         if not text:
             raise ValueError(value)
         return text
@@ -114,7 +126,7 @@ def _checked(key: str, value: Any, source: str) -> Any:
         expected = {"batch_size": "an integer >= 1", "workers": "an integer >= 0",
                     "max_megapixels": "a number > 0", "recall": "a number from 0 to 1",
                     "device": "auto, cpu, cuda or cuda:N",
-                    "precision": "auto, fp32 or bf16",
+                    "precision": "auto, fp32, bf16 or int8", "backend": "auto, torch or onnx",
                     "store": "a postgresql:// URL"}.get(key, "a non-empty text")
         raise ConfigError(f"{key} = {value!r} is not {expected}", path=source, setting=key) from None
 

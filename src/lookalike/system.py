@@ -11,3 +11,16 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
+
+
+def nvidia_gpu_present() -> bool:
+    """Whether an NVIDIA GPU is visible to this process, found without importing torch (the driver's
+    /proc entries, and CUDA_VISIBLE_DEVICES when it hides every device)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return False
+    try:
+        with os.scandir("/proc/driver/nvidia/gpus") as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return False

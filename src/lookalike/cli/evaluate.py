@@ -12,6 +12,7 @@ import typer
 
 from ..output import OutputFormat
 from .common import (
+    BackendOption,
     BatchOption,
     CliTyper,
     DeviceOption,
@@ -61,6 +62,7 @@ def eval_command(
     as_markdown: Annotated[bool, typer.Option("--markdown", help="Same as --format markdown.")] = False,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
+    backend: BackendOption = None,
     device: DeviceOption = None,
     batch_size: BatchOption = None,
     workers: WorkersOption = None,
@@ -74,7 +76,7 @@ def eval_command(
     lookalike eval photos/ -m efficientnet-lite0 -m histogram --plot curves.png --report eval.html
     """
     check_picture_outputs(plot=plot, report=report)
-    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels, backend=backend) as service:
         outcome = service.evaluate(folder, models, labels, limit, seed,
                                    holdout if protocol is Protocol.unseen else None, split,
                                    progress_bar("embedding", quiet))

@@ -119,7 +119,7 @@ class LearningVerbs(ServiceCore):
         outcome = train_folder(folder, out, base=chosen, labels_csv=labels, config=config, library=library,
                                home=self.settings.home, with_text=with_text, finetune_last=finetune_last,
                                options=self.pipeline_options(progress), progress=epochs,
-                               **self.settings.embed_options())
+                               **{**self.settings.embed_options(), "backend": "torch"})  # training: torch
         return outcome, chosen
 
     def map(self, target: Source, out: Path, method: str = "pca", dims: int = 2, labels: Path | None = None,
