@@ -36,6 +36,7 @@ def test_defaults_without_any_configuration(config_home: Path) -> None:
     ("max_megapixels", "12.5", "LOOKALIKE_MAX_MEGAPIXELS", "30", 0.5, (12.5, 30.0, 0.5)),
     ("device", '"cpu"', "LOOKALIKE_DEVICE", "cuda:1", "auto", ("cpu", "cuda:1", "auto")),
     ("recall", "0.95", "LOOKALIKE_RECALL", "0.999", 1.0, (0.95, 0.999, 1.0)),
+    ("backend", '"onnx"', "LOOKALIKE_BACKEND", "torch", "auto", ("onnx", "torch", "auto")),
 ])
 def test_file_then_environment_then_flag(config_home: Path, tmp_path: Path, key: str, file_value: str, env: str,
                                          env_value: str, flag_value: object, expected: tuple[object, ...]) -> None:
