@@ -106,6 +106,24 @@ def test_int8_is_refused_until_measured(effnet_onnx, onnx_cache: Path) -> None:
         create_embedder("efficientnet-lite0", backend="onnx", precision="bf16")
 
 
+def test_int8_is_used_only_after_a_passing_measurement(tiny_clip_dir: Path, tmp_path: Path) -> None:
+    from lookalike.embedders.quantize import make_int8, record_measurement
+
+    fp32 = create_embedder(str(tiny_clip_dir), backend="onnx", cache_dir=tmp_path)
+    int8 = make_int8(str(tiny_clip_dir), fp32, tmp_path)
+    with pytest.raises(ModelLoadError, match="int8 refused: not measured yet"):
+        create_embedder(str(tiny_clip_dir), precision="int8", backend="auto", cache_dir=tmp_path)
+    failing = {"set": "s", "recall_vs_fp32": 0.9, "ns_fp32": 3.5, "ns_int8": 3.49}
+    assert not record_measurement(int8, failing)["allowed"]
+    with pytest.raises(ModelLoadError, match=r"recall@10 against fp32 0\.9000"):
+        create_embedder(str(tiny_clip_dir), precision="int8", backend="auto", cache_dir=tmp_path)
+    assert record_measurement(int8, {**failing, "recall_vs_fp32": 0.995})["allowed"]
+    used = create_embedder(str(tiny_clip_dir), precision="int8", backend="auto", cache_dir=tmp_path)
+    assert used.meta.precision == "int8" and used.meta.quantization["measurement"]["recall_vs_fp32"] == 0.995
+    pictures = _pictures(4)
+    assert _min_cosine(used.embed_images(pictures), fp32.embed_images(pictures)) > 0.9
+
+
 def _imported(stderr: str) -> set[str]:
     """Top-level module names in `python -X importtime` output."""
     return {match.group(1).split(".")[0] for match in re.finditer(r"^import time:.*\|\s+(\S+)\s*$", stderr, re.M)}
