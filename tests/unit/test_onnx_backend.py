@@ -43,22 +43,22 @@ def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("which", ["siglip", "clip"])
-def test_tiny_model_exports_match_torch(which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_tiny_model_exports_match_torch(which: str, request: pytest.FixtureRequest, onnx_cache: Path) -> None:
     folder = request.getfixturevalue(f"tiny_{which}_dir")
     torch_model = create_embedder(str(folder), precision="fp32")
-    onnx_model = create_embedder(str(folder), backend="onnx", cache_dir=tmp_path)
+    onnx_model = create_embedder(str(folder), backend="onnx", cache_dir=onnx_cache)
     assert type(onnx_model).__name__ == "OnnxEmbedder"
     assert onnx_model.spec == torch_model.spec  # libraries built with either backend accept the other's queries
     pictures = _pictures(6)
     assert _min_cosine(onnx_model.embed_images(pictures), torch_model.embed_images(pictures)) >= 0.9999
     assert _min_cosine(onnx_model.embed_texts(TEXTS), torch_model.embed_texts(TEXTS)) >= 0.9999
-    sidecar = json.loads((export_dir(tmp_path, str(folder), "fp32") / SIDECAR).read_text())
+    sidecar = json.loads((export_dir(onnx_cache, str(folder), "fp32") / SIDECAR).read_text())
     assert sidecar["model"] == str(folder) and sidecar["precision"] == "fp32"
     assert sidecar["input_shape"] == [3, 32, 32]
     assert sidecar["parity"]["images"] >= 0.9999 and sidecar["parity"]["texts"] >= 0.9999
     assert sidecar["text"]["kind"] == ("sentencepiece-siglip" if which == "siglip" else "tokenizers")
     for name, digest in sidecar["files"].items():
-        assert file_sha256(export_dir(tmp_path, str(folder), "fp32") / name) == digest
+        assert file_sha256(export_dir(onnx_cache, str(folder), "fp32") / name) == digest
 
 
 def test_efficientnet_export_gives_torch_vectors_and_rankings(effnet_onnx, effnet) -> None:
