@@ -61,6 +61,28 @@ def test_tiny_model_exports_match_torch(which: str, request: pytest.FixtureReque
         assert file_sha256(export_dir(onnx_cache, str(folder), "fp32") / name) == digest
 
 
+def test_trained_head_exports_with_its_base(tiny_siglip, tiny_siglip_dir: Path, onnx_cache: Path,
+                                            tmp_path: Path) -> None:
+    import torch
+
+    from lookalike.embedders.head import ProjectionHead
+    from lookalike.embedders.headfile import save_head
+
+    torch.manual_seed(1)
+    head = ProjectionHead(tiny_siglip.spec.dim, 8, 16)
+    torch.nn.init.normal_(head.mlp[2].weight)
+    path = tmp_path / "head.pt"
+    save_head({"kind": "projection", "loss": "supcon", "in_dim": tiny_siglip.spec.dim, "dim": 8, "hidden": 16,
+               "base_model": str(tiny_siglip_dir), "base_spec": json.loads(tiny_siglip.spec.to_json()),
+               "state": head.state_dict()}, path)
+    torch_head = create_embedder(str(path), precision="fp32")
+    onnx_head = create_embedder(str(path), backend="onnx", cache_dir=onnx_cache)
+    assert type(onnx_head).__name__ == "OnnxEmbedder" and onnx_head.spec == torch_head.spec
+    pictures = _pictures(4)
+    assert _min_cosine(onnx_head.embed_images(pictures), torch_head.embed_images(pictures)) >= 0.9999
+    assert _min_cosine(onnx_head.embed_texts(TEXTS), torch_head.embed_texts(TEXTS)) >= 0.9999
+
+
 def test_efficientnet_export_gives_torch_vectors_and_rankings(effnet_onnx, effnet) -> None:
     assert type(effnet_onnx).__name__ == "OnnxEmbedder"
     assert effnet_onnx.meta.parity["images"] >= 0.9999

@@ -44,8 +44,11 @@ def probe_images() -> list[Image.Image]:
 
 def torch_image_forward(embedder: Embedder, pixels: torch.Tensor) -> torch.Tensor:
     """The raw image vector as torch computes it (the graph that is exported)."""
+    from .autoencoder import AutoencoderEmbedder
     from .head import HeadEmbedder
 
+    if isinstance(embedder, AutoencoderEmbedder):
+        return embedder.model.encoder(pixels)
     if isinstance(embedder, HeadEmbedder):
         base = torch.nn.functional.normalize(torch_image_forward(embedder.base, pixels), dim=1)
         return embedder.head(base)
