@@ -146,6 +146,21 @@ def test_int8_is_used_only_after_a_passing_measurement(tiny_clip_dir: Path, tmp_
     assert _min_cosine(used.embed_images(pictures), fp32.embed_images(pictures)) > 0.9
 
 
+def test_auto_picks_onnx_on_a_cpu_and_torch_on_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lookalike.embedders import onnx_backend
+
+    monkeypatch.setattr(onnx_backend, "nvidia_gpu_present", lambda: False)
+    assert onnx_backend.choose_backend("auto", "auto", "auto") == "onnx"
+    assert onnx_backend.choose_backend("auto", "cpu", "fp32") == "onnx"
+    assert onnx_backend.choose_backend("auto", "cpu", "bf16") == "torch"  # ONNX Runtime runs no bf16 here
+    assert onnx_backend.choose_backend("auto", "cuda:0", "auto") == "torch"
+    monkeypatch.setattr(onnx_backend, "nvidia_gpu_present", lambda: True)
+    assert onnx_backend.choose_backend("auto", "auto", "auto") == "torch"
+    assert onnx_backend.choose_backend("auto", "auto", "int8") == "onnx"
+    with pytest.raises(InvalidArgumentError, match="runs on the CPU"):
+        onnx_backend.choose_backend("onnx", "cuda", "fp32")
+
+
 def _imported(stderr: str) -> set[str]:
     """Top-level module names in `python -X importtime` output."""
     return {match.group(1).split(".")[0] for match in re.finditer(r"^import time:.*\|\s+(\S+)\s*$", stderr, re.M)}
