@@ -28,6 +28,13 @@ def _quantize_file(source: Path, target: Path) -> None:
                                   op_types_to_quantize=["MatMul", "Gemm"], extra_options={"MatMulConstBOnly": True})
 
 
+def quantized_nodes(path: Path) -> int:
+    """How many integer matrix products an exported graph holds."""
+    onnx = require("onnx", "onnx", "int8 quantisation")
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return sum(node.op_type in ("MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv") for node in graph.node)
+
+
 def make_int8(name: str, fp32: OnnxEmbedder, cache_dir: str | Path | None = None) -> OnnxEmbedder:
     """Quantise `fp32` (the model's fp32 export) into its int8 export, not yet measured (so not yet
     allowed), replacing any earlier int8 export of the model; returns it, for measuring."""
@@ -42,9 +49,12 @@ def make_int8(name: str, fp32: OnnxEmbedder, cache_dir: str | Path | None = None
                 else:
                     shutil.copyfile(fp32.folder / file, staging / file)
                 files[file] = file_sha256(staging / file)
+            integer = quantized_nodes(staging / IMAGE_FILE)
             meta = replace(fp32.meta, precision="int8", files=files,
                            quantization={"method": "onnxruntime dynamic, MatMul/Gemm weights QInt8", "allowed": False,
-                                         "reason": "not measured yet"})
+                                         "reason": "not measured yet" if integer else
+                                         "its image model has no matrix product to quantise (a CNN: use fp32)",
+                                         "integer_ops": integer})
             meta.write(staging)
             replace_folder(staging, folder)
         finally:
@@ -57,11 +67,15 @@ def record_measurement(int8: OnnxEmbedder, measurement: dict[str, Any]) -> dict[
     whether the export may be used; returns the stored quantisation record."""
     recall = float(measurement["recall_vs_fp32"])
     drop = float(measurement["ns_fp32"]) - float(measurement["ns_int8"])
-    allowed = recall >= MIN_RECALL_VS_FP32 and drop <= MAX_NS_DROP
-    reason = "" if allowed else (
-        f"measured on {measurement.get('set')}: recall@10 against fp32 {recall:.4f}, N-S {measurement['ns_int8']:.3f}"
-        f" vs {measurement['ns_fp32']:.3f} fp32 (needs {INT8_RULE})")
-    record = {**(int8.meta.quantization or {}), "allowed": allowed, "reason": reason, "measurement": measurement}
+    before = int8.meta.quantization or {}
+    if not before.get("integer_ops", 1):
+        allowed, reason = False, str(before.get("reason"))
+    else:
+        allowed = recall >= MIN_RECALL_VS_FP32 and drop <= MAX_NS_DROP
+        reason = "" if allowed else (
+            f"measured on {measurement.get('set')}: recall@10 against fp32 {recall:.4f}, N-S "
+            f"{measurement['ns_int8']:.3f} vs {measurement['ns_fp32']:.3f} fp32 (needs {INT8_RULE})")
+    record = {**before, "allowed": allowed, "reason": reason, "measurement": measurement}
     meta = replace(int8.meta, quantization=record)
     meta.write(int8.folder)
     return record
