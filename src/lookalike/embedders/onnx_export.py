@@ -157,6 +157,7 @@ def export_embedder(embedder: Embedder, folder: Path, name: str, fingerprint: st
                              "without torch; use --backend torch", export=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    staging.chmod(0o755)  # readable like the rest of the cache (mkdtemp makes it private)
     try:
         try:
             image_cosine, shape = _export_images(embedder, staging, name)

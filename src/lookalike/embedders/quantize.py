@@ -41,6 +41,7 @@ def make_int8(name: str, fp32: OnnxEmbedder, cache_dir: str | Path | None = None
     folder = export_dir(model_cache_dir(cache_dir), name, "int8")
     with export_lock(folder):
         staging = Path(tempfile.mkdtemp(prefix=".int8-", dir=folder.parent))
+        staging.chmod(0o755)  # readable like the rest of the cache (mkdtemp makes it private)
         try:
             files = {}
             for file in fp32.meta.files:
