@@ -71,6 +71,7 @@ BENCH_SIZES ?= 10000,100000
 
 bench: setup
 	$(PY) benchmarks/embed_throughput.py --data $(SHARED)/ukbench-a
+	$(PY) benchmarks/onnx_backend.py --data $(SHARED)/ukbench-a/images --work build/bench-onnx
 	$(PY) benchmarks/library.py --images $(SHARED)/ukbench-a --sizes $(BENCH_SIZES)
 	$(PY) benchmarks/pairs.py --sizes $(BENCH_SIZES)
 	$(PY) benchmarks/join_recall.py --size 200000 --dim 1280

@@ -47,6 +47,10 @@ def _offline_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         for name in list(os.environ):
             if name.startswith("LOOKALIKE_"):
                 patch.delenv(name)
+        # torch unless a test asks for ONNX Runtime (tests/unit/test_onnx_backend.py): an `auto` default
+        # would export every model each test session builds; exports go to this session's cache only
+        patch.setenv("LOOKALIKE_BACKEND", "torch")
+        patch.setenv("LOOKALIKE_MODEL_CACHE", str(isolated / "models"))
         yield
 
 

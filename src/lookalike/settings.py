@@ -7,6 +7,7 @@
 model = "efficientnet-lite0"
 device = "cpu"
 precision = "fp32"
+backend = "auto"  # auto: ONNX Runtime on a CPU (exported once into model_cache), torch on a GPU
 batch_size = 64
 workers = 2
 max_megapixels = 50
@@ -16,6 +17,7 @@ store = "postgresql://user@host/db"  # optional: libraries in PostgreSQL + pgvec
 job_idle_seconds = 30  # serve: a heavy job nobody polled for this long is cancelled
 engine = "ray"               # optional: `index` embeds on Ray Data (default: local)
 ray_address = "ray://head:10001"  # optional: the Ray cluster (default: a local Ray)
+model_cache = "~/.cache/lookalike/models"  # ONNX exports (default: $XDG_CACHE_HOME/lookalike/models)
 ```
 """
 
@@ -34,11 +36,14 @@ from .errors import ConfigError
 
 CONFIG_NAME = "lookalike.toml"
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+BACKENDS = ("auto", "torch", "onnx")
 ENVIRONMENT = {
     "model": "LOOKALIKE_MODEL",
     "device": "LOOKALIKE_DEVICE",
     "precision": "LOOKALIKE_PRECISION",
+    "backend": "LOOKALIKE_BACKEND",
+    "model_cache": "LOOKALIKE_MODEL_CACHE",
     "batch_size": "LOOKALIKE_BATCH_SIZE",
     "workers": "LOOKALIKE_WORKERS",
     "max_megapixels": "LOOKALIKE_MAX_MEGAPIXELS",
@@ -60,6 +65,7 @@ class Settings:
     model: str | None = None
     device: str = "auto"
     precision: str = "auto"
+    backend: str = "auto"  # auto: ONNX Runtime on a CPU where the model exports, torch on a GPU
     batch_size: int | None = None
     workers: int = 0
     max_megapixels: float = 100.0
@@ -69,6 +75,7 @@ class Settings:
     job_idle_seconds: float = 30.0  # the web server cancels a heavy job nobody polled for this long
     engine: str = "local"  # who embeds during `index`: this process, or Ray Data (lookalike.scale)
     ray_address: str | None = None  # the Ray cluster (auto, ray://HOST:PORT); None: a local Ray
+    model_cache: Path | None = None  # where ONNX exports are kept (None: $XDG_CACHE_HOME/lookalike/models)
 
     @property
     def max_pixels(self) -> int:
@@ -76,7 +83,10 @@ class Settings:
 
     def embed_options(self) -> dict[str, Any]:
         """Keyword arguments for `create_embedder`."""
-        return {"device": self.device, "precision": self.precision}
+        options: dict[str, Any] = {"device": self.device, "precision": self.precision, "backend": self.backend}
+        if self.model_cache is not None:
+            options["cache_dir"] = self.model_cache
+        return options
 
     def merged(self, values: Mapping[str, Any], source: str) -> Settings:
         """A copy with `values` (from `source`, named in errors) checked and applied; None values are skipped."""
@@ -108,7 +118,7 @@ def _checked(key: str, value: Any, source: str) -> Any:
             if not 0 <= recall <= 1:  # also refuses nan
                 raise ValueError(value)
             return recall
-        if key == "home":
+        if key in ("home", "model_cache"):
             return Path(os.path.expanduser(str(value)))
         text = str(value).strip()
         if key == "store" and not text.startswith(("postgresql://", "postgres://")):
@@ -117,7 +127,7 @@ def _checked(key: str, value: Any, source: str) -> Any:
             raise ValueError(value)
         if key == "precision" and text not in PRECISIONS:
             raise ValueError(value)
-        if key == "engine" and text not in ENGINES:
+        if (key == "engine" and text not in ENGINES) or (key == "backend" and text not in BACKENDS):
             raise ValueError(value)
         if not text:
             raise ValueError(value)
@@ -127,7 +137,7 @@ def _checked(key: str, value: Any, source: str) -> Any:
                     "max_megapixels": "a number > 0",
                     "job_idle_seconds": "a number > 0", "recall": "a number from 0 to 1",
                     "device": "auto, cpu, cuda or cuda:N",
-                    "precision": "auto, fp32 or bf16",
+                    "precision": "auto, fp32, bf16 or int8", "backend": "auto, torch or onnx",
                     "store": "a postgresql:// URL", "engine": "local or ray"}.get(key, "a non-empty text")
         raise ConfigError(f"{key} = {value!r} is not {expected}", path=source, setting=key) from None
 

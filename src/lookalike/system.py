@@ -25,3 +25,14 @@ def release_memory() -> bool:
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     trim(0)
     return True
+def nvidia_gpu_present() -> bool:
+    """Whether an NVIDIA GPU is visible to this process, found without importing torch (the driver's
+    /proc entries, and CUDA_VISIBLE_DEVICES when it hides every device)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return False
+    try:
+        with os.scandir("/proc/driver/nvidia/gpus") as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return False

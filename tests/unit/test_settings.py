@@ -37,6 +37,7 @@ def test_defaults_without_any_configuration(config_home: Path) -> None:
     ("device", '"cpu"', "LOOKALIKE_DEVICE", "cuda:1", "auto", ("cpu", "cuda:1", "auto")),
     ("recall", "0.95", "LOOKALIKE_RECALL", "0.999", 1.0, (0.95, 0.999, 1.0)),
     ("job_idle_seconds", "10", "LOOKALIKE_JOB_IDLE_SECONDS", "2.5", 60, (10.0, 2.5, 60)),
+    ("backend", '"onnx"', "LOOKALIKE_BACKEND", "torch", "auto", ("onnx", "torch", "auto")),
 ])
 def test_file_then_environment_then_flag(config_home: Path, tmp_path: Path, key: str, file_value: str, env: str,
                                          env_value: str, flag_value: object, expected: tuple[object, ...]) -> None:

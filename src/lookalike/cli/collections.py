@@ -11,6 +11,7 @@ import typer
 from ..output import OutputFormat
 from .common import (
     MAX_K,
+    BackendOption,
     BatchOption,
     DeviceOption,
     FormatOption,
@@ -47,6 +48,7 @@ def embed(
                                                    "(repeatable; SigLIP/CLIP models).")] = None,
     model: ModelOption = None,
     precision: PrecisionOption = None,
+    backend: BackendOption = None,
     device: DeviceOption = None,
     batch_size: BatchOption = None,
     workers: WorkersOption = None,
@@ -60,7 +62,7 @@ def embed(
     lookalike embed --text "a red bicycle" -m siglip-base --out -
     """
     target = None if out == "-" else Path(out)
-    with service_for(None, device, precision, batch_size, workers, max_megapixels) as service:
+    with service_for(None, device, precision, batch_size, workers, max_megapixels, backend=backend) as service:
         outcome = service.embed_files(list(files or []), target, model, list(text or []),
                                       progress_bar("embedding", quiet), lambda line: typer.echo(line))
     report_failures(outcome.failures)
@@ -83,6 +85,7 @@ def clusters(
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
+    backend: BackendOption = None,
     device: DeviceOption = None,
     batch_size: BatchOption = None,
     workers: WorkersOption = None,
@@ -100,7 +103,7 @@ def clusters(
     target = source(folder, library, model)
     if folder is not None:
         check_folder(folder)
-    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels, backend=backend) as service:
         answer = service.clusters(target, min_size, k, join_choice(exact), progress_bar("embedding", quiet),
                                   join_bar(progress, "clusters"))
     report_failures(answer.failures)
@@ -126,6 +129,7 @@ def outliers(
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
+    backend: BackendOption = None,
     device: DeviceOption = None,
     batch_size: BatchOption = None,
     workers: WorkersOption = None,
@@ -142,7 +146,7 @@ def outliers(
     target = source(folder, library, model)
     if folder is not None:
         check_folder(folder)
-    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels, backend=backend) as service:
         answer = service.outliers(target, k, top, join_choice(exact), progress_bar("embedding", quiet),
                                   join_bar(progress, "outliers"))
     report_failures(answer.failures)

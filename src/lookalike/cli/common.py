@@ -85,6 +85,15 @@ class PrecisionChoice(str, Enum):
     auto = "auto"
     fp32 = "fp32"
     bf16 = "bf16"
+    int8 = "int8"
+
+
+class BackendChoice(str, Enum):
+    """Inference backend choices for the CLI."""
+
+    auto = "auto"
+    torch = "torch"
+    onnx = "onnx"
 
 
 ModelOption = Annotated[
@@ -95,7 +104,13 @@ ModelOption = Annotated[
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", case_sensitive=False, help="Output format.")]
 PrecisionOption = Annotated[
     PrecisionChoice | None,
-    typer.Option(help="auto: bf16 where the CPU/GPU has it natively, else fp32 (default: auto; LOOKALIKE_PRECISION)."),
+    typer.Option(help="auto: bf16 where the CPU/GPU has it natively (fp32 on ONNX Runtime), else fp32; int8: ONNX "
+                 "Runtime, once `lookalike quantize` measured it safe (default: auto; LOOKALIKE_PRECISION)."),
+]
+BackendOption = Annotated[
+    BackendChoice | None,
+    typer.Option(help="auto: ONNX Runtime on a CPU (the model exported once into the model cache), torch on a GPU "
+                 "(default: auto; LOOKALIKE_BACKEND)."),
 ]
 DeviceOption = Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N (default: auto; LOOKALIKE_DEVICE).")]
 BatchOption = Annotated[
@@ -161,7 +176,8 @@ def weight_value(value: float) -> float:
 
 def service_for(folder: Path | None = None, device: str | None = None, precision: PrecisionChoice | None = None,
                 batch_size: int | None = None, workers: int | None = None,
-                max_megapixels: float | None = None, store: str | None = None) -> Lookalike:
+                max_megapixels: float | None = None, store: str | None = None,
+                backend: BackendChoice | None = None) -> Lookalike:
     """The service, with settings from defaults < lookalike.toml files < LOOKALIKE_* < these flags."""
     from ..service import Lookalike
     from ..settings import load_settings
@@ -169,6 +185,7 @@ def service_for(folder: Path | None = None, device: str | None = None, precision
     check_device(device)
     settings = load_settings(
         folder, device=device, precision=precision.value if precision is not None else None,
+        backend=backend.value if backend is not None else None,
         batch_size=batch_size, workers=workers, max_megapixels=max_megapixels, store=store,
     )
     return Lookalike(settings)

@@ -14,6 +14,7 @@ from ..errors import InvalidArgumentError
 from ..output import OutputFormat
 from ..types import DEFAULT_MIN_INLIERS, DuplicateOptions, DuplicateReport, Source
 from .common import (
+    BackendOption,
     BatchOption,
     DeviceOption,
     FormatOption,
@@ -86,6 +87,7 @@ def duplicates(
     store: StoreOption = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
+    backend: BackendOption = None,
     device: DeviceOption = None,
     batch_size: BatchOption = None,
     workers: WorkersOption = None,
@@ -115,7 +117,8 @@ def duplicates(
     target = source(folder, library, model)
     if folder is not None:
         check_folder(folder)
-    with service_for(folder, device, precision, batch_size, workers, max_megapixels, store=store) as service:
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels, store=store,
+                     backend=backend) as service:
         found = service.duplicates(target, options, join_choice(exact, recall), progress_bar("embedding", quiet),
                                    join_bar(progress, "duplicates"))
         _show(service, found, folder, model, action, to, apply, undo_log, fmt, (grid, report))
@@ -243,12 +246,13 @@ def calibrate(
     model: ModelOption = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
+    backend: BackendOption = None,
     device: DeviceOption = None,
 ) -> None:
     """The similarity threshold that maximises F1 on your own labelled pairs."""
     if save and library is None:
         raise InvalidArgumentError("--save needs --library DIR", argument="save")
-    with service_for(None, device, precision) as service:
+    with service_for(None, device, precision, backend=backend) as service:
         found, saved_in = service.calibrate(pairs, model, library, save)
     emit(["threshold", "precision", "recall", "f1", "pairs"],
          [[round(found.threshold, 4), round(found.precision, 4), round(found.recall, 4), round(found.f1, 4),

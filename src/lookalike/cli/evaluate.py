@@ -12,6 +12,7 @@ import typer
 
 from ..output import OutputFormat
 from .common import (
+    BackendOption,
     BatchOption,
     CliTyper,
     DeviceOption,
@@ -61,6 +62,7 @@ def eval_command(
     as_markdown: Annotated[bool, typer.Option("--markdown", help="Same as --format markdown.")] = False,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
+    backend: BackendOption = None,
     device: DeviceOption = None,
     batch_size: BatchOption = None,
     workers: WorkersOption = None,
@@ -74,7 +76,7 @@ def eval_command(
     lookalike eval photos/ -m efficientnet-lite0 -m histogram --plot curves.png --report eval.html
     """
     check_picture_outputs(plot=plot, report=report)
-    with service_for(folder, device, precision, batch_size, workers, max_megapixels) as service:
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels, backend=backend) as service:
         outcome = service.evaluate(folder, models, labels, limit, seed,
                                    holdout if protocol is Protocol.unseen else None, split,
                                    progress_bar("embedding", quiet))
@@ -91,6 +93,38 @@ def eval_command(
         emit(*outcome.table(), chosen_format)
     if plot is not None or report is not None:
         _eval_pictures(outcome, folder, plot, report)
+
+
+@app.command("quantize")
+def quantize_command(
+    folder: Annotated[Path, typer.Argument(help="Labelled images: class sub-folders or a labels.csv.")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="The model to quantise (default: the "
+                                              "configured one).")] = None,
+    labels: Annotated[Path | None, typer.Option(help="CSV with path,label (paths relative to FOLDER).")] = None,
+    batch_size: BatchOption = None,
+    workers: WorkersOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Make a model's int8 ONNX export and measure it against fp32 on a labelled folder: --precision int8
+    is allowed for the model only when recall@10 against fp32 >= 0.99 and N-S stays within 0.02.
+
+    lookalike quantize ../shared/data/ukbench-a -m efficientnet-lite0
+    """
+    if not folder.is_dir():
+        from ..errors import InvalidArgumentError
+
+        raise InvalidArgumentError("no such folder", path=folder, argument="folder")
+    with service_for(folder, batch_size=batch_size, workers=workers) as service:
+        record = service.quantize(folder, model, labels, progress_bar("embedding", quiet))
+    measured = record["measurement"]
+    assert isinstance(measured, dict)
+    emit(["model", "recall_vs_fp32", f"{measured['metric']}_fp32", f"{measured['metric']}_int8", "img_s_fp32",
+          "img_s_int8", "int8_allowed"],
+         [[record["model"], measured["recall_vs_fp32"], measured["ns_fp32"], measured["ns_int8"],
+           measured["images_per_s_fp32"], measured["images_per_s_int8"], "yes" if record["allowed"] else "no"]],
+         OutputFormat.table)
+    if not record["allowed"]:
+        typer.echo(f"int8 stays refused: {record['reason']}", err=True)
 
 
 def _eval_pictures(outcome: EvalOutcome, folder: Path, plot: Path | None, report: Path | None) -> None:

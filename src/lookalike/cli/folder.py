@@ -13,6 +13,7 @@ from ..output import OutputFormat, time_cell
 from ..types import Query, Source
 from .common import (
     MAX_K,
+    BackendOption,
     BatchOption,
     DeviceOption,
     FormatOption,
@@ -59,12 +60,13 @@ def compare(
     show: Annotated[Path | None, typer.Option(help="Write the two images side by side to this PNG.")] = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
+    backend: BackendOption = None,
     device: DeviceOption = None,
 ) -> None:
     """Cosine similarity of two images."""
     check_query(a, "a")
     check_query(b, "b")
-    with service_for(None, device, precision) as service:
+    with service_for(None, device, precision, backend=backend) as service:
         score = service.compare(a, b, model)
     emit(["a", "b", "score"], [[path_text(a), path_text(b), round(score, 4)]], fmt)
     if show is not None:
@@ -99,6 +101,7 @@ def search(
     report: Annotated[Path | None, typer.Option(help="Self-contained HTML report of the results.")] = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
+    backend: BackendOption = None,
     device: DeviceOption = None,
     batch_size: BatchOption = None,
     workers: WorkersOption = None,
@@ -125,7 +128,8 @@ def search(
     if folder is not None:
         check_folder(folder)
     asked = Query(query, text, text_weight, invariant=invariant)
-    with service_for(folder, device, precision, batch_size, workers, max_megapixels, store=store) as service:
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels, store=store,
+                     backend=backend) as service:
         result = service.search(Source(folder, library, model), asked, k=k, threshold=threshold, exact=exact,
                                 ef_search=ef_search, nprobe=nprobe, progress=progress_bar("embedding", quiet))
     if library is None:

@@ -12,6 +12,7 @@ from ..errors import LibraryError
 from ..output import OutputFormat
 from ..types import Source
 from .common import (
+    BackendOption,
     BatchOption,
     DeviceOption,
     FormatOption,
@@ -80,6 +81,7 @@ def index(
         "calibrated decision, borderline pairs checked by keypoints, as in duplicates).")] = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
+    backend: BackendOption = None,
     device: DeviceOption = None,
     batch_size: BatchOption = None,
     workers: WorkersOption = None,
@@ -107,7 +109,8 @@ def index(
     """
     if not folder.is_dir():
         raise LibraryError("not a folder", path=folder, argument="folder")
-    with service_for(folder, device, precision, batch_size, workers, max_megapixels, store=store) as service:
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels, store=store,
+                     backend=backend) as service:
         from ..service import RayOptions
 
         params = service.index_params(index_type.value if index_type else None, ef_search, nprobe)

@@ -13,6 +13,7 @@ from ..output import OutputFormat, time_cell
 from ..types import Progress
 from .common import (
     MAX_K,
+    BackendOption,
     BatchOption,
     DeviceOption,
     FormatOption,
@@ -71,6 +72,7 @@ def pairs(
     store: StoreOption = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
+    backend: BackendOption = None,
     device: DeviceOption = None,
     batch_size: BatchOption = None,
     workers: WorkersOption = None,
@@ -88,7 +90,8 @@ def pairs(
     target = source(folder, library, model)
     if folder is not None:
         check_folder(folder)  # the same check (and message) as the other folder commands
-    with service_for(folder, device, precision, batch_size, workers, max_megapixels, store=store) as service:
+    with service_for(folder, device, precision, batch_size, workers, max_megapixels, store=store,
+                     backend=backend) as service:
         answer = service.pairs(target, top=top or 1, every=every, join=join_choice(exact, recall),
                                progress=progress_bar("embedding", quiet), join_progress=join_bar(progress, "pairs"))
     report_failures(answer.failures)
@@ -120,6 +123,7 @@ def match(
     store: StoreOption = None,
     fmt: FormatOption = OutputFormat.table,
     precision: PrecisionOption = None,
+    backend: BackendOption = None,
     device: DeviceOption = None,
     batch_size: BatchOption = None,
     workers: WorkersOption = None,
@@ -139,7 +143,8 @@ def match(
     for folder in (a, b):
         if folder is not None:
             check_folder(folder)
-    with service_for(a or b, device, precision, batch_size, workers, max_megapixels, store=store) as service:
+    with service_for(a or b, device, precision, batch_size, workers, max_megapixels, store=store,
+                     backend=backend) as service:
         answer = service.match(side_a, side_b, k, threshold, join_choice(exact, recall),
                                progress_bar("embedding", quiet), join_bar(progress, "match"))
     report_failures(answer.failures)

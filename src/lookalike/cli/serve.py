@@ -10,6 +10,7 @@ import typer
 
 from ..errors import InvalidArgumentError, LookalikeError
 from .common import (
+    BackendOption,
     DeviceOption,
     LibraryOption,
     MegapixelsOption,
@@ -60,6 +61,7 @@ def serve(
     model: ModelOption = None,
     store: StoreOption = None,
     precision: PrecisionOption = None,
+    backend: BackendOption = None,
     device: DeviceOption = None,
 ) -> None:
     """Serve the page and REST API over FOLDER's library: drop a photo, see its look-alikes.
@@ -83,10 +85,11 @@ def serve(
 
     from ..web.app import create_app
 
-    with service_for(folder, device, precision, max_megapixels=max_megapixels, store=store) as service:
+    with service_for(folder, device, precision, max_megapixels=max_megapixels, store=store,
+                     backend=backend) as service:
         opened = service.postgres(folder, model) if service.settings.store and folder is not None else \
             service.library(folder, library=library, model=model, readonly=True)
-        opened.embedder()  # load the model now, so a model that cannot load is one line, not a traceback
+        opened.embedder().warm()  # load the model now: a model that cannot load is one line, not a traceback
         web = create_app(service, opened, token=token, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
                          job_idle_seconds=service.settings.job_idle_seconds)
         shown = f"[{host}]" if ":" in host else host

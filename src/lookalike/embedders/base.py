@@ -20,7 +20,7 @@ from ..errors import SpecMismatchError, UnsupportedQueryError
 from ..images import DecodeOptions
 from .preprocess import Preprocess
 
-Precision = Literal["auto", "fp32", "bf16"]
+Precision = Literal["auto", "fp32", "bf16", "int8"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,10 @@ class Embedder(ABC):
             for start in range(0, len(images), size)
         ]
         return np.concatenate(chunks) if chunks else np.zeros((0, self.spec.dim), np.float32)
+
+    def warm(self) -> None:
+        """Load now what loads on first use (ONNX Runtime sessions), so a server's first request is fast."""
+        return None
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for text queries, in the image space; only for models with a text tower."""

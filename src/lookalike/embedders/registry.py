@@ -84,9 +84,41 @@ def model_info(name: str) -> ModelInfo | None:
 def create_embedder(name: str | None = None, **options: Any) -> Embedder:
     """An embedder for a registered name, `timm:<name>`, a local directory or a Hugging Face id.
 
-    `options` go to the embedder (`device`, `precision`).
+    `options` go to the embedder (`device`, `precision`), except `backend` ("torch", the default here;
+    "onnx"; "auto": ONNX Runtime on a CPU where the model exports, see onnx_backend) and `cache_dir`
+    (where ONNX exports live; default $XDG_CACHE_HOME/lookalike/models).
     """
+    from .onnx_backend import choose_backend, unwrap_options
+
     name = name or DEFAULT_MODEL
+    backend, cache_dir, options = unwrap_options(options)
+    precision = str(options.get("precision") or "auto")
+    chosen = choose_backend(backend, options.get("device"), precision)
+    source = _export_source(name)
+    if chosen == "onnx" and source is not None:
+        from .onnx_backend import onnx_embedder
+
+        def build_torch(**overrides: Any) -> Embedder:
+            return _create_torch(name, **{**options, **overrides})
+
+        return onnx_embedder(name, source, build_torch, precision, strict=backend == "onnx" or precision == "int8",
+                             cache_dir=cache_dir)
+    if precision == "int8":
+        raise ModelLoadError(f"model '{name}' has no ONNX export, so it cannot run in int8; use --precision fp32")
+    return _create_torch(name, **options)
+
+
+def _export_source(name: str) -> str | None:
+    """What identifies `name`'s weights for the ONNX export cache (None: a model with no network to
+    export, such as the classical methods)."""
+    info = _REGISTRY.get(name)
+    if info is not None:
+        return None if info.source.startswith("builtin:") else info.source
+    return name
+
+
+def _create_torch(name: str, **options: Any) -> Embedder:
+    """The embedder as its own library runs it (torch for every neural model)."""
     if name in _REGISTRY:
         return _REGISTRY[name].factory(name=name, **options)
     if is_head_name(name):

@@ -29,9 +29,9 @@ class ServiceCore:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings if settings is not None else load_settings()
-        self._embedders: dict[tuple[str, str, str], Embedder] = {}
+        self._embedders: dict[tuple[str, str, str, str], Embedder] = {}
         self._libraries: dict[tuple[Path, bool], Library] = {}
-        self._loading: dict[tuple[str, str, str], threading.Lock] = {}
+        self._loading: dict[tuple[str, str, str, str], threading.Lock] = {}
         self._opening: dict[tuple[Path, bool], threading.Lock] = {}
         self._guard = threading.Lock()
         self._threads_limited = False
@@ -62,7 +62,7 @@ class ServiceCore:
     def embedder(self, model: str | None = None) -> Embedder:
         """The embedder for `model` (None: the configured default), loaded once per process."""
         name = model or self.settings.model or DEFAULT_MODEL
-        key = (name, self.settings.device, self.settings.precision)
+        key = (name, self.settings.device, self.settings.precision, self.settings.backend)
         with self._guard:
             if key in self._embedders:
                 return self._embedders[key]

@@ -119,8 +119,27 @@ class LearningVerbs(ServiceCore):
         outcome = train_folder(folder, out, base=chosen, labels_csv=labels, config=config, library=library,
                                home=self.settings.home, with_text=with_text, finetune_last=finetune_last,
                                options=self.pipeline_options(progress), progress=epochs,
-                               **self.settings.embed_options())
+                               **{**self.settings.embed_options(), "backend": "torch"})  # training: torch
         return outcome, chosen
+
+    def quantize(self, folder: Path, model: str | None = None, labels: Path | None = None,
+                 progress: Progress | None = None) -> dict[str, object]:
+        """Make `model`'s int8 ONNX export and measure it against fp32 on a labelled folder; it is used
+        (with precision int8) only when the measurement passes. Returns the stored record."""
+        from ..embedders import create_embedder
+        from ..embedders.onnx_runtime import OnnxEmbedder
+        from ..embedders.quantize import make_int8, record_measurement
+        from ..evaluation.labelled import load_labelled
+        from ..evaluation.quantized import measure_int8
+
+        name = model or self.settings.model or DEFAULT_MODEL
+        labelled = load_labelled(folder, labels)
+        fp32 = create_embedder(name, backend="onnx", precision="fp32", cache_dir=self.settings.model_cache)
+        if not isinstance(fp32, OnnxEmbedder):
+            raise LookalikeError(f"model '{name}' has no ONNX export to quantise")
+        int8 = make_int8(name, fp32, self.settings.model_cache)
+        measured = measure_int8(labelled, fp32, int8, self.pipeline_options(progress))
+        return {"model": name, **record_measurement(int8, measured)}
 
     def map(self, target: Source, out: Path, method: str = "pca", dims: int = 2, labels: Path | None = None,
             clusters: int = 8, thumbnails: int | None = None, seed: int = 0,
