@@ -96,10 +96,23 @@ SigLIP/CLIP/DINOv2/ViT/ResNet/VGG entries need their weights cached and are not 
 
 """
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(header + "\n".join(sections))
+    args.out.write_text(header + "\n".join(sections) + _kept_by_hand(args.out))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+KEPT_MARKER = "<!-- Sections below are measured by their own benchmarks and kept as they are by `make results`. -->"
+
+
+def _kept_by_hand(out: Path) -> str:
+    """The part of an existing results file from KEPT_MARKER on (other benchmarks' sections), or ''."""
+    try:
+        text = out.read_text()
+    except OSError:
+        return ""
+    start = text.find(KEPT_MARKER)
+    return "" if start < 0 else "\n" + text[start:]
