@@ -82,58 +82,61 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int) -> float:
     return hits / (len(truth) * k)
 
 
-def _noise(rng: np.random.Generator, labels: np.ndarray, dim: int, bases: np.ndarray | None) -> np.ndarray:
-    """Standard normal noise per row, isotropic or (`bases`: (clusters, r, dim)) in each row's
-    cluster's subspace."""
-    if bases is None:
-        return rng.standard_normal((len(labels), dim), dtype=np.float32)
-    noise = np.empty((len(labels), dim), np.float32)
-    low = rng.standard_normal((len(labels), bases.shape[1]), dtype=np.float32)
-    for cluster in np.unique(labels):
-        rows = np.flatnonzero(labels == cluster)
-        noise[rows] = low[rows] @ bases[cluster]
-    return noise
-
-
 def write_clustered_npy(
     path: str, count: int, dim: int = 768, clusters: int | None = None, spread: float = 1.0, seed: int = 0,
     planted: int = 0, planted_noise: float = 0.05, chunk: int = 50_000, uneven: tuple[float, float] | None = None,
     labels_path: str | None = None, tight: Tight | None = None, intrinsic: int | None = None,
+    coords_path: str | None = None,
 ) -> np.ndarray:
     """Write `count` clustered unit vectors (as `clustered_vectors`) to an .npy file chunk by chunk,
     so memory stays at one chunk whatever the size; then plant `planted` near-duplicate pairs (a
     copy of a random row plus relative noise `planted_noise`). Returns the planted (a, b) rows;
     `labels_path`: also write each row's cluster there (.npy; a planted copy takes its original's).
-    `intrinsic`: the noise around each centre lies in a random subspace of that many dimensions, its
-    own per cluster (real embeddings vary along few directions; isotropic noise in high dimension
-    leaves every point about as near every cell of its cluster, which hides the partition's misses)."""
+    `intrinsic`: the mixture (centres and noise) is drawn in that many dimensions and turned into
+    `dim` by a random rotation. Real embeddings vary along few directions, so clusters overlap and
+    a vector's nearest neighbours can sit in cells far down its list; isotropic noise in high
+    dimension leaves clusters apart and every point about as near every cell of its own, which
+    hides the misses of a partitioned search. The planted copies' noise is drawn there too, so every
+    inner product equals that of the `intrinsic`-dimensional coordinates (written to `coords_path`
+    if given): an exact answer can be computed on them at a fraction of the cost."""
     rng = np.random.default_rng(seed)
     clusters = clusters or max(1, int(np.sqrt(count)))
+    width = intrinsic or dim
     if tight is None:  # the order of draws as before, so existing seeds keep their data
-        centres = rng.standard_normal((clusters, dim), dtype=np.float32)
+        centres = rng.standard_normal((clusters, width), dtype=np.float32)
         spreads, weights = _mixture(rng, clusters, spread, uneven)
     else:
         spreads, weights = _mixture(rng, clusters, spread, uneven, tight, count)
-        centres = rng.standard_normal((len(spreads), dim), dtype=np.float32)
+        centres = rng.standard_normal((len(spreads), width), dtype=np.float32)
     clusters = len(spreads)
-    bases = None
-    if intrinsic is not None:  # random directions are near orthogonal; scaled to isotropic noise's length
-        bases = rng.standard_normal((clusters, intrinsic, dim), dtype=np.float32) / np.float32(np.sqrt(intrinsic))
+    rotation = None
+    if intrinsic is not None:  # (intrinsic, dim) orthonormal rows: unit vectors stay unit vectors
+        rotation = np.linalg.qr(rng.standard_normal((dim, intrinsic)))[0].T.astype(np.float32)
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(count, dim))
+    coords = out
+    if rotation is not None:
+        coords = np.lib.format.open_memmap(coords_path, mode="w+", dtype=np.float32, shape=(count, width)) \
+            if coords_path else np.empty((count, width), np.float32)
     every = np.empty(count, np.int32)
     for start in range(0, count, chunk):
         size = min(chunk, count - start)
         labels = _labels(rng, clusters, size, weights)
         every[start : start + size] = labels
-        noise = _noise(rng, labels, dim, bases) * spreads[labels]
-        out[start : start + size] = l2_normalize(centres[labels] + noise)
+        noise = rng.standard_normal((size, width), dtype=np.float32) * spreads[labels]
+        coords[start : start + size] = l2_normalize(centres[labels] + noise)
+        if rotation is not None:
+            out[start : start + size] = coords[start : start + size] @ rotation
     pairs = rng.choice(count, size=(planted, 2), replace=False) if planted else np.zeros((0, 2), np.int64)
     for a, b in pairs:
-        copy = out[a] + planted_noise * rng.standard_normal(dim, dtype=np.float32) / np.sqrt(dim)
-        out[b] = copy / np.linalg.norm(copy)
+        copy = coords[a] + planted_noise * rng.standard_normal(width, dtype=np.float32) / np.sqrt(width)
+        coords[b] = copy / np.linalg.norm(copy)
         every[b] = every[a]
+        if rotation is not None:
+            out[b] = coords[b] @ rotation
     if labels_path is not None:
         np.save(labels_path, every)
     out.flush()
-    del out
+    if isinstance(coords, np.memmap):
+        coords.flush()
+    del out, coords
     return np.sort(pairs, axis=1)
