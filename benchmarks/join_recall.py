@@ -43,6 +43,7 @@ TOP = 1000
 PLANTED = 300
 UNEVEN = (0.5, 2.0)  # cluster spreads from tight to loose (sizes log-normal)
 INTRINSIC = 64  # --hard: the dimensions the mixture is drawn in before its rotation into --dim
+CLUSTER_SIZE = 2000  # --hard: points per cluster on average (larger than a cell of the join's partition)
 
 
 def child(target: str, npy: Path, out: Path) -> dict[str, object]:
@@ -107,7 +108,8 @@ def data(args: argparse.Namespace, scratch: Path) -> tuple[Path, Path, Path | No
     if npy.exists() and labels.exists():
         return npy, labels, coords
     began = time.perf_counter()
-    more = {"intrinsic": INTRINSIC, "coords_path": str(coords)} if coords is not None else {}
+    more = {"intrinsic": INTRINSIC, "coords_path": str(coords), "clusters": max(1, args.size // CLUSTER_SIZE)} \
+        if coords is not None else {}
     write_clustered_npy(f"{stem}.part.npy", args.size, args.dim, seed=0, planted=PLANTED, uneven=UNEVEN,
                         labels_path=str(labels), **more)  # type: ignore[arg-type]
     os.replace(f"{stem}.part.npy", npy)
@@ -161,7 +163,8 @@ def main() -> None:
                         help="drawn in 64-d and rotated (--no-hard: the isotropic mixture in full dimension)")
     parser.add_argument("--flat-truth", type=int, default=1, help="1: exact flat search over all pairs")
     parser.add_argument("--until", type=float, default=None, help="Unix time to stop the flat search (resumable)")
-    parser.add_argument("--cache", type=Path, default=None, help="keep the data and truth here (default: temp)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="keep the data, the joins' results and the truth here, reused by a rerun (default: temp)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--npy", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -172,22 +175,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.cache) as temp:
         scratch = args.cache or Path(temp)
         npy, labels, coords = data(args, scratch)
+        results = scratch / f"{npy.stem}-joins" if args.cache else Path(temp)
+        results.mkdir(exist_ok=True)
+        jobs = [t for t in args.targets.split(",") if t] + [f"knn:{t}" for t in args.knn_targets.split(",") if t]
+        measured = {}
+        for target in jobs:  # the joins first (kept under --cache): the flat search may stop at --until
+            out, saved = results / f"{target}.npy", results / f"{target}.json"
+            if not saved.exists():
+                got = measure(target, npy, out)
+                got["load"] = os.getloadavg()[0]
+                saved.write_text(json.dumps(got))
+                note(f"{target}: {got}")
+            measured[target] = json.loads(saved.read_text())
         exact, how = truth(args, npy, labels, coords, scratch)
         kth, wanted = exact[-1, 2], {(int(i), int(j)) for i, j, _ in exact}
         rows = np.sort(np.random.default_rng(99).choice(args.size, 1000, replace=False))
         knn_kth = reference_knn(npy, rows) if args.knn_targets else None
         print(f"## {args.size:,} x {args.dim} clustered vectors of uneven tightness and size "
               f"({'hard: drawn in 64-d and rotated, ' if args.hard else ''}{PLANTED} planted "
-              f"near-duplicate pairs, memory-mapped, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})\n")
+              f"near-duplicate pairs, memory-mapped, {os.cpu_count()} cores)\n")
         print(f"Truth: {how}; the {TOP:,}th pair scores {kth:.4f}.\n")
         print("| answer | recall target | path | recall vs exact | estimate | time (s) | of which sample (s) "
-              "| peak RSS (MB) |")
-        print("|---|---|---|---|---|---|---|---|")
-        jobs = [t for t in args.targets.split(",") if t] + [f"knn:{t}" for t in args.knn_targets.split(",") if t]
+              "| peak RSS (MB) | load |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for target in jobs:
-            out = Path(temp) / f"{target}.npy"
-            got = measure(target, npy, out)
-            note(f"{target}: {got} (load {os.getloadavg()[0]:.1f})")
+            got, out = measured[target], results / f"{target}.npy"
             if target.startswith("knn:"):
                 found = np.load(out.with_suffix(".scores.npy"))[rows]
                 assert knn_kth is not None
@@ -201,7 +213,7 @@ def main() -> None:
             estimate = "-" if got["estimate"] is None else f"{got['estimate']:.4f}"
             print(f"| {what} | {'fixed (today)' if value == 0 else value} | {str(got['path']).split(', recall')[0]} "
                   f"| {recall:.4f} | {estimate} | {got['seconds']:.1f} | {got['sample_seconds']:.1f} "
-                  f"| {got['peak_mb']:.0f} |", flush=True)
+                  f"| {got['peak_mb']:.0f} | {got['load']:.1f} |", flush=True)
 
 
 def note(text: str) -> None:
