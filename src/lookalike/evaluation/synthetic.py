@@ -113,7 +113,7 @@ def write_clustered_npy(
     if intrinsic is not None:  # (intrinsic, dim) orthonormal rows: unit vectors stay unit vectors
         rotation = np.linalg.qr(rng.standard_normal((dim, intrinsic)))[0].T.astype(np.float32)
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(count, dim))
-    coords = out
+    coords: np.ndarray = out
     if rotation is not None:
         coords = np.lib.format.open_memmap(coords_path, mode="w+", dtype=np.float32, shape=(count, width)) \
             if coords_path else np.empty((count, width), np.float32)
