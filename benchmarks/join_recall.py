@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -64,7 +65,8 @@ def child(target: str, npy: Path, out: Path) -> dict[str, object]:
         np.save(out, np.array([[p.i, p.j, p.score] for p in pairs], dtype=np.float64).reshape(-1, 3))
     with open("/proc/self/status") as status:  # this process's own peak
         peak_mb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
-    return {"seconds": seconds, "peak_mb": peak_mb, "path": report.path(), "estimate": report.recall,
+    used = resource.getrusage(resource.RUSAGE_SELF)  # CPU seconds: comparable on a shared machine
+    return {"seconds": seconds, "cpu_seconds": used.ru_utime + used.ru_stime, "peak_mb": peak_mb, "path": report.path(), "estimate": report.recall,
             "sample_seconds": report.sample_seconds}
 
 
