@@ -66,7 +66,8 @@ def child(target: str, npy: Path, out: Path) -> dict[str, object]:
     with open("/proc/self/status") as status:  # this process's own peak
         peak_mb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
     used = resource.getrusage(resource.RUSAGE_SELF)  # CPU seconds: comparable on a shared machine
-    return {"seconds": seconds, "cpu_seconds": used.ru_utime + used.ru_stime, "peak_mb": peak_mb, "path": report.path(), "estimate": report.recall,
+    return {"seconds": seconds, "cpu_seconds": used.ru_utime + used.ru_stime, "peak_mb": peak_mb,
+            "path": report.path(), "estimate": report.recall,
             "sample_seconds": report.sample_seconds}
 
 
