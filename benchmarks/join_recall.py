@@ -198,9 +198,9 @@ def main() -> None:
               f"({'hard: drawn in 64-d and rotated, ' if args.hard else ''}{PLANTED} planted "
               f"near-duplicate pairs, memory-mapped, {os.cpu_count()} cores)\n")
         print(f"Truth: {how}; the {TOP:,}th pair scores {kth:.4f}.\n")
-        print("| answer | recall target | path | recall vs exact | estimate | time (s) | of which sample (s) "
+        print("| answer | recall target | path | recall vs exact | estimate | CPU (s) | time (s) | of which sample (s) "
               "| peak RSS (MB) | load |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for target in jobs:
             got, out = measured[target], results / f"{target}.npy"
             if target.startswith("knn:"):
@@ -215,7 +215,8 @@ def main() -> None:
             value = float(target.removeprefix("knn:"))
             estimate = "-" if got["estimate"] is None else f"{got['estimate']:.4f}"
             print(f"| {what} | {'fixed (today)' if value == 0 else value} | {str(got['path']).split(', recall')[0]} "
-                  f"| {recall:.4f} | {estimate} | {got['seconds']:.1f} | {got['sample_seconds']:.1f} "
+                  f"| {recall:.4f} | {estimate} | {got.get('cpu_seconds', float('nan')):.1f} | {got['seconds']:.1f} "
+                  f"| {got['sample_seconds']:.1f} "
                   f"| {got['peak_mb']:.0f} | {got['load']:.1f} |", flush=True)
 
 
