@@ -129,6 +129,10 @@ def truth(args: argparse.Namespace, npy: Path, labels: Path, coords: Path | None
     from exact_pairs import exact_top_pairs
 
     source = coords or npy
+    cached = scratch / f"{source.stem}-flat" / f"top{TOP}.npy"
+    if args.flat_truth and cached.exists():
+        where = f" of the {INTRINSIC}-d coordinates" if coords else ""
+        return np.load(cached), f"exact flat search over all pairs{where}"
     began = time.perf_counter()
     if coords is not None:
         vectors, low = np.load(npy, mmap_mode="r"), np.load(coords, mmap_mode="r")
