@@ -48,6 +48,9 @@ def test_top_pairs_meet_the_target_the_fixed_search_misses(vectors: np.ndarray, 
     assert abs(report.recall - true_recall) <= MARGIN, (report.recall, true_recall)
     assert report.sampled_rows == 2000 and 8 < report.nprobe < CELLS and report.reached
     assert report.path().endswith(f"recall >= 0.99 estimated on 2,000 sampled rows ({report.recall:.4f})")
+    # only the rows that can hold a missed pair searched further: not every row
+    assert report.first_nprobe == 8 and 0 < report.widened_rows < len(vectors) // 2 + 1
+    assert f"nprobe 8, {report.nprobe} for {report.widened_rows:,} rows" in report.path()
     assert [p.score for p in found] == sorted((p.score for p in found), reverse=True)
     assert len({(p.i, p.j) for p in found}) == 1000 and all(p.i < p.j for p in found)
 

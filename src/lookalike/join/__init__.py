@@ -18,7 +18,7 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 
 from ..errors import LookalikeError
-from .cells import Cells, assign
+from .cells import Cells, assign_with_gaps
 from .engine import (
     DEFAULT_BUDGET,
     EXACT_LIMIT,
@@ -58,6 +58,8 @@ def _self_join(vectors: np.ndarray, sink: Sink, kind: str, want: int, options: J
     else:
         part = partition(vectors, options)
         report = JoinReport("ivf", count, part.nlist, part.nprobe)
+        if isinstance(sink, (TopPairsSink, EdgesSink)) and options.recall > 0:
+            sink.track(count)  # each row's best score: which rows the recall target widens
         if pairs:
             tasks, total = pair_tasks(part), count_tasks(part.own)
         else:
@@ -132,10 +134,11 @@ def cross_knn(queries: np.ndarray, base: np.ndarray, k: int, threshold: float | 
     else:
         part = partition(base, options)
         report = JoinReport("ivf", len(base), part.nlist, part.nprobe)
-        probers = Cells.from_labels(assign(queries, part.centroids, part.nprobe), part.nlist)
+        labels, gaps = assign_with_gaps(queries, part.centroids, part.nprobe)
+        probers = Cells.from_labels(labels, part.nlist)
         report.cells = run(knn_tasks(probers, part.own, part.nlist), count_tasks(probers, part.own), queries, base,
                            sink, options.budget, progress)
-        meet_target("cross", queries, base, part, sink, options, report, k)
+        meet_target("cross", queries, base, part, sink, options, report, k, heat=-gaps)
     report.seconds = time.perf_counter() - report.started
     scores, indices = sink.scores, sink.indices
     if threshold is not None:

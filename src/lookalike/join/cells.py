@@ -45,18 +45,34 @@ def train_centroids(vectors: np.ndarray, nlist: int, seed: int = 0) -> np.ndarra
     return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
 
 
-def assign(vectors: np.ndarray, centroids: np.ndarray, nprobe: int = 1, skip: int = 0) -> np.ndarray:
+def assign(vectors: np.ndarray, centroids: np.ndarray, nprobe: int = 1, skip: int = 0,
+           rows: np.ndarray | None = None) -> np.ndarray:
     """(n, nprobe - skip) int32: each row's `nprobe` nearest centroids by inner product, nearest first
-    (column 0 is the row's own cell), less the first `skip`; read chunk by chunk."""
+    (column 0 is the row's own cell), less the first `skip`; read chunk by chunk (`rows`: only those
+    rows, ascending, in that order)."""
+    return assign_with_gaps(vectors, centroids, nprobe, skip, rows)[0]
+
+
+def assign_with_gaps(vectors: np.ndarray, centroids: np.ndarray, nprobe: int = 1, skip: int = 0,
+                     rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`assign`, and each row's gap between its nearest and its `nprobe`-th nearest centroid score
+    (a small gap: the row sits among many cells, the probes are a near-arbitrary few of them)."""
     from .exact import flat_index
 
     index = flat_index(centroids)
     nprobe = min(nprobe, len(centroids))
-    labels = np.empty((len(vectors), max(0, nprobe - skip)), dtype=np.int32)
-    for start in range(0, len(vectors), CHUNK):
-        _, found = index.search(np.ascontiguousarray(vectors[start : start + CHUNK], dtype=np.float32), nprobe)
+    count = len(vectors) if rows is None else len(rows)
+    labels = np.empty((count, max(0, nprobe - skip)), dtype=np.int32)
+    gaps = np.empty(count, dtype=np.float32)
+    for start in range(0, count, CHUNK):
+        if rows is None:
+            chunk = np.ascontiguousarray(vectors[start : start + CHUNK], dtype=np.float32)
+        else:
+            chunk = gather(vectors, rows[start : start + CHUNK])
+        scores, found = index.search(chunk, nprobe)
         labels[start : start + CHUNK] = found[:, skip:]
-    return labels
+        gaps[start : start + CHUNK] = scores[:, 0] - scores[:, -1]
+    return labels, gaps
 
 
 def ranks(vectors: np.ndarray, centroids: np.ndarray, cells: np.ndarray) -> np.ndarray:

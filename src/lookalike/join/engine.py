@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import LookalikeError
-from .cells import Cells, assign, choose_nlist, gather, train_centroids
+from .cells import Cells, assign_with_gaps, choose_nlist, gather, train_centroids
 
 Progress = Callable[[int, int], None]
 EXACT_LIMIT = 20_000  # below this many vectors the exact join is as fast as the partitioned one
@@ -74,6 +74,8 @@ class JoinReport:
     recall_target: float | None = None
     sampled_rows: int = 0  # rows the estimate was measured on (0: exact, or not estimated)
     sample_seconds: float = 0.0  # of `seconds`, the time spent answering the sample exactly
+    widened_rows: int = 0  # rows whose search went on to `nprobe` cells (the others stopped earlier)
+    first_nprobe: int | None = None  # the probes every row made before the recall target widened some
     started: float = field(default_factory=time.perf_counter, repr=False)
 
     @property
@@ -85,8 +87,14 @@ class JoinReport:
         """Which join answered and its recall, e.g. `ivf join (nlist 100, nprobe 8) over 100,000 vectors,
         recall >= 0.99 estimated on 2,000 sampled rows` (no timing: the CLI prints this on stderr, where
         snapshots must stay stable)."""
-        how = "exact join" if self.method == "exact" else f"ivf join (nlist {self.nlist}, nprobe {self.nprobe})"
+        how = "exact join" if self.method == "exact" else f"ivf join (nlist {self.nlist}, nprobe {self.probes()})"
         return f"{how} over {self.vectors:,} vectors" + (f", {self.recall_text()}" if self.sampled_rows else "")
+
+    def probes(self) -> str:
+        """`12`, or `8, 24 for 3,100 rows` when the target widened only some rows."""
+        if self.first_nprobe is None or self.nprobe == self.first_nprobe:
+            return f"{self.nprobe}"
+        return f"{self.first_nprobe}, {self.nprobe} for {self.widened_rows:,} rows"
 
     def recall_text(self) -> str:
         """`recall >= 0.99 estimated on 2,000 sampled rows`, or what was reached and how to get more."""
@@ -125,6 +133,7 @@ class Partition:
     probers: Cells
     nlist: int
     nprobe: int
+    gaps: np.ndarray | None = None  # (n,) each row's nearest minus its nprobe-th nearest centroid score
 
 
 def partition(base: np.ndarray, options: JoinOptions) -> Partition:
@@ -133,9 +142,9 @@ def partition(base: np.ndarray, options: JoinOptions) -> Partition:
     centroids = train_centroids(base, nlist, options.seed)
     nlist = len(centroids)
     nprobe = min(options.nprobe or DEFAULT_NPROBE, nlist)
-    labels = assign(base, centroids, nprobe)
+    labels, gaps = assign_with_gaps(base, centroids, nprobe)
     return Partition(centroids, labels, Cells.from_labels(labels[:, 0], nlist), Cells.from_labels(labels, nlist),
-                     nlist, nprobe)
+                     nlist, nprobe, gaps)
 
 
 def exact_tasks(rows: int, cols: int, upper: bool) -> Iterator[Task]:

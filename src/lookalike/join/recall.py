@@ -24,38 +24,57 @@ from .engine import MAX_NPROBE, JoinOptions, JoinReport, Partition, Sink, Task, 
 from .sinks import EdgesSink, KnnSink, TopPairsSink
 
 PAIR_CHUNK = 8192  # truth pairs whose probe ranks are computed at a time
+HOT_SHIFTS = 10  # the hottest 1/2 ... 1/1024 of the rows are the partial widenings tried
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How far the join widens: rows whose heat is at least `floor` (-inf: every row) go on to
+    `nprobe` probes; `rows` is how many rows that is."""
+
+    floor: float
+    nprobe: int
+    rows: int
 
 
 @dataclass
 class Truth:
     """The sampled rows' exact answers as (sampled row, partner) incidences, each with the probes the
-    partition needs to find it; `weights[row]` is 1 / the row's chance of being drawn."""
+    partition needs to find it from the sampled row (`fwd`) and from the partner (`back`, pairs
+    only) and both ends' heat; `weights[row]` is 1 / the row's chance of being drawn."""
 
     rows: np.ndarray  # (S,) global ids of the sampled rows, ascending
     weights: np.ndarray  # (S,)
     row: np.ndarray  # (m,) index into rows
     other: np.ndarray  # (m,) global id of the partner (in the base, for cross joins)
     score: np.ndarray  # (m,)
-    need: np.ndarray | None = None  # (m,) the fewest probes that find the incidence
+    fwd: np.ndarray | None = None  # (m,) the fewest probes from the sampled row that find the incidence
+    back: np.ndarray | None = None  # (m,) the same from the partner (pairs: found from either end)
+    heat_row: np.ndarray | None = None  # (m,) the sampled row's heat
+    heat_other: np.ndarray | None = None  # (m,) the partner's heat
 
-    def pairs_recall(self, nprobe: int, count: int) -> float:
-        """Share of the true top `count` pairs found at `nprobe`: each missed pair above the cut-off
-        displaces a found one (a pair seen from both sampled ends counts half from each)."""
-        assert self.need is not None
-        missed = 0.5 * float(self.weights[self.row[self.need >= nprobe]].sum())
-        return max(0.0, 1.0 - missed / count)
+    def found(self, first: int, plan: Plan) -> np.ndarray:
+        """Which incidences the first pass at `first` probes and then `plan` find."""
+        assert self.fwd is not None and self.heat_row is not None
+        hit = (self.fwd < first) | ((self.heat_row >= plan.floor) & (self.fwd < plan.nprobe))
+        if self.back is not None and self.heat_other is not None:
+            hit |= (self.back < first) | ((self.heat_other >= plan.floor) & (self.back < plan.nprobe))
+        return hit
 
-    def edges_recall(self, nprobe: int) -> float:
-        assert self.need is not None
-        total = float(self.weights[self.row].sum())
-        return 1.0 - float(self.weights[self.row[self.need >= nprobe]].sum()) / total if total else 1.0
-
-    def knn_recall(self, nprobe: int) -> float:
-        assert self.need is not None
-        want = np.bincount(self.row, minlength=len(self.rows))
-        hits = np.bincount(self.row[self.need < nprobe], minlength=len(self.rows))
-        rows = want > 0
-        return float(np.mean(hits[rows] / want[rows])) if np.any(rows) else 1.0
+    def recall(self, kind: str, found: np.ndarray, want: int) -> float:
+        """The estimate for `kind`. Top pairs: the share of the true top `want` found (each missed
+        pair above the cut-off displaces a found one; a pair seen from both sampled ends counts half
+        from each); edges: the share of the true edges; kNN: the mean share of each row's k."""
+        if kind == "pairs":
+            missed = 0.5 * float(self.weights[self.row[~found]].sum())
+            return max(0.0, 1.0 - missed / want)
+        if kind == "edges":
+            total = float(self.weights[self.row].sum())
+            return 1.0 - float(self.weights[self.row[~found]].sum()) / total if total else 1.0
+        wanted = np.bincount(self.row, minlength=len(self.rows))
+        hits = np.bincount(self.row[found], minlength=len(self.rows))
+        rows = wanted > 0
+        return float(np.mean(hits[rows] / wanted[rows])) if np.any(rows) else 1.0
 
 
 def draw(count: int, size: int, seed: int, hot: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -115,28 +134,29 @@ def _exact_knn(sample: np.ndarray, rows: np.ndarray, base: np.ndarray, k: int, s
     return scores, indices
 
 
-def _needs(truth: Truth, sample: np.ndarray, base: np.ndarray, part: Partition, both: bool) -> np.ndarray:
+def _needs(truth: Truth, sample: np.ndarray, base: np.ndarray, part: Partition, both: bool) -> None:
     """Probes that find each incidence: the rank of the partner's cell among the sampled row's
-    nearest cells, or (`both`: pairs, found from either end) the lesser of that and the reverse."""
+    nearest cells (`fwd`) and (`both`: pairs, found from either end) the reverse (`back`)."""
     own = part.labels[:, 0]
-    need = np.empty(len(truth.row), np.int64)
+    fwd = np.empty(len(truth.row), np.int64)
+    back = np.empty(len(truth.row), np.int64) if both else None
     for start in range(0, len(truth.row), PAIR_CHUNK):
         row, other = truth.row[start : start + PAIR_CHUNK], truth.other[start : start + PAIR_CHUNK]
-        found = ranks(sample[row], part.centroids, own[other])
-        if both:
+        fwd[start : start + PAIR_CHUNK] = ranks(sample[row], part.centroids, own[other])
+        if back is not None:
             order = np.argsort(other, kind="stable")  # a memory map reads ascending rows best
-            back = np.empty_like(found)
-            back[order] = ranks(gather(base, other[order]), part.centroids, own[truth.rows[row[order]]])
-            found = np.minimum(found, back)
-        need[start : start + PAIR_CHUNK] = found
-    return need
+            found = np.empty(len(row), np.int64)
+            found[order] = ranks(gather(base, other[order]), part.centroids, own[truth.rows[row[order]]])
+            back[start : start + PAIR_CHUNK] = found
+    truth.fwd, truth.back = fwd, back
 
 
 def widen(rows_source: np.ndarray, base: np.ndarray, part: Partition, sink: Sink, start: int, stop: int,
-          pairs: bool, budget: int) -> int:
-    """Compare every row with the members of its nearest cells ranked `start` to `stop - 1` (the
-    cells it has not probed yet); returns the tasks run."""
-    probers = Cells.from_labels(assign(rows_source, part.centroids, stop, skip=start), part.nlist)
+          pairs: bool, budget: int, rows: np.ndarray | None = None) -> int:
+    """Compare every row (or only `rows`, ascending) with the members of its nearest cells ranked
+    `start` to `stop - 1` (the cells it has not probed yet); returns the tasks run."""
+    local = Cells.from_labels(assign(rows_source, part.centroids, stop, skip=start, rows=rows), part.nlist)
+    probers = local if rows is None else Cells(rows[local.order], local.starts)
     tasks: Iterator[Task] = (
         (part.own.members(cell), probers.members(cell), 0)
         for cell in range(part.nlist) if part.own.size(cell) and probers.size(cell)
@@ -144,25 +164,50 @@ def widen(rows_source: np.ndarray, base: np.ndarray, part: Partition, sink: Sink
     return run(tasks, 0, base if pairs else rows_source, base, sink, budget, None)
 
 
-def choose(estimate: Callable[[int], float], need: np.ndarray, start: int, cap: int, target: float) -> int:
-    """The fewest probes (from `start`, at most `cap`) whose estimate reaches halfway past `target`
-    (a margin for the sample), else the fewest that reach `target`, else `cap`."""
-    if estimate(start) >= target:
-        return start
-    steps = np.unique(need[(need >= start) & (need < cap)]) + 1
-    goal = 1.0 - (1.0 - target) / 2
-    for wanted in (goal, target):
+def plans(heat: np.ndarray, steps: np.ndarray) -> Iterator[Plan]:
+    """Candidate plans, cheapest first within each floor: the hottest 1/1024, 1/512, ... 1/2 of the
+    rows and then every row, each at every probe count in `steps`."""
+    ordered = np.sort(heat)[::-1]
+    floors = {float(ordered[max(0, -(-len(heat) // 2**shift) - 1)]) for shift in range(1, HOT_SHIFTS + 1)}
+    for floor in sorted(floors, reverse=True):
+        chosen = int(np.count_nonzero(heat >= floor))
         for nprobe in steps.tolist():
-            if estimate(nprobe) >= wanted:
-                return int(nprobe)
-    return cap
+            yield Plan(floor, int(nprobe), chosen)
+    for nprobe in steps.tolist():
+        yield Plan(-np.inf, int(nprobe), len(heat))
+
+
+def choose(estimate: Callable[[Plan], float], truth: Truth, heat: np.ndarray, first: int, cap: int,
+           target: float) -> Plan:
+    """The cheapest plan (rows widened x probes added) whose estimate reaches halfway past `target`
+    (a margin for the sample), else the cheapest that reaches `target`, else every row to `cap`.
+    Widening only the rows that need it is what keeps a hard set's cost near the fixed search's."""
+    stay = Plan(np.inf, first, 0)
+    if estimate(stay) >= target:
+        return stay
+    assert truth.fwd is not None
+    needs = truth.fwd if truth.back is None else np.concatenate([truth.fwd, truth.back])
+    steps = np.unique(needs[(needs >= first) & (needs < cap)]) + 1
+    widest = Plan(-np.inf, cap, len(heat))
+    goal = 1.0 - (1.0 - target) / 2
+    best: dict[float, Plan] = {}
+    for plan in plans(heat, steps):
+        value = estimate(plan)
+        cost = plan.rows * (plan.nprobe - first)
+        for wanted in (goal, target):
+            held = best.get(wanted)
+            if value >= wanted and (held is None or cost < held.rows * (held.nprobe - first)):
+                best[wanted] = plan
+    return best.get(goal) or best.get(target) or widest
 
 
 def meet_target(kind: str, rows_source: np.ndarray, base: np.ndarray, part: Partition, sink: Sink,
-                options: JoinOptions, report: JoinReport, want: int) -> None:
+                options: JoinOptions, report: JoinReport, want: int, heat: np.ndarray | None = None) -> None:
     """After the first pass at `part.nprobe`: estimate the recall of `kind` ("pairs", "edges", "knn"
-    or "cross"; `want` is the pair count or k), probe more cells until the estimate meets
-    `options.recall`, put the sampled rows' exact answers in `sink`, and fill in `report`."""
+    or "cross"; `want` is the pair count or k), widen the search of the rows that need it until the
+    estimate meets `options.recall`, put the sampled rows' exact answers in `sink`, and fill in
+    `report`. `heat` ranks the rows by how likely they are to miss answers (default: for pairs and
+    edges the best score each row found, else how close its nearest cells' scores are)."""
     target = options.recall
     if target <= 0:
         return
@@ -183,19 +228,36 @@ def meet_target(kind: str, rows_source: np.ndarray, base: np.ndarray, part: Part
     rows, weights = draw(len(rows_source), options.sample, options.seed, hot)
     sample = gather(rows_source, rows)
     truth, exact_knn = _truth(kind, sample, rows, weights, base, sink, want, options.budget)
-    truth.need = _needs(truth, sample, base, part, pairs)
+    _needs(truth, sample, base, part, pairs)
+    heat = _heat(sink, part, len(rows_source)) if heat is None else heat
+    truth.heat_row = heat[rows[truth.row]]
+    truth.heat_other = heat[truth.other] if pairs else None
 
-    def estimate(nprobe: int) -> float:
-        if kind == "pairs":
-            return truth.pairs_recall(nprobe, want)
-        return truth.edges_recall(nprobe) if kind == "edges" else truth.knn_recall(nprobe)
+    def estimate(plan: Plan) -> float:
+        return truth.recall(kind, truth.found(part.nprobe, plan), want)
 
     report.sample_seconds = time.perf_counter() - began
-    nprobe = choose(estimate, truth.need, part.nprobe, cap, target)
-    if nprobe > part.nprobe:
-        report.cells += widen(rows_source, base, part, sink, part.nprobe, nprobe, pairs, options.budget)
+    plan = choose(estimate, truth, heat, part.nprobe, cap, target)
+    if plan.nprobe > part.nprobe:
+        widened = None if plan.rows >= len(heat) else np.flatnonzero(heat >= plan.floor)
+        report.cells += widen(rows_source, base, part, sink, part.nprobe, plan.nprobe, pairs, options.budget,
+                              widened)
+        if widened is not None:
+            report.first_nprobe, report.widened_rows = part.nprobe, plan.rows
     _merge(sink, truth, exact_knn)
-    report.nprobe, report.recall, report.sampled_rows = nprobe, estimate(nprobe), len(rows)
+    report.nprobe, report.recall, report.sampled_rows = plan.nprobe, estimate(plan), len(rows)
+
+
+def _heat(sink: Sink, part: Partition, count: int) -> np.ndarray:
+    """How likely each row is to miss answers: for pairs and edges the best score it found (a row
+    far below the cut-off has no missed pair above it), else minus the gap between its nearest and
+    its last probed cell's score (a row among many near cells finds its neighbours in few of them)."""
+    best = getattr(sink, "best", None)
+    if best is not None:
+        return np.asarray(best)
+    if part.gaps is not None and len(part.gaps) == count:
+        return -part.gaps
+    return np.zeros(count, np.float32)
 
 
 def _truth(kind: str, sample: np.ndarray, rows: np.ndarray, weights: np.ndarray, base: np.ndarray, sink: Sink,

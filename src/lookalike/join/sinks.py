@@ -58,10 +58,18 @@ class KnnSink:
         self.indices[rows] = np.take_along_axis(indices, order, axis=1)
 
 
+def _track(best: np.ndarray | None, rows: np.ndarray, cols: np.ndarray, scores: np.ndarray) -> None:
+    """Raise each row's and column's best score seen (rows and columns are distinct within a block)."""
+    if best is not None and scores.size:
+        best[rows] = np.maximum(best[rows], scores.max(axis=1))
+        best[cols] = np.maximum(best[cols], scores.max(axis=0))
+
+
 class TopPairsSink:
     """The `count` best distinct pairs seen so far, ordered by (-score, i, j); blocks only offer
     entries at or above the current count-th best score. With `groups` (a label per position), pairs
-    inside one group (the frames of one video) are left out."""
+    inside one group (the frames of one video) are left out. `track(n)` also keeps every row's best
+    score seen (`best`), which tells the recall target which rows could hold a missed pair."""
 
     def __init__(self, count: int, groups: np.ndarray | None = None) -> None:
         self.count = count
@@ -69,6 +77,10 @@ class TopPairsSink:
         self.scores = np.zeros(0, np.float32)
         self.low = np.zeros(0, np.int64)
         self.high = np.zeros(0, np.int64)
+        self.best: np.ndarray | None = None
+
+    def track(self, size: int) -> None:
+        self.best = np.full(size, _MASKED, np.float32)
 
     def _cutoff(self) -> np.float32:
         return self.scores[-1] if len(self.scores) >= self.count else _LOWEST
@@ -79,6 +91,7 @@ class TopPairsSink:
         _mask_lower(scores, rows, cols, same)
         if self.groups is not None:
             scores[self.groups[rows][:, None] == self.groups[cols][None, :]] = _MASKED
+        _track(self.best, rows, cols, scores)
         flat = scores.ravel()
         cutoff = self._cutoff()
         if np.count_nonzero(flat >= cutoff) > self.count:  # only the block's own top count (and ties)
@@ -107,18 +120,24 @@ class TopPairsSink:
 
 
 class EdgesSink:
-    """Every pair scoring >= threshold; refuses to hold more than `limit` of them."""
+    """Every pair scoring >= threshold; refuses to hold more than `limit` of them. `track(n)`: as
+    for TopPairsSink."""
 
     def __init__(self, threshold: float, limit: int) -> None:
         self.threshold = np.float32(threshold)
         self.limit = limit
         self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.total = 0
+        self.best: np.ndarray | None = None
+
+    def track(self, size: int) -> None:
+        self.best = np.full(size, _MASKED, np.float32)
 
     def block(self, rows: np.ndarray, row_vectors: np.ndarray, cols: np.ndarray, col_vectors: np.ndarray,
               same: int) -> None:
         scores = row_vectors @ col_vectors.T
         _mask_lower(scores, rows, cols, same)
+        _track(self.best, rows, cols, scores)
         picked = np.flatnonzero(scores.ravel() >= self.threshold)
         if not len(picked):
             return
