@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..types import PairVerdict
 from .catalog import Catalog
 
 
@@ -27,3 +28,34 @@ def distinct_pairs(catalog: Catalog) -> set[tuple[str, str]]:
     except sqlite3.OperationalError:  # a catalog from before schema 3, opened read-only
         return set()
     return {(str(a), str(b)) for a, b in rows}
+
+
+def verdicts(catalog: Catalog, pairs: Sequence[tuple[str, str]], method: str) -> dict[tuple[str, str], PairVerdict]:
+    """The stored verdicts of `method` for these hash pairs (either order), keyed (low, high); none in
+    a catalog from before schema 4."""
+    import sqlite3
+
+    wanted = {(a, b) if a < b else (b, a) for a, b in pairs if a and b and a != b}
+    if not wanted:
+        return {}
+    try:
+        rows = catalog.db.execute("SELECT hash_a, hash_b, inliers, agreement FROM pair_verdicts WHERE method = ?",
+                                  (method,)).fetchall()
+    except sqlite3.OperationalError:  # a catalog from before schema 4, opened read-only
+        return {}
+    found = {}
+    for a, b, inliers, agreement in rows:
+        key = (str(a), str(b))
+        if key in wanted:
+            found[key] = PairVerdict(key[0], key[1], method, int(inliers), float(agreement))
+    return found
+
+
+def record_verdicts(catalog: Catalog, found: Sequence[PairVerdict]) -> int:
+    """Keep verdicts (a pair already stored for its method is replaced); returns how many."""
+    rows = [(v.hash_a, v.hash_b, v.method, int(v.inliers), float(v.agreement)) for v in found
+            if v.hash_a and v.hash_a < v.hash_b]
+    with catalog.transaction():
+        catalog.db.executemany("INSERT OR REPLACE INTO pair_verdicts(hash_a, hash_b, method, inliers, agreement) "
+                               "VALUES (?, ?, ?, ?, ?)", rows)
+    return len(rows)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 NOW = "CAST(strftime('%s', 'now') AS REAL)"
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -34,6 +34,18 @@ MIGRATIONS: dict[int, str] = {
         hash_b TEXT NOT NULL,
         created REAL NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS REAL)),
         PRIMARY KEY (hash_a, hash_b),
+        CHECK (hash_a < hash_b)
+    );
+    """,
+    4: """
+    CREATE TABLE pair_verdicts (
+        hash_a TEXT NOT NULL,
+        hash_b TEXT NOT NULL,
+        method TEXT NOT NULL,
+        inliers INTEGER NOT NULL,
+        agreement REAL NOT NULL,
+        created REAL NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS REAL)),
+        PRIMARY KEY (hash_a, hash_b, method),
         CHECK (hash_a < hash_b)
     );
     """,
