@@ -64,3 +64,17 @@ def test_a_second_run_reuses_every_verdict(tmp_path: Path) -> None:
     assert second.stats.reused >= first.stats.checked
     assert [g.members for g in second.groups] == [g.members for g in first.groups]
     again.close()
+
+
+def test_tiny_pictures_are_aligned_by_search(shared_data: Path, tmp_path: Path) -> None:
+    """32x32 CIFAR-10 pictures have too few keypoints: an edited copy (about 16 px) is confirmed by the
+    scale/shift/mirror search, another picture of the same class is not."""
+    from lookalike.dedupe.editset import edit
+
+    cats = sorted((shared_data / "cifar10-test" / "cat").glob("*.jpg"))[:3]
+    with Image.open(cats[0]) as opened:
+        picture = opened.convert("RGB")
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(edit(picture, np.random.default_rng(0), mirror=True))
+    report = Verifier([*cats, copy]).verify(np.array([0, 0, 1]), np.array([3, 1, 3]))
+    assert report.confirmed(VerifyOptions()).tolist() == [True, False, False]

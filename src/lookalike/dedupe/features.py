@@ -21,11 +21,12 @@ class FeatureOptions:
     features: int = 500
     contrast: float = 0.02  # SIFT's contrast threshold: below OpenCV's 0.04 so soft pictures keep keypoints
     thumb_side: int = 128  # the picture aligned pixels are compared on
-    min_side: int = 160  # smaller pictures are enlarged to this first (tiny images have no keypoints)
+    min_side: int = 160  # smaller pictures are enlarged to this first (tiny images have few keypoints)
+    small_side: int = 64  # a picture with a shorter side than this is tiny: aligned by search too (see verify)
 
     def method(self) -> str:
         """A name for this recipe: verdicts measured with another recipe are not reused."""
-        return f"sift{self.max_side}-{self.features}-{self.contrast:g}-t{self.thumb_side}-m{self.min_side}"
+        return f"sift{self.max_side}-{self.features}-{self.contrast:g}-t{self.thumb_side}-m{self.min_side}-s{self.small_side}"
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Features:
     descriptors: np.ndarray
     shape: tuple[int, int]
     thumb: np.ndarray
+    small: bool = False  # the file's picture is tiny (shorter side below `small_side`)
+    pixels: np.ndarray | None = None  # grey, longer side at most `small_side`: what the search aligns
 
     @property
     def nbytes(self) -> int:
@@ -67,12 +70,26 @@ def _mirror_permutation() -> np.ndarray:
 MIRROR = _mirror_permutation()
 
 
-def grey_picture(path: Path, options: FeatureOptions) -> np.ndarray:
-    """The file as a grey array whose longer side is at most `max_side` and shorter side at least
-    `min_side` where the picture allows (raises ImageReadError)."""
+def load_features(path: Path, options: FeatureOptions) -> Features:
+    """The features of one file (raises ImageReadError)."""
+    from dataclasses import replace
+
     from PIL import Image
 
     picture = load_image(path).convert("L")
+    small = picture.copy()
+    small.thumbnail((options.small_side, options.small_side), Image.Resampling.BOX)
+    found = extract(grey_picture(picture, options), options)
+    return replace(found, small=min(picture.size) < options.small_side, pixels=np.asarray(small))
+
+
+def grey_picture(source: Path | object, options: FeatureOptions) -> np.ndarray:
+    """A file (or a grey PIL picture) as a grey array whose longer side is at most `max_side` and
+    shorter side at least `min_side` where the picture allows (raises ImageReadError)."""
+    from PIL import Image
+
+    picture = load_image(source).convert("L") if isinstance(source, Path) else source
+    assert isinstance(picture, Image.Image)
     scale = min(options.max_side / max(picture.size), 1.0)
     if min(picture.size) * scale < options.min_side:
         scale = min(options.min_side / min(picture.size), options.max_side * 2 / max(picture.size))

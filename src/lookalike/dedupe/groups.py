@@ -23,6 +23,7 @@ from .edges import Edges, undirected_max
 from .keepers import FileFacts, choose_keeper, file_facts
 
 Link = tuple[int, int, str, float, int | None]
+UNCHECKED = -9  # inliers of a candidate that was not checked
 
 
 class _UnionFind:
@@ -82,7 +83,7 @@ def classify_edges(candidates: Edges, thresholds: Thresholds, verify: Verify | N
     candidates left, kind "similar" (kept only where `thresholds.similar` asks for them)."""
     stats.candidates = len(candidates)
     confirmed = np.zeros(len(candidates), bool)
-    inliers = np.full(len(candidates), -2, np.int64)
+    inliers = np.full(len(candidates), UNCHECKED, np.int64)
     if verify is None:
         confirmed = candidates.score >= thresholds.candidate
         stats.accepted = int(confirmed.sum())
@@ -97,7 +98,7 @@ def classify_edges(candidates: Edges, thresholds: Thresholds, verify: Verify | N
     near: list[Link] = []
     other: list[Link] = []
     for e in range(len(candidates)):
-        count = None if inliers[e] == -2 else int(inliers[e])
+        count = None if inliers[e] == UNCHECKED else int(inliers[e])
         link = (int(candidates.i[e]), int(candidates.j[e]), "near" if confirmed[e] else "similar",
                 float(candidates.score[e]), count)
         (near if confirmed[e] else other).append(link)

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import LibraryError, LibraryLockedError
 from ..store.base import VectorStore
 from ..types import Cancel, PairVerdict, Progress
-from .verify import Verifier, VerifyOptions
+from .verify import Verifier, VerifyOptions, confirmed
 
 BATCH = 4096  # pairs verified between two writes to the store
 
@@ -31,7 +31,7 @@ class CheckedPairs:
     unsaved: list[str] = field(default_factory=list)
 
     def confirmed(self, options: VerifyOptions) -> np.ndarray:
-        return (self.inliers >= options.min_inliers) & (self.agreement >= options.min_agreement)
+        return confirmed(self.inliers, self.agreement, options)
 
 
 class PairChecker:
@@ -86,7 +86,7 @@ class PairChecker:
             self.checked += len(batch)
             self._save([PairVerdict(*keys[int(e)], self.method, int(n), float(g))
                         for e, n, g in zip(batch, done.inliers, done.agreement, strict=True)
-                        if n >= 0 and keys[int(e)][0] and keys[int(e)][0] != keys[int(e)][1]])
+                        if n != -1 and keys[int(e)][0] and keys[int(e)][0] != keys[int(e)][1]])
         return CheckedPairs(inliers, agreement, len(keys) - len(missing), len(missing),
                             self.verifier.computed - images_before)
 
