@@ -26,7 +26,8 @@ class FeatureOptions:
 
     def method(self) -> str:
         """A name for this recipe: verdicts measured with another recipe are not reused."""
-        return f"sift{self.max_side}-{self.features}-{self.contrast:g}-t{self.thumb_side}-m{self.min_side}-s{self.small_side}"
+        return (f"sift{self.max_side}-{self.features}-{self.contrast:g}-t{self.thumb_side}-m{self.min_side}"
+                f"-s{self.small_side}")
 
 
 @dataclass(frozen=True)

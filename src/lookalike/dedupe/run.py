@@ -92,7 +92,7 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
         raise TooManyItemsError(f"{len(edges)} candidate pairs to check by keypoints, more than {max_checks}: "
                                 "raise the threshold", count=len(edges), limit=max_checks)
     used = verify_options or VerifyOptions(min_inliers=options.min_inliers,
-                                           min_agreement=INVARIANT_AGREEMENT if options.invariant else 0.95)
+                                           min_agreement=INVARIANT_AGREEMENT if options.invariant else 0.965)
     checker = PairChecker(paths, hashes, store, used, cancel, verify_progress) if options.check else None
 
     def verify(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,7 @@ from .features import FeatureOptions, Features, load_features
 
 SEARCHED = -2  # the inliers of a pair of tiny pictures aligned by search
 CHUNK = 512  # pairs checked between two cancel/progress points and cache evictions
+CACHE_BYTES = 256 << 20  # features kept for later pairs (keeper checks) up to this much
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class VerifyOptions:
     tolerance: float = 0.015  # RANSAC reprojection error, as a share of the longer side
     min_inliers: int = DEFAULT_MIN_INLIERS
     min_spread: float = 0.12  # inliers' spread across their thinnest direction (see `spread`)
-    min_agreement: float = 0.95  # NCC of the aligned grey pixels over the overlap
+    min_agreement: float = 0.965  # NCC of the aligned grey pixels over the overlap
     min_overlap: float = 0.4  # the overlap as a share of the smaller picture
     min_search_agreement: float = 0.85  # tiny pictures aligned by search (see `search_alignment`)
     workers: int | None = None
@@ -258,6 +259,7 @@ class Verifier:
         inliers = np.zeros(len(left), np.int64)
         agreements = np.zeros(len(left), np.float64)
         images: set[int] = set()
+        done: list[int] = []  # images whose pairs of this call are all checked, oldest first
         workers = self.options.workers or available_cores()
 
         def load(position: int) -> tuple[int, Features | None]:
@@ -285,7 +287,11 @@ class Verifier:
                     for position in (int(left[edge]), int(right[edge])):
                         uses[position] -= 1
                         if uses[position] <= 0:
-                            self._cache.pop(position, None)
+                            done.append(position)
+                held = sum(f.nbytes for f in self._cache.values() if f is not None)
+                while done and held > CACHE_BYTES:  # over the budget: drop images no pair of this call needs
+                    dropped = self._cache.pop(done.pop(0), None)
+                    held -= dropped.nbytes if dropped is not None else 0
                 if progress is not None:
                     progress(edges.stop, len(left))
         return VerifyReport(inliers, agreements, len(images), len(left), time.perf_counter() - started)
