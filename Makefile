@@ -76,6 +76,7 @@ bench: setup
 	$(PY) benchmarks/pairs.py --sizes $(BENCH_SIZES)
 	$(PY) benchmarks/join_recall.py --size 200000 --dim 1280
 	$(PY) benchmarks/serve.py --samples $(SHARED)/samples --vectors 10000
+	$(PY) benchmarks/duplicates_quality.py --data $(SHARED)
 
 results: setup
 	$(PY) benchmarks/results.py --data $(SHARED) --out docs/results.md

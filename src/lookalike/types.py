@@ -107,6 +107,8 @@ class DuplicateOptions:
     check: bool = True
     neighbours: int = 10  # candidates each image proposes (work grows as N x neighbours)
     same_bytes: bool = False  # only byte-identical copies, by content hash: no model, no vectors
+    max_checks: int = 100_000  # pairs verified per run at most (the strongest first); the rest are unverified
+    similar_cap: int = 24  # a similar group larger than this is split into communities
 
 
 # what comes back -----------------------------------------------------------------------------------
@@ -232,6 +234,12 @@ class GroupingStats:
     refused_distinct: int = 0
     check_images: int = 0
     check_seconds: float = 0.0
+    reused: int = 0  # verdicts taken from the store (no keypoints computed for them)
+    keeper_checks: int = 0  # extra pairs checked against a group's keeper
+    refused_keeper: int = 0  # joins refused because a member is not the keeper's photo
+    unchecked: int = 0  # candidate pairs left unverified by the max_checks budget
+    similar_split: int = 0  # similar components split into communities (larger than similar_cap)
+    unsaved: str = ""  # why new verdicts could not be kept in the store (another writer held it)
 
 
 @dataclass
@@ -248,6 +256,18 @@ class DuplicateReport:
     saved: bool = False
     model: str = ""
     unsaved: str = ""  # why the groups could not be remembered (another writer held the library)
+
+
+@dataclass(frozen=True)
+class PairVerdict:
+    """Stored photo-level evidence for two contents (hash_a < hash_b) measured by one method: keypoint
+    inliers (-1: a file was unreadable) and the aligned pixels' agreement (NCC, -1: no alignment)."""
+
+    hash_a: str
+    hash_b: str
+    method: str
+    inliers: int
+    agreement: float
 
 
 @dataclass(frozen=True)

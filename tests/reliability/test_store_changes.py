@@ -90,7 +90,7 @@ def test_a_version_1_catalog_is_migrated_and_readable_read_only(tmp_path: Path) 
     assert reader.rows()["a.png"].ctime_ns == 0  # no ctime column yet: read as 0
     reader.close()
     writer = Catalog(path)
-    assert writer.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert writer.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     assert writer.rows()["a.png"].ctime_ns == 0
     writer.close()
 

@@ -145,26 +145,66 @@ def test_groups_kinds_verification_and_distinct_split() -> None:
 
     edges = Edges(np.array([1, 2, 3]), np.array([2, 3, 4]), np.array([0.95, 0.7, 0.65], np.float32))
     checked: list[tuple[int, int]] = []
+    same_photo = {frozenset(pair) for pair in [(1, 2), (2, 3), (0, 3), (1, 3)]}
 
-    def verify(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, int, float]:
+    def verify(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         checked.extend(zip(i.tolist(), j.tolist(), strict=True))
-        return np.array([50 if (a, b) == (2, 3) else 3 for a, b in zip(i, j, strict=True)]), 3, 0.0
+        found = np.array([frozenset((a, b)) in same_photo for a, b in zip(i.tolist(), j.tolist(), strict=True)])
+        return found, np.where(found, 50, 3)
 
     thresholds = Thresholds(candidate=0.6, accept=0.9)
-    groups, stats = build_groups(paths, hashes, edges, thresholds, verify, 20, facts=_facts)
-    assert checked == [(2, 3), (3, 4)]  # only the borderline edges are checked
+    groups, stats = build_groups(paths, hashes, edges, thresholds, verify, facts=_facts)
+    assert checked[:3] == [(1, 2), (2, 3), (3, 4)]  # every candidate is checked, even above accept
     assert [g.members for g in groups] == [paths[:4]]
     assert groups[0].kinds == ["exact", "near"]
     inliers = {(e.a.name, e.b.name): e.inliers for e in groups[0].edges}
-    assert inliers[("c.jpg", "d.jpg")] == 50 and inliers[("b.jpg", "c.jpg")] is None
-    assert stats.confirmed == 1 and stats.rejected == 1 and stats.accepted == 1
+    assert inliers[("c.jpg", "d.jpg")] == 50 and inliers[("b.jpg", "c.jpg")] == 50
+    assert stats.confirmed == 2 and stats.rejected == 1 and stats.accepted == 0
     # with --similar the rejected edge is kept as similar
-    similar, _ = build_groups(paths, hashes, edges, Thresholds(0.6, 0.9, similar=0.6), verify, 20, facts=_facts)
+    similar, _ = build_groups(paths, hashes, edges, Thresholds(0.6, 0.9, similar=0.6), verify, facts=_facts)
     assert "similar" in similar[0].kinds and len(similar[0].members) == 5
     # "c and d are distinct": the group splits at that link and c, d never share a group
-    split, stats = build_groups(paths, hashes, edges, thresholds, verify, 20, distinct={("h2", "h3")}, facts=_facts)
+    split, stats = build_groups(paths, hashes, edges, thresholds, verify, distinct={("h2", "h3")}, facts=_facts)
     assert [g.members for g in split] == [paths[:3]]
     assert stats.refused_distinct == 1
+
+
+def test_near_groups_do_not_chain_through_a_middle_photo() -> None:
+    """A~B and B~C are confirmed but A and C are different photos: whichever is the keeper, the group
+    never holds both A and C (every member is checked against the keeper)."""
+    from lookalike.dedupe.edges import Edges
+
+    paths = [Path(f"/x/{name}.jpg") for name in "abc"]
+    pixels = {"a.jpg": 300, "b.jpg": 200, "c.jpg": 100}  # a is the best keeper
+    same_photo = {frozenset((0, 1)), frozenset((1, 2))}
+    asked: list[tuple[int, int]] = []
+
+    def verify(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        asked.extend(zip(i.tolist(), j.tolist(), strict=True))
+        found = np.array([frozenset((a, b)) in same_photo for a, b in zip(i.tolist(), j.tolist(), strict=True)])
+        return found, np.where(found, 60, 0)
+
+    edges = Edges(np.array([0, 1]), np.array([1, 2]), np.array([0.9, 0.95], np.float32))
+    groups, stats = build_groups(paths, ["h0", "h1", "h2"], edges, Thresholds(0.6, 0.9), verify,
+                                 facts=lambda p: FileFacts(p, pixels[p.name], 10, 0))
+    assert len(groups) == 1 and len(groups[0].members) == 2
+    assert {p.name for p in groups[0].members} != {"a.jpg", "c.jpg"}
+    assert (2, 0) in asked or (0, 2) in asked  # the join was checked against the keeper
+    assert stats.refused_keeper == 1 and stats.keeper_checks == 1
+
+
+def test_similar_groups_are_capped_by_communities() -> None:
+    from lookalike.dedupe.similar import similar_components
+
+    # two dense clusters of 10 joined by one weak link: one component of 20, split at the weak link
+    links = [(a, b, 0.9) for base in (0, 10) for a in range(base, base + 10) for b in range(a + 1, base + 10)]
+    links.append((3, 14, 0.61))
+    groups, split = similar_components(20, links, [1] * 20, cap=12)
+    assert split == 1 and sorted(map(sorted, groups)) == [list(range(10)), list(range(10, 20))]
+    again, _ = similar_components(20, links, [1] * 20, cap=12)
+    assert again == groups  # seeded: the same split every run
+    whole, split = similar_components(20, links, [1] * 20, cap=40)
+    assert split == 0 and len(whole) == 1
 
 
 def test_keeper_rules() -> None:
@@ -199,6 +239,8 @@ def test_verification_confirms_edited_copies_and_rejects_other_photos(tmp_path: 
     rotated, flipped, other, other2 = report.inliers.tolist()
     assert rotated >= 40 and flipped >= 40
     assert other < 20 and other2 < 20
+    assert report.confirmed(VerifyOptions()).tolist() == [True, True, False, False]
+    assert min(report.agreement[:2]) >= VerifyOptions().min_agreement  # the aligned pixels agree
     assert report.images == 4 and report.pairs == 4
 
 
@@ -240,7 +282,7 @@ def test_cancel_stops_the_join_and_the_keypoint_checks_between_steps(tmp_path: P
     verifier = Verifier(paths)
     with pytest.raises(Cancelled):  # told to stop after the images are read: no pair is checked
         verifier.verify(np.array([0, 0]), np.array([1, 2]), cancel=lambda: next(asked) >= 3)
-    assert next(asked) == 5 and all(verifier._cache[k] is not None for k in range(3))
+    assert next(asked) == 5 and all(verifier._cache.get(k) is not None for k in range(3))
 
 
 def _tree(root: Path) -> dict[str, bytes]:

@@ -150,6 +150,20 @@ def test_decisions_and_settings(store: VectorStore, folder: Path) -> None:
             store.set_meta("duplicate_threshold", "0.9")
 
 
+def test_verdicts_are_kept_by_hash_pair_in_either_order_and_method(store: VectorStore) -> None:
+    from lookalike.types import PairVerdict
+
+    hashes = sorted(set(store.snapshot().hashes))
+    a, b, c = hashes[:3]
+    assert store.verdicts([(a, b)], "m1") == {}
+    assert store.record_verdicts([PairVerdict(a, b, "m1", 40, 0.99), PairVerdict(a, c, "m1", 0, -1.0)]) == 2
+    found = store.verdicts([(b, a), (c, a), (b, c)], "m1")  # either order; (b, c) never checked
+    assert found == {(a, b): PairVerdict(a, b, "m1", 40, 0.99), (a, c): PairVerdict(a, c, "m1", 0, -1.0)}
+    assert store.verdicts([(a, b)], "m2") == {}  # another recipe's evidence is not reused
+    store.record_verdicts([PairVerdict(a, b, "m1", 12, 0.5)])  # replaced, not duplicated
+    assert store.verdicts([(a, b)], "m1")[(a, b)].inliers == 12
+
+
 def test_sync_again_embeds_nothing_new(store: VectorStore, folder: Path) -> None:
     before = store.snapshot()
     report = store.sync()

@@ -227,8 +227,9 @@ class PlainProgress:
     plain line such as `indexing: 500/2000 images` at most every `every` seconds, and a last one at
     the end when any was printed (short runs print nothing)."""
 
-    def __init__(self, label: str, every: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.label, self.every, self.clock = label, every, clock
+    def __init__(self, label: str, every: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 unit: str = "images") -> None:
+        self.label, self.every, self.clock, self.unit = label, every, clock, unit
         self.last: float | None = None
         self.printed = False
 
@@ -237,15 +238,16 @@ class PlainProgress:
         if self.last is None:
             self.last = now
         if (now - self.last >= self.every and done < total) or (done >= total and self.printed):
-            typer.echo(f"{self.label}: {done}/{total} images", err=True)
+            typer.echo(f"{self.label}: {done}/{total} {self.unit}", err=True)
             self.last, self.printed = now, done < total
 
 
-def progress_bar(label: str, quiet: bool) -> Callable[[int, int], None] | None:
+def progress_bar(label: str, quiet: bool, unit: str = "images") -> Callable[[int, int], None] | None:
     """An embedding bar on a terminal, plain lines every few seconds elsewhere; none with --quiet."""
     if quiet:
         return None
-    return TqdmBar(label) if sys.stderr.isatty() else PlainProgress(label)
+    return TqdmBar(label, unit=unit[:-1] if unit.endswith("s") else unit) if sys.stderr.isatty() \
+        else PlainProgress(label, unit=unit)
 
 
 def report_failures(failures: list[ImageReadError]) -> None:

@@ -77,6 +77,8 @@ def duplicates(
                                              "fast, no model.")] = False,
     min_inliers: Annotated[int, typer.Option(
         min=4, help="Keypoint inliers that confirm a pair.")] = DEFAULT_MIN_INLIERS,
+    max_checks: Annotated[int, typer.Option(
+        min=0, help="Budget: candidate pairs checked at photo level at most, strongest first.")] = 100_000,
     library: LibraryOption = None,
     exact: ExactOption = False,
     recall: RecallOption = None,
@@ -113,14 +115,15 @@ def duplicates(
                                    "--similar and --threshold", argument="same-bytes")
     options = DuplicateOptions(threshold=threshold, verify=verify, invariant=invariant,
                                similar=-1.0 if similar else None, keep=keep, min_inliers=min_inliers,
-                               same_bytes=same_bytes)
+                               same_bytes=same_bytes, max_checks=max_checks)
     target = source(folder, library, model)
     if folder is not None:
         check_folder(folder)
     with service_for(folder, device, precision, batch_size, workers, max_megapixels, store=store,
                      backend=backend) as service:
         found = service.duplicates(target, options, join_choice(exact, recall), progress_bar("embedding", quiet),
-                                   join_bar(progress, "duplicates"))
+                                   join_bar(progress, "duplicates"),
+                                   verify_progress=progress_bar("checking", quiet, "pairs"))
         _show(service, found, folder, model, action, to, apply, undo_log, fmt, (grid, report))
 
 
@@ -133,9 +136,14 @@ def _show(service: Lookalike, found: DuplicateReport, folder: Path | None, model
         said("duplicates", join)
     used, stats = found.thresholds, found.stats
     if found.model:  # a run on vectors (not --same-bytes)
-        typer.echo(f"duplicates: candidate {used.candidate:.3f}, accept {used.accept:.3f} ({used.source}); "
-                   f"{stats.candidates} candidate pairs, {stats.checked} checked on {stats.check_images} images "
-                   f"in {stats.check_seconds:.1f} s, {stats.confirmed} confirmed", err=True)
+        typer.echo(f"duplicates: candidate {used.candidate:.3f} ({used.source}); {stats.candidates} candidate "
+                   f"pairs, {stats.checked} checked on {stats.check_images} images in {stats.check_seconds:.1f} s, "
+                   f"{stats.reused} reused from the library, {stats.confirmed} confirmed", err=True)
+        if stats.unchecked:
+            typer.echo(f"budget hit: {stats.unchecked} weaker candidate pairs were not checked at photo level "
+                       "(at most similar); raise --max-checks to check them", err=True)
+        if stats.unsaved:
+            typer.echo(f"note: checks not kept in the library ({one_line(stats.unsaved)})", err=True)
     else:
         typer.echo(f"duplicates: {used.source}, {found.count} files", err=True)
     if found.unsaved:

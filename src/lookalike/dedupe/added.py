@@ -10,7 +10,8 @@ from ..store.base import VectorStore
 from ..types import AddedDuplicate, DuplicateOptions
 from .decisions import is_distinct
 from .run import SAVED_THRESHOLD_KEY, resolve_thresholds
-from .verify import Verifier, opencv_available
+from .verdicts import PairChecker
+from .verify import VerifyOptions, opencv_available
 
 
 def added_duplicates(store: VectorStore, first_new_id: int, threshold: float | None = None,
@@ -18,8 +19,9 @@ def added_duplicates(store: VectorStore, first_new_id: int, threshold: float | N
     """Files indexed with id >= `first_new_id` that have the same content as a file indexed before
     them ("exact"), or that duplicate one ("near"). With `threshold` a similarity alone decides;
     without, the model's calibrated decision of `duplicates` (the store's saved calibration first):
-    each new file's `neighbours` nearest older files above the candidate threshold, accepted above the
-    accept threshold and checked by keypoints in between (only above it when OpenCV is missing)."""
+    each new file's `neighbours` nearest older files above the candidate threshold, each confirmed at
+    photo level (verdicts shared with `duplicates` through the store), or, when OpenCV is missing,
+    accepted above the accept threshold only."""
     found = store.snapshot()
     ids, hashes = found.ids, found.hashes
     split = int(np.searchsorted(ids, first_new_id))
@@ -36,12 +38,16 @@ def added_duplicates(store: VectorStore, first_new_id: int, threshold: float | N
     new = found.vectors[split:]
     scores, indices, _ = cross_knn(new, found.vectors[:split], 1 if floor >= accept else neighbours, floor, options)
     fresh = np.asarray([hashes[split + offset] not in old_hash for offset in range(len(new))], dtype=bool)
-    borderline = (indices >= 0) & (scores < accept) & fresh[:, None]
-    inliers = np.full(scores.shape, -1, np.int64)
-    if borderline.any() and opencv_available():
-        rows, cols = np.nonzero(borderline)
-        inliers[rows, cols] = Verifier(found.paths).verify(rows + split, indices[rows, cols]).inliers
-    min_inliers = DuplicateOptions().min_inliers
+    checking = threshold is None and opencv_available()
+    candidates = (indices >= 0) & fresh[:, None] & (checking | (scores >= accept))
+    confirmed = np.zeros(scores.shape, bool)
+    if checking and candidates.any():
+        rows, cols = np.nonzero(candidates)
+        rule = VerifyOptions()
+        checker = PairChecker(found.paths, hashes, store, rule)
+        confirmed[rows, cols] = checker.check(rows + split, indices[rows, cols]).confirmed(rule)
+    elif candidates.any():
+        confirmed = candidates
     marked = store.distinct_pairs()  # "not a duplicate" decisions hold here too
     duplicates: list[AddedDuplicate] = []
     told: set[object] = set()  # a video has a row per frame: it is told once, at its first match
@@ -57,7 +63,7 @@ def added_duplicates(store: VectorStore, first_new_id: int, threshold: float | N
             other = int(indices[offset, rank])
             if other < 0 or is_distinct(marked, hashes[row], hashes[other]):
                 continue
-            if scores[offset, rank] >= accept or inliers[offset, rank] >= min_inliers:
+            if confirmed[offset, rank]:
                 duplicates.append(AddedDuplicate(found.paths[row], found.paths[other], "near",
                                                  float(scores[offset, rank])))
                 told.add(found.paths[row])

@@ -1,7 +1,8 @@
 """`duplicates` end to end on any store: the thresholds in force (explicit, saved by `calibrate
 --save`, or the model's calibrated defaults), candidate edges from the join (with query-time
-invariance on request: mirror, rotations, crops), verification, "not a duplicate" decisions, groups
-and keepers. The one duplicate engine: the CLI, the web page, the service and check-on-add use it."""
+invariance on request: mirror, rotations, crops), photo-level verification of every candidate (its
+verdicts kept in the store by content hashes and reused), "not a duplicate" decisions, groups that
+do not chain, and keepers. The one duplicate engine: the CLI, the web page, the service and check-on-add use it."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from ..types import (
 from .decisions import remember_groups
 from .edges import Edges, candidate_edges, undirected_max
 from .groups import build_groups
-from .verify import Verifier, VerifyOptions, check_cancel, opencv_available
+from .verdicts import PairChecker
+from .verify import VerifyOptions, check_cancel, opencv_available
 from .videos import files_of, frame_edge_source
 
 SAVED_THRESHOLD_KEY = "duplicate_threshold"
@@ -36,6 +38,7 @@ EdgeSource = Callable[[np.ndarray, float, int], Edges]
 """(vectors, candidate floor, k): each row's at most k best other rows scoring >= the floor."""
 FALLBACK_THRESHOLD = 0.95
 INVARIANT_NEIGHBOURS = 10
+INVARIANT_AGREEMENT = 0.85  # captioned, deeply cropped copies: the caption lowers the aligned pixels' NCC
 
 
 def resolve_thresholds(model: str, options: DuplicateOptions, saved: str | None = None) -> Thresholds:
@@ -62,12 +65,16 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
                   distinct: set[tuple[str, str]] | None = None, saved: str | None = None,
                   verify_options: VerifyOptions | None = None, edge_source: EdgeSource | None = None,
                   max_checks: int | None = None, cancel: Cancel | None = None,
+                  store: VectorStore | None = None, verify_progress: Progress | None = None,
                   ) -> tuple[list[DuplicateGroup], Thresholds, GroupingStats]:
     """The engine on ready vectors (one per path, same order) and content hashes. Each image proposes
     at most `options.neighbours` candidates above the candidate floor, so the work grows as N x k,
-    never with the number of pairs above a threshold. `edge_source` answers that (default: the exact
-    range search; the service passes the join). `max_checks` refuses a run that would check more
-    candidate pairs by keypoints than that; `cancel` is asked between keypoint batches."""
+    never with the number of pairs above a threshold. Every candidate is checked at photo level
+    (unless `options.check` is off: then the threshold alone decides), at most `options.max_checks`
+    of them, strongest first; `store` (when given) supplies and keeps the verdicts. `edge_source`
+    answers the candidates (default: the exact search; the service passes the join). `max_checks`
+    refuses a run that would check more pairs than that (TooManyItemsError); `cancel` is asked
+    between keypoint batches; `verify_progress` hears (pairs checked, pairs to check)."""
     thresholds = resolve_thresholds(model, options, saved)
     floor = min(thresholds.candidate, thresholds.similar if thresholds.similar is not None else 1.0)
     if options.invariant:
@@ -79,22 +86,29 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
     else:
         edges = (edge_source or _exact_edges)(vectors, floor, options.neighbours)
     check_cancel(cancel)
-    use_check = options.check and (options.verify or thresholds.accept > thresholds.candidate)
-    if use_check and not opencv_available():
+    if options.check and not opencv_available():
         raise LookalikeError("checking duplicate pairs needs OpenCV: pip install opencv-python-headless "
                              "(or pass an explicit threshold with no check)")
-    verifier = Verifier(paths, verify_options or VerifyOptions(min_inliers=options.min_inliers)) if use_check else None
+    if max_checks is not None and len(edges) > max_checks:
+        raise TooManyItemsError(f"{len(edges)} candidate pairs to check by keypoints, more than {max_checks}: "
+                                "raise the threshold", count=len(edges), limit=max_checks)
+    used = verify_options or VerifyOptions(min_inliers=options.min_inliers,
+                                           min_agreement=INVARIANT_AGREEMENT if options.invariant else 0.965)
+    checker = PairChecker(paths, hashes, store, used, cancel, verify_progress) if options.check else None
 
-    def verify(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, int, float]:
-        assert verifier is not None
-        if max_checks is not None and len(i) > max_checks:
-            raise TooManyItemsError(f"{len(i)} candidate pairs to check by keypoints, more than {max_checks}: "
-                                    "raise the threshold", count=len(i), limit=max_checks)
-        report = verifier.verify(i, j, cancel)
-        return report.inliers, report.images, report.seconds
+    def verify(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert checker is not None
+        found = checker.check(i, j)
+        return found.confirmed(used), found.inliers
 
-    groups, stats = build_groups(paths, hashes, edges, thresholds, verify if verifier else None,
-                                 options.min_inliers, distinct, options.keep)
+    groups, stats = build_groups(paths, hashes, edges, thresholds, verify if checker else None,
+                                 distinct=distinct, keep=options.keep, vectors=vectors,
+                                 max_checks=options.max_checks, similar_cap=options.similar_cap)
+    if checker is not None:
+        stats.reused, stats.check_images = checker.reused, checker.verifier.computed
+        stats.check_seconds = checker.seconds
+        stats.checked = checker.checked
+        stats.unsaved = "; ".join(checker.unsaved)
     return groups, thresholds, stats
 
 
@@ -134,12 +148,14 @@ def join_edges(join: JoinOptions | None = None, progress: Progress | None = None
 
 def find_duplicates(store: VectorStore, options: DuplicateOptions | None = None, join: JoinOptions | None = None,
                     progress: Progress | None = None, max_checks: int | None = None,
-                    remember: bool = True, cancel: Cancel | None = None) -> DuplicateReport:
+                    remember: bool = True, cancel: Cancel | None = None,
+                    verify_progress: Progress | None = None) -> DuplicateReport:
     """Duplicate groups of any store from its vectors (the model is built only for `invariant` views),
     with its "not a duplicate" decisions and saved calibration; `max_checks` as in `group_vectors`.
     With `remember`, a persistent store keeps the groups for `distinct --group N` (skipped while
     another writer holds the store). `cancel` is asked between join cells and keypoint batches: True
-    stops the run with `Cancelled`, nothing remembered."""
+    stops the run with `Cancelled`, nothing remembered (verdicts already checked are kept).
+    `verify_progress` (default: `progress`) hears the photo-level checks."""
     options = options or DuplicateOptions()
     if options.threshold is not None:
         check_threshold(options.threshold)
@@ -153,7 +169,8 @@ def find_duplicates(store: VectorStore, options: DuplicateOptions | None = None,
     groups, thresholds, stats = group_vectors(
         paths, vectors, hashes, found.spec.model, options,
         store.embedder() if options.invariant else None, store.distinct_pairs(), store.get_meta(SAVED_THRESHOLD_KEY),
-        edge_source=source, max_checks=max_checks, cancel=cancel)
+        edge_source=source, max_checks=max_checks, cancel=cancel, store=store,
+        verify_progress=verify_progress or progress)
     saved, unsaved = False, ""
     if remember and store.persistent and store.writable:
         try:

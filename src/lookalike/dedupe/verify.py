@@ -1,57 +1,93 @@
-"""Geometric verification of candidate pairs: SIFT keypoints (RootSIFT descriptors) matched with a
-ratio test, a RANSAC similarity transform (rotation, uniform scale, shift: what cropping, resizing and
-rotating a picture do) and its inliers counted, also against the mirrored image so flips verify. A pair
-is confirmed when enough inliers agree on a sane transform that covers a real part of both pictures,
-which tells an edited copy from a different object that only looks alike: a similarity has 4 degrees
-of freedom, so chance matches between different pictures rarely agree on one (a homography's 8 let
-them). Runs on candidate edges only, in threads (OpenCV releases the GIL)."""
+"""Photo-level verification of candidate pairs: is one picture the other one cropped, resized,
+rotated, mirrored or re-coloured? Two pieces of evidence, both required:
+
+1. geometry: RootSIFT keypoints matched with a ratio test, and a RANSAC similarity transform (rotation,
+   uniform scale, shift: what cropping, resizing and rotating a picture do; never a perspective change
+   of a 3-D scene) with enough inliers spread over a real part of both pictures, tried against the
+   mirrored picture too;
+2. pixels: the first picture warped onto the second with that transform agrees with it over their
+   overlap (normalised cross-correlation of grey levels, so brightness and contrast changes do not
+   matter). Another shot of the same object can pass the first test on a flat object, never the
+   second: its background, lighting and viewpoint differ.
+
+Keypoints are computed once per image, in threads (OpenCV releases the GIL), a chunk of pairs at a
+time; an image's features are dropped once its last pair is checked, so memory follows a chunk, not
+the whole folder. Thresholds measured in docs/results.md (benchmarks/duplicates_quality.py)."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..errors import Cancelled, ImageReadError
-from ..images import load_image
 from ..system import available_cores
-from ..types import DEFAULT_MIN_INLIERS, Cancel
+from ..types import DEFAULT_MIN_INLIERS, Cancel, Progress
+from .features import FeatureOptions, Features, load_features
+
+SEARCHED = -2  # the inliers of a pair of tiny pictures aligned by search
+CHUNK = 512  # pairs checked between two cancel/progress points and cache evictions
+CACHE_BYTES = 256 << 20  # features kept for later pairs (keeper checks) up to this much
 
 
 @dataclass(frozen=True)
 class VerifyOptions:
-    """Feature budget and the acceptance rule (defaults measured in docs/duplicates.md)."""
+    """The acceptance rule (defaults measured in docs/results.md) and the feature recipe."""
 
-    max_side: int = 512
-    features: int = 2000
-    contrast: float = 0.02  # SIFT's contrast threshold: below OpenCV's 0.04 so soft pictures keep keypoints
-    detector: str = "sift"
+    features: FeatureOptions = field(default_factory=FeatureOptions)
     ratio: float = 0.8
-    tolerance: float = 0.01  # RANSAC reprojection error, as a share of the longer side
+    tolerance: float = 0.015  # RANSAC reprojection error, as a share of the longer side
     min_inliers: int = DEFAULT_MIN_INLIERS
     min_spread: float = 0.12  # inliers' spread across their thinnest direction (see `spread`)
+    min_agreement: float = 0.965  # NCC of the aligned grey pixels over the overlap
+    min_overlap: float = 0.4  # the overlap as a share of the smaller picture
+    min_search_agreement: float = 0.9  # tiny pictures aligned by search (see `search_alignment`)
     workers: int | None = None
+
+    def method(self) -> str:
+        """What a stored verdict was measured with (inliers and agreement are stored, not the verdict,
+        so the thresholds may change without new checks)."""
+        return (f"{self.features.method()}-r{self.ratio:g}-e{self.tolerance:g}-s{self.min_spread:g}"
+                f"-o{self.min_overlap:g}")
 
 
 @dataclass(frozen=True)
-class _Features:
-    points: np.ndarray
-    descriptors: np.ndarray | None
-    shape: tuple[int, int]
+class PairCheck:
+    """The evidence for one pair: RANSAC inliers (-1: a file could not be read) and how well the
+    aligned pixels agree (NCC in [-1, 1]; -1 when no transform was found)."""
+
+    inliers: int  # SEARCHED: a tiny picture, aligned by search instead of keypoints
+    agreement: float
+
+    def confirmed(self, options: VerifyOptions) -> bool:
+        if self.inliers == SEARCHED:
+            return self.agreement >= options.min_search_agreement
+        return self.inliers >= options.min_inliers and self.agreement >= options.min_agreement
 
 
 @dataclass
 class VerifyReport:
-    """Inliers per edge (-1: a file could not be read), and what the check cost."""
+    """Inliers and agreement per edge, and what the check cost."""
 
     inliers: np.ndarray
+    agreement: np.ndarray
     images: int
     pairs: int
     seconds: float
+
+    def confirmed(self, options: VerifyOptions) -> np.ndarray:
+        return confirmed(self.inliers, self.agreement, options)
+
+
+def confirmed(inliers: np.ndarray, agreement: np.ndarray, options: VerifyOptions) -> np.ndarray:
+    """The rule of `PairCheck.confirmed` over arrays."""
+    keypoints = (inliers >= options.min_inliers) & (agreement >= options.min_agreement)
+    return keypoints | ((inliers == SEARCHED) & (agreement >= options.min_search_agreement))
 
 
 def opencv_available() -> bool:
@@ -59,37 +95,6 @@ def opencv_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("cv2") is not None
-
-
-def _grey(path: Path, max_side: int) -> np.ndarray:
-    import cv2
-
-    picture = load_image(path)
-    picture.thumbnail((max_side, max_side))
-    return cv2.cvtColor(np.asarray(picture), cv2.COLOR_RGB2GRAY)
-
-
-def root_sift(descriptors: np.ndarray) -> np.ndarray:
-    """RootSIFT (Arandjelovic & Zisserman 2012): L1-normalised, square-rooted SIFT, whose Euclidean
-    distance is the Hellinger distance of the originals; it matches markedly better."""
-    total = np.abs(descriptors).sum(axis=1, keepdims=True) + 1e-7
-    return np.sqrt(descriptors / total).astype(np.float32)
-
-
-def _features(grey: np.ndarray, options: VerifyOptions) -> _Features:
-    import cv2
-
-    if options.detector == "sift":
-        detector = cv2.SIFT_create(nfeatures=options.features,  # type: ignore[attr-defined]
-                                   contrastThreshold=options.contrast)
-    else:
-        detector = cv2.ORB_create(nfeatures=options.features, scaleFactor=1.2, nlevels=10,  # type: ignore[attr-defined]
-                                  fastThreshold=10)
-    keypoints, descriptors = detector.detectAndCompute(grey, None)
-    points = np.asarray([k.pt for k in keypoints], dtype=np.float32).reshape(-1, 2)
-    if descriptors is not None and descriptors.dtype != np.uint8:
-        descriptors = root_sift(descriptors)
-    return _Features(points, descriptors, (int(grey.shape[0]), int(grey.shape[1])))
 
 
 def spread(points: np.ndarray, shape: tuple[int, int]) -> float:
@@ -104,88 +109,198 @@ def spread(points: np.ndarray, shape: tuple[int, int]) -> float:
     return float(high - low) / float(min(shape))
 
 
-def count_inliers(a: _Features, b: _Features, options: VerifyOptions) -> int:
-    """Inliers of the RANSAC similarity transform from a to b; 0 when its scale is absurd or its
-    inliers lie along a thin band of either picture (a shared caption or logo strip, not the scene)."""
+def _matches(a: np.ndarray, b: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ratio-test matches (a row, b row) between unit descriptors, by one matrix product."""
+    if len(a) < 2 or len(b) < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    similarity = a @ b.T
+    top = np.argpartition(-similarity, 1, axis=1)[:, :2]
+    scores = np.take_along_axis(similarity, top, axis=1)
+    first = scores.argmax(axis=1)
+    rows = np.arange(len(a))
+    best, second = scores[rows, first], scores[rows, 1 - first]
+    distance = np.sqrt(np.maximum(2 - 2 * best, 0))
+    keep = distance < ratio * np.sqrt(np.maximum(2 - 2 * second, 0))
+    return rows[keep], top[rows, first][keep]
+
+
+def _align(a: Features, b: Features, mirrored: bool, options: VerifyOptions) -> tuple[int, np.ndarray | None]:
+    """Inliers and the similarity transform from a's keypoints to b's (or mirrored b's); 0 inliers when
+    the transform's scale is absurd or its inliers lie along a thin band (a caption, a logo strip)."""
     import cv2
 
-    if a.descriptors is None or b.descriptors is None or len(a.points) < 4 or len(b.points) < 4:
-        return 0
-    binary = a.descriptors.dtype == np.uint8
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING if binary else cv2.NORM_L2)
-    matches = matcher.knnMatch(a.descriptors, b.descriptors, k=2)
-    good = [m[0] for m in matches if len(m) == 2 and m[0].distance < options.ratio * m[1].distance]
-    if len(good) < 6:
-        return 0
-    source = a.points[[m.queryIdx for m in good]]
-    target = b.points[[m.trainIdx for m in good]]
-    transform, mask = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC, maxIters=4000,
+    if len(a.points) < 4 or len(b.points) < 4:
+        return 0, None
+    rows, cols = _matches(a.unit_descriptors(), b.unit_descriptors(mirrored), options.ratio)
+    if len(rows) < 6:
+        return 0, None
+    source = a.points[rows]
+    target = (b.mirrored_points() if mirrored else b.points)[cols]
+    transform, mask = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC, maxIters=2000,
                                                   ransacReprojThreshold=options.tolerance * max(b.shape))
     if transform is None:
-        return 0
+        return 0, None
     determinant = float(np.linalg.det(transform[:2, :2]))  # the scale squared
     if not 0.01 < determinant < 100:
-        return 0
+        return 0, None
     inside = mask.ravel().astype(bool)
     reach = min(spread(source[inside], a.shape), spread(target[inside], b.shape))
-    return int(inside.sum()) if reach >= options.min_spread else 0
+    return (int(inside.sum()), transform) if reach >= options.min_spread else (0, None)
+
+
+def agreement(a: Features, b: Features, transform: np.ndarray, mirrored: bool, options: VerifyOptions) -> float:
+    """NCC of a's thumbnail warped onto b's (mirrored when asked) over their overlap, both slightly
+    blurred (JPEG blocks and resampling are not differences); -1 when they overlap too little."""
+    import cv2
+
+    scale_a = a.thumb.shape[1] / a.shape[1]
+    scale_b = b.thumb.shape[1] / b.shape[1]
+    warp = transform.astype(np.float64).copy()
+    warp[:, :2] *= scale_b / scale_a
+    warp[:, 2] *= scale_b
+    target = (b.thumb[:, ::-1] if mirrored else b.thumb).astype(np.float32)
+    height, width = target.shape
+    source = cv2.GaussianBlur(a.thumb.astype(np.float32), (0, 0), 1.0)
+    warped = cv2.warpAffine(source, warp, (width, height), flags=cv2.INTER_LINEAR)
+    inside = cv2.warpAffine(np.ones_like(source), warp, (width, height), flags=cv2.INTER_NEAREST) > 0.5
+    inside = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    overlap = int(inside.sum())
+    source_area = source.size * abs(float(np.linalg.det(warp[:, :2])))
+    if overlap < 64 or overlap < options.min_overlap * min(source_area, target.size):
+        return -1.0
+    x = warped[inside].astype(np.float64)
+    y = cv2.GaussianBlur(target, (0, 0), 1.0)[inside].astype(np.float64)
+    x -= x.mean()
+    y -= y.mean()
+    norm = float(np.sqrt((x * x).sum() * (y * y).sum()))
+    return float((x * y).sum() / norm) if norm > 1e-9 else -1.0
+
+
+def check_pair(a: Features, b: Features, options: VerifyOptions) -> PairCheck:
+    """The best evidence that b is a (cropped, resized, rotated, re-coloured) copy of a, plain or
+    mirrored: the first orientation that confirms, else the stronger of the two."""
+    best = PairCheck(0, -1.0)
+    for mirrored in (False, True):
+        inliers, transform = _align(a, b, mirrored, options)
+        if transform is None:
+            continue
+        found = PairCheck(inliers, agreement(a, b, transform, mirrored, options))
+        if found.confirmed(options):
+            return found
+        if (found.agreement, found.inliers) > (best.agreement, best.inliers):
+            best = found
+    if (a.small or b.small) and a.pixels is not None and b.pixels is not None:
+        return PairCheck(SEARCHED, search_alignment(a.pixels, b.pixels))
+    return best
+
+
+def search_alignment(a: np.ndarray, b: np.ndarray) -> float:
+    """For tiny pictures (too few keypoints): the best NCC of one picture, scaled to 50-100% of the
+    other's width, mirrored or not, at any shift inside the other (either way round). Measured on
+    32x32 CIFAR-10 cats: edited copies 0.86-0.99, random pairs of different cats up to 0.86, so 0.9."""
+    import cv2
+
+    best = -1.0
+    for outer, inner in ((a, b), (b, a)):
+        height, width = outer.shape
+        for mirrored in (False, True):
+            template = (inner[:, ::-1] if mirrored else inner).astype(np.float32)
+            for share in np.arange(0.5, 1.001, 0.05):
+                w = int(round(width * share))
+                h = int(round(w * template.shape[0] / template.shape[1]))
+                if h > height or w < 8 or h < 8:
+                    continue
+                shrink = w < template.shape[1]
+                scaled = cv2.resize(template, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+                found = cv2.matchTemplate(np.ascontiguousarray(outer, dtype=np.float32), scaled,
+                                          cv2.TM_CCOEFF_NORMED)
+                best = max(best, float(np.nan_to_num(found, nan=-1.0).max()))
+    return best
 
 
 class Verifier:
-    """Keypoints per image (plain and mirrored), computed once on first use."""
+    """Checks pairs of `paths`; each image's features are computed on first use and kept while pairs
+    still need them."""
 
     def __init__(self, paths: list[Path], options: VerifyOptions | None = None) -> None:
         self.paths = paths
         self.options = options or VerifyOptions()
-        self._cache: dict[int, tuple[_Features, _Features] | None] = {}
+        self._cache: dict[int, Features | None] = {}
+        self.computed = 0  # images whose features were computed (a second run on cached verdicts: 0)
 
-    def _load(self, position: int) -> tuple[_Features, _Features] | None:
-        import cv2
+    def features(self, position: int) -> Features | None:
+        """The features of one image (None when it cannot be read), computed now when not cached."""
+        if position not in self._cache:
+            try:
+                self._cache[position] = load_features(self.paths[position], self.options.features)
+            except ImageReadError:
+                self._cache[position] = None
+            self.computed += 1
+        return self._cache[position]
 
-        try:
-            grey = _grey(self.paths[position], self.options.max_side)
-        except ImageReadError:
-            return None
-        return _features(grey, self.options), _features(cv2.flip(grey, 1), self.options)
-
-    def pair(self, i: int, j: int) -> int:
-        """Inliers of (i, j), or of (i, mirrored j) when that is better and the plain pair is not
-        already confirmed; -1 when either file is unreadable."""
-        a, b = self._cache[i], self._cache[j]
+    def pair(self, i: int, j: int) -> PairCheck:
+        a, b = self._cache.get(i), self._cache.get(j)
         if a is None or b is None:
-            return -1
-        plain = count_inliers(a[0], b[0], self.options)
-        if plain >= self.options.min_inliers:
-            return plain
-        return max(plain, count_inliers(a[0], b[1], self.options))
+            return PairCheck(-1, -1.0)
+        return check_pair(a, b, self.options)
 
-    def verify(self, i: np.ndarray, j: np.ndarray, cancel: Cancel | None = None) -> VerifyReport:
-        """Inliers for every edge (i[e], j[e]), in parallel; `cancel` is asked before each image and
-        each pair, and a True stops the work (Cancelled) once the pairs in progress end."""
+    def verify(self, i: np.ndarray, j: np.ndarray, cancel: Cancel | None = None,
+               progress: Progress | None = None) -> VerifyReport:
+        """Evidence for every edge (i[e], j[e]), in parallel, a chunk of pairs at a time; `cancel` is
+        asked before each image and each pair (a True stops with Cancelled); `progress` hears
+        (pairs done, pairs) after each chunk."""
         import cv2
 
         started = time.perf_counter()
         cv2.setNumThreads(1)  # parallel across pairs instead
-        needed = sorted((set(map(int, i)) | set(map(int, j))) - set(self._cache))
+        left = np.asarray(i, dtype=np.int64)
+        right = np.asarray(j, dtype=np.int64)
+        uses = Counter(left.tolist()) + Counter(right.tolist())
+        inliers = np.zeros(len(left), np.int64)
+        agreements = np.zeros(len(left), np.float64)
+        images: set[int] = set()
+        done: list[int] = []  # images whose pairs of this call are all checked, oldest first
         workers = self.options.workers or available_cores()
 
-        def load(position: int) -> tuple[_Features, _Features] | None:
+        def load(position: int) -> tuple[int, Features | None]:
             check_cancel(cancel)
-            return self._load(position)
+            try:
+                return position, load_features(self.paths[position], self.options.features)
+            except ImageReadError:
+                return position, None
 
-        def pair(a: int, b: int) -> int:
+        def pair(edge: int) -> tuple[int, PairCheck]:
             check_cancel(cancel)
-            return self.pair(a, b)
+            return edge, self.pair(int(left[edge]), int(right[edge]))
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lookalike-verify") as pool:
-            for position, features in zip(needed, pool.map(load, needed), strict=True):
-                self._cache[position] = features
-            counts: list[Any] = list(pool.map(pair, map(int, i), map(int, j)))
-        return VerifyReport(np.asarray(counts, dtype=np.int64), len(needed), len(counts),
-                            time.perf_counter() - started)
+            for start in range(0, len(left), CHUNK):
+                edges = range(start, min(start + CHUNK, len(left)))
+                needed = sorted({int(left[e]) for e in edges} | {int(right[e]) for e in edges} - set(self._cache))
+                for position, found in pool.map(load, needed):
+                    self._cache[position] = found
+                    self.computed += 1
+                images.update(needed)
+                for edge, result in pool.map(pair, edges):
+                    inliers[edge], agreements[edge] = result.inliers, result.agreement
+                for edge in edges:
+                    for position in (int(left[edge]), int(right[edge])):
+                        uses[position] -= 1
+                        if uses[position] <= 0:
+                            done.append(position)
+                held = sum(f.nbytes for f in self._cache.values() if f is not None)
+                while done and held > CACHE_BYTES:  # over the budget: drop images no pair of this call needs
+                    dropped = self._cache.pop(done.pop(0), None)
+                    held -= dropped.nbytes if dropped is not None else 0
+                if progress is not None:
+                    progress(edges.stop, len(left))
+        return VerifyReport(inliers, agreements, len(images), len(left), time.perf_counter() - started)
 
 
 def check_cancel(cancel: Cancel | None) -> None:
     """Raise Cancelled when `cancel` says the caller gave up."""
     if cancel is not None and cancel():
         raise Cancelled("cancelled")
+
+
+PairCheckFn = Callable[[np.ndarray, np.ndarray], VerifyReport]

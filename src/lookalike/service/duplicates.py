@@ -32,12 +32,15 @@ class DuplicateVerbs(ServiceCore):
 
     def duplicates(self, target: Target, options: DuplicateOptions | None = None, join: JoinChoice | None = None,
                    progress: Progress | None = None, join_progress: Progress | None = None,
-                   max_checks: int | None = None, cancel: Cancel | None = None) -> DuplicateReport:
-        """Duplicate groups: exact copies by hash, near copies above the model's thresholds, borderline
-        pairs checked by keypoints, with the library's "not a duplicate" decisions and calibration; a
-        library remembers the groups for `distinct --group N`. More than `max_checks` pairs to check is
-        refused (TooManyItemsError). `cancel` is asked between join cells and keypoint batches: when it
-        returns True the run stops with `Cancelled` (the web server's jobs use it)."""
+                   max_checks: int | None = None, cancel: Cancel | None = None,
+                   verify_progress: Progress | None = None) -> DuplicateReport:
+        """Duplicate groups: exact copies by hash, near copies among each image's nearest candidates,
+        every one confirmed at photo level (keypoints + aligned pixels; verdicts kept in a library and
+        reused) and checked against its group's keeper, with the library's "not a duplicate" decisions
+        and calibration; a library remembers the groups for `distinct --group N`. More than
+        `max_checks` pairs to check is refused (TooManyItemsError). `cancel` is asked between join
+        cells and keypoint batches: when it returns True the run stops with `Cancelled` (the web
+        server's jobs use it). `verify_progress` (default: `join_progress`) hears the checks."""
         options = options or DuplicateOptions()
         parse_rule(options.keep)
         check_threshold(options.threshold)
@@ -45,7 +48,7 @@ class DuplicateVerbs(ServiceCore):
             return self._same_bytes(target, options.keep)
         store = self.store(target, progress, write=True)  # a library remembers the groups
         return find_duplicates(store, options, join_options(join, self.settings.recall), join_progress, max_checks,
-                               cancel=cancel)
+                               cancel=cancel, verify_progress=verify_progress)
 
     def _same_bytes(self, target: Target, keep: str) -> DuplicateReport:
         """Byte-identical copies only: a folder is hashed (no model, no library needed), a library

@@ -41,7 +41,7 @@ import numpy as np
 
 from ..embedders import Embedder, EmbeddingSpec
 from ..errors import ImageReadError
-from ..types import Match
+from ..types import Match, PairVerdict
 
 if TYPE_CHECKING:
     from ..pipeline import PipelineOptions
@@ -231,6 +231,16 @@ class VectorStore(Protocol):
 
     def record_distinct(self, hashes: Sequence[str]) -> int:
         """Mark every pair among these content hashes as distinct; returns how many pairs were new."""
+        ...
+
+    def verdicts(self, pairs: Sequence[tuple[str, str]], method: str) -> dict[tuple[str, str], PairVerdict]:
+        """Stored photo-level evidence for these content-hash pairs (either order) measured by `method`,
+        keyed (low hash, high hash); pairs never checked are absent."""
+        ...
+
+    def record_verdicts(self, verdicts: Sequence[PairVerdict]) -> int:
+        """Keep photo-level evidence (hash_a < hash_b; a pair already stored for its method is replaced)
+        in one transaction, under the writer lock; returns how many were written."""
         ...
 
     def close(self) -> None:

@@ -21,10 +21,10 @@ from ..embedders import Embedder, EmbeddingSpec, create_embedder
 from ..errors import ImageReadError, InvalidArgumentError, LibraryError, LibraryLockedError, SpecMismatchError
 from ..join.exact import knn, rank_hits
 from ..pipeline import PipelineOptions
-from ..types import Match
+from ..types import Match, PairVerdict
 from .base import Checkpoint, LibraryStats, Snapshot, StoredFile, SyncReport
 from .catalog import Catalog, NewFile
-from .decisions import distinct_pairs, record_distinct
+from .decisions import distinct_pairs, record_distinct, record_verdicts, verdicts
 from .engine import EmbedEngine
 from .frames import (
     FILE_MASK,
@@ -370,6 +370,13 @@ class Library:
     def record_distinct(self, hashes: Sequence[str]) -> int:
         with self._writing(), writer_lock(self.paths.lock):
             return record_distinct(self.catalog, hashes)
+
+    def verdicts(self, pairs: Sequence[tuple[str, str]], method: str) -> dict[tuple[str, str], PairVerdict]:
+        return verdicts(self.catalog, pairs, method)
+
+    def record_verdicts(self, found: Sequence[PairVerdict]) -> int:
+        with self._writing(), writer_lock(self.paths.lock):
+            return record_verdicts(self.catalog, found)
 
     def failures(self) -> list[ImageReadError]:
         """The files recorded as unreadable, with their reasons."""

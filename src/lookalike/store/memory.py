@@ -15,7 +15,7 @@ from ..errors import ImageReadError, InvalidArgumentError, LibraryError
 from ..images import find_images
 from ..join.exact import knn, rank_hits
 from ..pipeline import PipelineOptions, embed_paths
-from ..types import Match
+from ..types import Match, PairVerdict
 from .base import Checkpoint, LibraryStats, Snapshot, StoredFile, SyncReport
 from .scan import hash_files
 from .vectors import IndexParams
@@ -40,6 +40,7 @@ class MemoryStore:
         self._vectors: np.ndarray | None = None
         self._failures: list[ImageReadError] = []
         self._identities: dict[tuple[int, int], int] | None = None
+        self._verdicts: dict[tuple[str, str, str], PairVerdict] = {}
 
     # identity ---------------------------------------------------------------------------------
     def embedder(self) -> Embedder:
@@ -212,6 +213,20 @@ class MemoryStore:
 
     def record_distinct(self, hashes: Sequence[str]) -> int:
         raise LibraryError(_NO_LIBRARY, path=self.root)
+
+    def verdicts(self, pairs: Sequence[tuple[str, str]], method: str) -> dict[tuple[str, str], PairVerdict]:
+        """Verdicts recorded on this store while it lives (nothing is written to disk)."""
+        found = {}
+        for a, b in pairs:
+            key = (a, b) if a < b else (b, a)
+            if (verdict := self._verdicts.get((*key, method))) is not None:
+                found[key] = verdict
+        return found
+
+    def record_verdicts(self, verdicts: Sequence[PairVerdict]) -> int:
+        kept = [v for v in verdicts if v.hash_a and v.hash_a < v.hash_b]
+        self._verdicts.update({(v.hash_a, v.hash_b, v.method): v for v in kept})
+        return len(kept)
 
     def close(self) -> None:
         self._vectors = None

@@ -27,7 +27,7 @@ from ..errors import (
     display_path,
 )
 from ..pipeline import PipelineOptions
-from ..types import Match
+from ..types import Match, PairVerdict
 from .base import Checkpoint, LibraryStats, Snapshot, StoredFile, SyncReport
 from .postgres_schema import (
     LOCK_CLASS,
@@ -40,6 +40,7 @@ from .postgres_schema import (
     find_libraries,
     redact,
     split_url,
+    verdicts_table_sql,
 )
 from .postgres_sync import PostgresSyncer, bulk_load, read_rows
 from .scan import count_pending, scan_folder
@@ -356,6 +357,36 @@ class PostgresStore:
                                      "unnest(%s::text[], %s::text[]) ON CONFLICT DO NOTHING",
                                      ([a for a, _ in pairs], [b for _, b in pairs]))
             return int(done.rowcount)
+
+    def verdicts(self, pairs: Sequence[tuple[str, str]], method: str) -> dict[tuple[str, str], PairVerdict]:
+        import psycopg
+
+        wanted = sorted({(a, b) if a < b else (b, a) for a, b in pairs if a and b and a != b})
+        if not wanted:
+            return {}
+        try:
+            with self._lock:
+                rows = self.conn.execute(
+                    f"SELECT v.hash_a, v.hash_b, v.inliers, v.agreement FROM {self.library.verdicts} v JOIN "
+                    "unnest(%s::text[], %s::text[]) AS w(a, b) ON v.hash_a = w.a AND v.hash_b = w.b "
+                    "WHERE v.method = %s", ([a for a, _ in wanted], [b for _, b in wanted], method)).fetchall()
+        except psycopg.errors.UndefinedTable:  # a store from before verdicts, never written since
+            return {}
+        return {(str(a), str(b)): PairVerdict(str(a), str(b), method, int(n), float(g)) for a, b, n, g in rows}
+
+    def record_verdicts(self, verdicts: Sequence[PairVerdict]) -> int:
+        kept = [v for v in verdicts if v.hash_a and v.hash_a < v.hash_b]
+        if not kept:
+            return 0
+        with self.writing() as conn, conn.transaction():
+            conn.execute(verdicts_table_sql(self.library))
+            conn.execute(f"INSERT INTO {self.library.verdicts} (hash_a, hash_b, method, inliers, agreement) "
+                         "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::float8[]) "
+                         "ON CONFLICT (hash_a, hash_b, method) DO UPDATE SET inliers = EXCLUDED.inliers, "
+                         "agreement = EXCLUDED.agreement",
+                         ([v.hash_a for v in kept], [v.hash_b for v in kept], [v.method for v in kept],
+                          [int(v.inliers) for v in kept], [float(v.agreement) for v in kept]))
+        return len(kept)
 
 
 def store_models(url: str, root: str | os.PathLike[str]) -> list[str]:

@@ -4,8 +4,9 @@ database are safe).
 
 Tables: `lookalike_libraries` (one row per (root, model): spec, meta, vector type) and, per library
 N, `lookalike_files_N` (file facts + a `vector(dim)` or `halfvec(dim)` column with an HNSW index,
-cosine) and `lookalike_distinct_N` (the "not a duplicate" decisions). One table per library keeps
-the column's dimension fixed, so the HNSW index and every query work on it directly.
+cosine), `lookalike_distinct_N` (the "not a duplicate" decisions) and `lookalike_verdicts_N` (the
+photo-level checks of duplicate pairs, by content hashes; created on first use in older stores).
+One table per library keeps the column's dimension fixed, so the HNSW index and every query work on it directly.
 """
 
 from __future__ import annotations
@@ -161,6 +162,17 @@ class LibraryRow:
     def distinct(self) -> str:
         return f"lookalike_distinct_{self.id}"
 
+    @property
+    def verdicts(self) -> str:
+        return f"lookalike_verdicts_{self.id}"
+
+
+def verdicts_table_sql(library: LibraryRow) -> str:
+    """The statement that creates a library's verdicts table when it is missing."""
+    return (f"CREATE TABLE IF NOT EXISTS {library.verdicts} (hash_a TEXT NOT NULL, hash_b TEXT NOT NULL, "
+            "method TEXT NOT NULL, inliers INTEGER NOT NULL, agreement DOUBLE PRECISION NOT NULL, "
+            "PRIMARY KEY (hash_a, hash_b, method))")
+
 
 def _library(values: tuple[Any, ...]) -> LibraryRow:
     row_id, root, spec, kind = values
@@ -198,6 +210,7 @@ def create_library(conn: Any, root: str, spec: EmbeddingSpec, vector_type: str =
         conn.execute(hnsw_index_sql(made, ops))
         conn.execute(f"CREATE TABLE {made.distinct} (hash_a TEXT NOT NULL, hash_b TEXT NOT NULL, "
                      "PRIMARY KEY (hash_a, hash_b))")
+        conn.execute(verdicts_table_sql(made))
     return made
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 FRAMES_VERSION = 4  # the migration that added videos (files.time, frames): keep it a step of its own
+VERDICTS_VERSION = 5  # the migration that added the photo-level verdict cache (pair_verdicts)
 NOW = "CAST(strftime('%s', 'now') AS REAL)"
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -47,6 +48,19 @@ MIGRATIONS: dict[int, str] = {
         time REAL NOT NULL,
         vector BLOB NOT NULL,
         PRIMARY KEY (file_id, n)
+    );
+    """,
+    # duplicates: photo-level checks by content-hash pair, so a second run reuses them
+    VERDICTS_VERSION: """
+    CREATE TABLE pair_verdicts (
+        hash_a TEXT NOT NULL,
+        hash_b TEXT NOT NULL,
+        method TEXT NOT NULL,
+        inliers INTEGER NOT NULL,
+        agreement REAL NOT NULL,
+        created REAL NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS REAL)),
+        PRIMARY KEY (hash_a, hash_b, method),
+        CHECK (hash_a < hash_b)
     );
     """,
 }
