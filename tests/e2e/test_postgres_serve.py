@@ -55,5 +55,5 @@ def test_serve_answers_a_search_from_a_postgresql_store(tmp_path: Path, fresh_da
         assert found.status_code == 200, found.text
         results = found.json()["results"]
         assert len(results) == 2 and results[0]["path"] == "img_3.png"
-        assert results[0]["score"] == pytest.approx(1.0, abs=1e-4) > results[1]["score"]
+        assert results[0]["score"] == pytest.approx(1.0, abs=1e-4) and results[0]["score"] > results[1]["score"]
     assert "serving" in (tmp_path / "serve.log").read_text()

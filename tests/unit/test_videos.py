@@ -130,7 +130,7 @@ def test_a_catalog_from_before_videos_is_migrated(clips: Path) -> None:
         library.sync()
         catalog_path = library.catalog.path
     db = sqlite3.connect(catalog_path)  # back to the schema before videos, as older lookalikes wrote it
-    db.executescript("DROP TABLE frames; ALTER TABLE files DROP COLUMN time; "
+    db.executescript("DROP TABLE pair_verdicts; DROP TABLE frames; ALTER TABLE files DROP COLUMN time; "
                      f"PRAGMA user_version={FRAMES_VERSION - 1};")
     db.close()
     with Library.open(clips, readonly=True) as old:  # read-only: not migrated, still answers

@@ -26,6 +26,7 @@ from ..types import (
     Thresholds,
     check_threshold,
 )
+from ..video import is_video
 from .decisions import remember_groups
 from .edges import Edges, candidate_edges, undirected_max
 from .groups import build_groups
@@ -96,10 +97,23 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
                                            min_agreement=INVARIANT_AGREEMENT if options.invariant else 0.965)
     checker = PairChecker(paths, hashes, store, used, cancel, verify_progress) if options.check else None
 
+    framed = np.array([is_video(path) for path in paths], bool)
+    best = {(min(int(a), int(b)), max(int(a), int(b))): float(score)
+            for a, b, score in zip(edges.i, edges.j, edges.score, strict=True)} if framed.any() else {}
+
     def verify(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Photo pairs: keypoints and aligned pixels. A pair with a video: the best frame pair's score
+        against the accept score (the pixel check reads one picture per file, not the matched frame)."""
         assert checker is not None
-        found = checker.check(i, j)
-        return found.confirmed(used), found.inliers
+        video = framed[i] | framed[j]
+        ok, inliers = np.zeros(len(i), bool), np.zeros(len(i), np.int64)
+        if (~video).any():
+            found = checker.check(i[~video], j[~video])
+            ok[~video], inliers[~video] = found.confirmed(used), found.inliers
+        for n in np.flatnonzero(video):
+            a, b = int(i[n]), int(j[n])
+            ok[n] = best.get((min(a, b), max(a, b)), -1.0) >= thresholds.accept
+        return ok, inliers
 
     groups, stats = build_groups(paths, hashes, edges, thresholds, verify if checker else None,
                                  distinct=distinct, keep=options.keep, vectors=vectors,
