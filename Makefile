@@ -37,7 +37,7 @@ TEST_WORKERS ?= 2
 test: setup
 	bash scripts/ensure_chromium.sh
 	bash scripts/ensure_pgvector.sh
-	$(PY) -m pytest -q --durations=20 -n $(TEST_WORKERS)
+	$(PY) -m pytest -q --durations=20 -n $(TEST_WORKERS) --dist worksteal
 
 test-all: setup
 	bash scripts/ensure_chromium.sh
