@@ -14,6 +14,19 @@ from ..embedders.base import l2_normalize
 Tight = tuple[float, int, float]  # (share of the points, points per cluster, spread)
 
 
+def _centres(rng: np.random.Generator, clusters: int, width: int, spread: float,
+             uneven: tuple[float, float] | None, tight: Tight | None,
+             count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Cluster centres, spreads and weights, drawn in the order the seeds have always used."""
+    if tight is None:  # the order of draws as before, so existing seeds keep their data
+        centres = rng.standard_normal((clusters, width), dtype=np.float32)
+        spreads, weights = _mixture(rng, clusters, spread, uneven)
+    else:
+        spreads, weights = _mixture(rng, clusters, spread, uneven, tight, count)
+        centres = rng.standard_normal((len(spreads), width), dtype=np.float32)
+    return centres, spreads, weights
+
+
 def _mixture(rng: np.random.Generator, clusters: int, spread: float, uneven: tuple[float, float] | None,
              tight: Tight | None = None, count: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
     """Each cluster's noise scale and weight: `spread` and equal weights for all, or (`uneven` =
@@ -56,12 +69,7 @@ def clustered_vectors(
     """
     rng = np.random.default_rng(seed)
     clusters = clusters or max(1, int(np.sqrt(count)))
-    if tight is None:  # the order of draws as before, so existing seeds keep their data
-        centres = rng.standard_normal((clusters, dim), dtype=np.float32)
-        spreads, weights = _mixture(rng, clusters, spread, uneven)
-    else:
-        spreads, weights = _mixture(rng, clusters, spread, uneven, tight, count)
-        centres = rng.standard_normal((len(spreads), dim), dtype=np.float32)
+    centres, spreads, weights = _centres(rng, clusters, dim, spread, uneven, tight, count)
     clusters = len(spreads)
 
     def draw(n: int) -> np.ndarray:
@@ -102,12 +110,7 @@ def write_clustered_npy(
     rng = np.random.default_rng(seed)
     clusters = clusters or max(1, int(np.sqrt(count)))
     width = intrinsic or dim
-    if tight is None:  # the order of draws as before, so existing seeds keep their data
-        centres = rng.standard_normal((clusters, width), dtype=np.float32)
-        spreads, weights = _mixture(rng, clusters, spread, uneven)
-    else:
-        spreads, weights = _mixture(rng, clusters, spread, uneven, tight, count)
-        centres = rng.standard_normal((len(spreads), width), dtype=np.float32)
+    centres, spreads, weights = _centres(rng, clusters, width, spread, uneven, tight, count)
     clusters = len(spreads)
     rotation = None
     if intrinsic is not None:  # (intrinsic, dim) orthonormal rows: unit vectors stay unit vectors
