@@ -111,6 +111,7 @@ def test_classical_methods(labelled_folder: Path, tmp_path: Path) -> None:
     assert same > other
 
 
+@pytest.mark.slow  # make test checks the same figures exactly in the README's eval block (test_readme)
 @pytest.mark.shared_data
 def test_eval_reports_ukbench_ns(shared_data: Path, effnet) -> None:
     result = evaluate_model(load_labelled(shared_data / "ukbench-a"), effnet)
