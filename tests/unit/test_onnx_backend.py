@@ -159,6 +159,10 @@ def test_auto_picks_onnx_on_a_cpu_and_torch_on_a_gpu(monkeypatch: pytest.MonkeyP
     assert onnx_backend.choose_backend("auto", "auto", "int8") == "onnx"
     with pytest.raises(InvalidArgumentError, match="runs on the CPU"):
         onnx_backend.choose_backend("onnx", "cuda", "fp32")
+    monkeypatch.setattr(onnx_backend, "nvidia_gpu_present", lambda: False)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # an install without the onnx extra
+    assert onnx_backend.choose_backend("auto", "cpu", "fp32") == "torch"
+    assert onnx_backend.choose_backend("onnx", "cpu", "fp32") == "onnx"  # asked for: its missing extra is one line
 
 
 def _imported(stderr: str) -> set[str]:

@@ -5,6 +5,7 @@ loads the torch model, to export it again (see onnx_cache, onnx_export)."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 from collections.abc import Callable
@@ -43,9 +44,18 @@ def choose_backend(backend: str, device: str | None, precision: str) -> str:
             raise InvalidArgumentError("the ONNX backend runs on the CPU: use --device cpu, or --backend torch on "
                                        "a GPU", argument="backend")
         return "onnx"
-    if backend == "torch" or precision == "bf16" or _wants_gpu(device):
+    if backend == "torch" or precision == "bf16" or _wants_gpu(device) or not onnx_installed():
         return "torch"
     return "onnx"
+
+
+def onnx_installed() -> bool:
+    """Whether this install has what running and making exports needs (the `onnx` extra): without it,
+    `auto` is torch, with no export attempted and no warning on every run."""
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
+    except ValueError:  # a module set to None in sys.modules (blocked)
+        return False
 
 
 def _int8_refusal(name: str, reason: str) -> ModelLoadError:
