@@ -62,9 +62,22 @@ def wait_until(page: Page, script: str, seconds: float = 30.0) -> None:
     """Poll `script` (a JavaScript function) until it returns true: Playwright's wait_for_function
     evaluates strings inside the page, which the page's CSP forbids (no unsafe-eval)."""
     deadline = time.monotonic() + seconds
-    while not page.evaluate(script):
+    while not _evaluated(page, script):
         assert time.monotonic() < deadline, f"timed out waiting for {script}"
         page.wait_for_timeout(100)
+
+
+def _evaluated(page: Page, script: str) -> bool:
+    """The script's answer, or False while the page is between two documents (a new tab that opens
+    about:blank first and then its blob: URL destroys the context an evaluation runs in)."""
+    from playwright.sync_api import Error
+
+    try:
+        return bool(page.evaluate(script))
+    except Error as exc:
+        if "context was destroyed" in str(exc) or "navigat" in str(exc):
+            return False
+        raise
 
 
 def not_blank(path: Path) -> None:
@@ -215,6 +228,7 @@ def test_a_wrong_token_says_so_and_originals_open_with_the_token(browser, servic
             with page.expect_popup() as opened:
                 page.click("#viewer-original")
             tab = opened.value
+            tab.wait_for_url(lambda url: url.startswith("blob:"))
             wait_until(tab, "() => document.images.length > 0 && document.images[0].naturalWidth > 0")
             assert tab.url.startswith("blob:") and TOKEN not in tab.url
             tab.close()
