@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from .errors import LookalikeError
@@ -15,3 +16,12 @@ def require(module: str, extra: str, purpose: str) -> ModuleType:
     except ImportError:
         raise LookalikeError(f"{purpose} needs {module.split('.')[0]}: pip install 'lookalike[{extra}]'",
                              missing=module, extra=extra) from None
+
+
+def installed(module: str) -> bool:
+    """Whether `module` can be imported here, found without importing it (False for a module set to
+    None in sys.modules, as tests do to block one)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:
+        return False

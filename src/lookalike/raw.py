@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 from typing import Any, BinaryIO
@@ -13,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import ImageReadError, LookalikeError
-from .extras import require
+from .extras import installed, require
 
 RAW_EXTENSIONS = frozenset(
     {".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".orf", ".rw2", ".raf", ".pef",
@@ -25,10 +24,7 @@ _FLIP = {3: Image.Transpose.ROTATE_180, 5: Image.Transpose.ROTATE_90, 6: Image.T
 
 def raw_supported() -> bool:
     """Whether this install reads camera RAW files (rawpy is importable)."""
-    try:
-        return importlib.util.find_spec("rawpy") is not None
-    except ValueError:  # a module set to None in sys.modules (blocked)
-        return False
+    return installed("rawpy")
 
 
 def is_raw(path: str | os.PathLike[str]) -> bool:

@@ -12,7 +12,6 @@ Every failure is an `ImageReadError(path, reason)`.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -21,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import ImageReadError, LookalikeError
-from .extras import require
+from .extras import installed, require
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
 _THUMB = 32  # side of the grey thumbnail the scene-change measure compares
@@ -53,10 +52,7 @@ class VideoFrame:
 
 def video_supported() -> bool:
     """Whether this install reads videos (PyAV is importable)."""
-    try:
-        return importlib.util.find_spec("av") is not None
-    except ValueError:  # a module set to None in sys.modules (blocked)
-        return False
+    return installed("av")
 
 
 def is_video(path: str | os.PathLike[str]) -> bool:

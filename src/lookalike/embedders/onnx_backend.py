@@ -5,7 +5,6 @@ loads the torch model, to export it again (see onnx_cache, onnx_export)."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import sys
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidArgumentError, ModelLoadError
+from ..extras import installed
 from ..system import nvidia_gpu_present
 from .base import Embedder
 from .onnx_cache import check_export, export_dir, export_lock, model_cache_dir, weights_fingerprint
@@ -52,10 +52,7 @@ def choose_backend(backend: str, device: str | None, precision: str) -> str:
 def onnx_installed() -> bool:
     """Whether this install has what running and making exports needs (the `onnx` extra): without it,
     `auto` is torch, with no export attempted and no warning on every run."""
-    try:
-        return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
-    except ValueError:  # a module set to None in sys.modules (blocked)
-        return False
+    return installed("onnxruntime") and installed("onnx")
 
 
 def _int8_refusal(name: str, reason: str) -> ModelLoadError:
