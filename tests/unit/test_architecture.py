@@ -194,3 +194,17 @@ def test_no_module_passes_400_lines() -> None:
     counts = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     long = {name: count for name, count in counts.items() if count > 400}
     assert not long, long
+
+
+def test_no_merge_conflict_markers_left() -> None:
+    """A merge left `<<<<<<<`/`=======`/`>>>>>>>` lines in docs/results.md once; they must never land."""
+    root = PACKAGE.parents[1]
+    markers = ("<<<<<<< ", "=======\n", ">>>>>>> ")
+    found = []
+    for folder, pattern in (("src", "*.py"), ("tests", "*.py"), ("benchmarks", "*.py"), ("docs", "*.md"),
+                            ("scripts", "*.sh"), (".", "*.md"), (".", "*.toml"), (".", "Makefile")):
+        for path in (root / folder).glob(pattern) if folder == "." else (root / folder).rglob(pattern):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(keepends=True), 1):
+                if line.startswith(markers) or line.rstrip("\n") == "<<<<<<<":
+                    found.append(f"{path.relative_to(root)}:{number}")
+    assert not found, f"merge conflict markers: {found}"
