@@ -1,5 +1,6 @@
 """The Ray Data actor that holds one model: it decodes its batch's files (threads, as the local
-pipeline does) and embeds them, and returns every row with its vector or its failure reason."""
+pipeline does) and embeds them, and returns every row with its vector (a video's every sampled frame
+with its moment) or its failure reason."""
 
 from __future__ import annotations
 
@@ -30,8 +31,11 @@ class EmbedActor:
 
     def __call__(self, batch: Any) -> Any:
         """A `pyarrow.Table` of files in (path_bytes, hash, size, mtime_ns, ctime_ns), the same rows
-        out with path, width, height, error and vector added."""
+        out with path, width, height, error, vector (a video's first frame), times and frames (a
+        video's every frame time, and its frames 1.. vectors; null for a photo)."""
         import pyarrow as pa
+
+        from .shards import frames_type
 
         raw = [bytes(b) for b in batch.column("path_bytes").to_pylist()]
         paths = [self.root / os.fsdecode(b) for b in raw]
@@ -41,20 +45,28 @@ class EmbedActor:
         widths: list[int | None] = [None] * len(paths)
         heights: list[int | None] = [None] * len(paths)
         errors: list[str | None] = [None] * len(paths)
-        done_rows: set[int] = set()
+        times: list[list[float] | None] = [None] * len(paths)
+        frames: list[list[np.ndarray] | None] = [None] * len(paths)
         for done in self.pipeline.iter_batches(paths):
-            for path, vector, size in zip(done.paths, done.vectors, done.sizes, strict=True):
-                row = where[path]
-                if row in done_rows:  # a video's later frames: a shard row holds its first frame only
-                    continue
-                done_rows.add(row)
-                vectors[row] = vector
-                widths[row], heights[row] = size
+            moments = done.times or [None] * len(done.paths)
+            for path, vector, size, moment in zip(done.paths, done.vectors, done.sizes, moments, strict=True):
+                row, first = where[path], True
+                if moment is not None:  # a video: one vector per sampled frame, in order
+                    seen = times[row] = [*(times[row] or []), float(moment)]
+                    first = len(seen) == 1
+                if first:
+                    vectors[row] = vector
+                    widths[row], heights[row] = size
+                else:
+                    frames[row] = [*(frames[row] or []), vector]
             for failure in done.failures:
                 errors[where[Path(failure.path or "")]] = str(failure.reason)
         texts = [b.decode("utf-8", "replace") for b in raw]
+        more = [None if times[row] is None else [v.tolist() for v in frames[row] or []] for row in range(len(paths))]
         return batch.append_column("path", pa.array(texts, pa.string())) \
             .append_column("width", pa.array(widths, pa.int32())) \
             .append_column("height", pa.array(heights, pa.int32())) \
             .append_column("error", pa.array(errors, pa.string())) \
-            .append_column("vector", pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel(), pa.float32()), dim))
+            .append_column("vector", pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel(), pa.float32()), dim)) \
+            .append_column("times", pa.array(times, pa.list_(pa.float64()))) \
+            .append_column("frames", pa.array(more, frames_type(dim)))

@@ -4,7 +4,8 @@ rows land in Parquet shards that the sync then ingests chunk by chunk (store.eng
 
 Without an address a local Ray starts on 127.0.0.1 and is shut down after; `address="auto"` joins
 the cluster this machine belongs to, `ray://HOST:PORT` a remote one (its workers must see the
-folder and the shards folder at the same paths, e.g. on shared storage)."""
+folder and the shards folder at the same paths, e.g. on shared storage). A video's row holds every
+sampled frame (scale.shards), so a sync stores what the in-process engine would."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -154,19 +156,25 @@ def embed_to_shards(files: list[FileFacts], root: Path, model: str, spec: Embedd
 
 
 def ray_engine(model: str, spec: EmbeddingSpec, options: RayOptions, embed_options: dict[str, Any],
-               max_pixels: int | None, library_dir: Path, run: RayRun) -> EmbedEngine:
+               max_pixels: int | None, library_dir: Path | None, run: RayRun) -> EmbedEngine:
     """A sync engine (store.engine) that embeds on Ray, then yields the shards in chunks; `run`
-    is filled in as it goes."""
+    is filled in as it goes. Unless `options.shards` keeps them, the shards go to a folder in
+    `library_dir` (None, for a store that is not on disk: a new temporary folder), removed after."""
 
     def engine(root: Path, files: list[FileFacts]) -> Iterator[EmbeddedBatch]:
         keep = options.shards is not None
-        out = options.shards if options.shards is not None else library_dir / f".ray-shards-{os.getpid()}"
+        if options.shards is not None:
+            out = options.shards
+        elif library_dir is None:
+            out = Path(tempfile.mkdtemp(prefix="lookalike-ray-shards-"))
+        else:
+            out = library_dir / f".ray-shards-{os.getpid()}"
         if not keep and out.exists():
             shutil.rmtree(out)
         try:
             embed_to_shards(files, root, model, spec, out, options, embed_options, max_pixels, run)
             for batch in batches_from_shards(out, root, spec.dim):
-                run.embedded += len(batch.paths)
+                run.embedded += len(set(batch.paths))  # a video: one file, several frames
                 run.failed += len(batch.failures)
                 yield batch
         finally:

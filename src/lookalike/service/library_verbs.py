@@ -47,7 +47,9 @@ class LibraryVerbs(ServiceCore):
              engine: EmbedEngine | None = None) -> SyncReport:
         """Bring a store up to date: embed only new or changed files, drop deleted ones (`engine`:
         who embeds them, default this process)."""
-        if engine is not None and isinstance(store, Library):
+        from ..store.postgres import PostgresStore
+
+        if engine is not None and isinstance(store, (Library, PostgresStore)):
             return store.sync(retry_failed=retry_failed, options=self.pipeline_options(progress),
                               index_params=index_params, rebuild_index=rebuild_index, rehash=rehash, engine=engine)
         return store.sync(retry_failed=retry_failed, options=self.pipeline_options(progress),
@@ -63,13 +65,20 @@ class LibraryVerbs(ServiceCore):
         return RayOptions(address=self.settings.ray_address, batch_size=self.settings.batch_size or 64)
 
     def _ray_engine(self, store: VectorStore, options: RayOptions) -> tuple[EmbedEngine, RayRun]:
-        if not isinstance(store, Library):
-            raise LibraryError("the Ray engine indexes libraries on disk; index without --store, then "
-                               "load the library into the store", argument="engine")
+        """A Ray engine for a library on disk (shards in it) or a PostgreSQL store (shards in a
+        temporary folder, or `options.shards`), filling the returned run."""
+        from ..store.postgres import PostgresStore
+
+        if not isinstance(store, (Library, PostgresStore)):
+            raise LibraryError("the Ray engine indexes a library on disk or a PostgreSQL store", argument="engine")
         options.check()
         run = RayRun()
-        engine = ray_engine(store.model_location(), store.spec, options, self.settings.embed_options(),
-                            self.settings.max_pixels, store.location, run)
+        if isinstance(store, Library):
+            model, shards_in = store.model_location(), store.location
+        else:
+            model, shards_in = store.spec.model, None  # the model as the store builds it; shards in a temp folder
+        engine = ray_engine(model, store.spec, options, self.settings.embed_options(), self.settings.max_pixels,
+                            shards_in, run)
         return engine, run
 
     def index(self, folder: Path, library: Path | None = None, model: str | None = None,

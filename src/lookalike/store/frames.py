@@ -9,7 +9,7 @@ file. Moves keep the file id, so they keep the frames; deletions and re-embeddin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -81,6 +81,26 @@ def frame_vectors(catalog: Catalog, dim: int) -> tuple[np.ndarray, np.ndarray, l
     vectors = np.frombuffer(b"".join(blobs), np.float32).reshape(len(blobs), dim).copy() if blobs else \
         np.zeros((0, dim), np.float32)
     return np.asarray(items, dtype=np.int64), vectors, times
+
+
+def count_frames(catalog: Catalog) -> int:
+    """How many frames 1.. indexed videos have (items beyond one per file)."""
+    if not _has_frames(catalog):
+        return 0
+    query = "SELECT COUNT(*) FROM frames f JOIN files ON files.id = f.file_id WHERE files.status = 'indexed'"
+    return int(catalog.db.execute(query).fetchone()[0])
+
+
+def iter_frame_vectors(catalog: Catalog, dim: int, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(item ids, vectors) of frames 1.. of every indexed video, `rows` at a time, in the order of
+    `frame_vectors` (for an index built out of core; no writer may run meanwhile)."""
+    if not _has_frames(catalog):
+        return
+    cursor = catalog.db.execute("SELECT f.file_id, f.n, f.vector FROM frames f JOIN files ON files.id = f.file_id "
+                                "WHERE files.status = 'indexed' ORDER BY f.file_id, f.n")
+    while found := cursor.fetchmany(rows):
+        items = np.asarray([int(i) | (int(n) << FRAME_SHIFT) for i, n, _ in found], dtype=np.int64)
+        yield items, np.frombuffer(b"".join(r[2] for r in found), np.float32).reshape(len(found), dim).copy()
 
 
 def all_item_vectors(catalog: Catalog, dim: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,16 +1,18 @@
 """Fill a new library from ready vectors in chunks (shards written by the Ray engine): each chunk's
-rows and vectors commit in one transaction, then the index is built within a memory budget
+rows and vectors (a video's frames too) commit in one transaction, then the index is built within a memory budget
 (outofcore), so neither step holds every vector in memory."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
 from ..errors import InvalidArgumentError
 from .catalog import NewFile
+from .frames import count_frames, iter_frame_vectors, put_frames
 from .library import Library
 from .lock import writer_lock
 from .outofcore import Records, build_ondisk_ivf, fits_in_memory
@@ -36,7 +38,10 @@ def _commit(library: Library, records: Records) -> None:
         for row, rel in enumerate(records.rels):
             facts = NewFile(rel, records.sizes[row], records.mtimes[row], records.hashes[row],
                             ctime_ns=records.ctimes[row])
-            catalog.put_indexed(facts, records.vectors[row], records.pictures[row])
+            row_id = catalog.put_indexed(facts, records.vectors[row], records.pictures[row])
+            if row in records.videos:  # its moments and frames 1.., as a sync stores them
+                times, more = records.videos[row]
+                put_frames(catalog, row_id, list(times), np.concatenate([records.vectors[row : row + 1], more]))
         for rel, reason in records.failures:
             catalog.put_failed(NewFile(rel, 0, 0, ""), reason)
         catalog.bump_generation()
@@ -60,12 +65,12 @@ def ingest_records(library: Library, chunks: Iterable[Records], budget: int) -> 
             report.failed += len(records.failures)
         _release_arrow_memory()  # what pyarrow's pool kept from reading the shards
         counts = library.catalog.counts()
-        count, dim = counts.get("indexed", 0), library.spec.dim
+        count, dim = counts.get("indexed", 0) + count_frames(library.catalog), library.spec.dim  # items
         if fits_in_memory(count, dim, budget) or count == 0:
             index = library.keeper.build_from_catalog(IndexParams())
         else:
             def chunks_of(rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-                return library.catalog.iter_vectors(dim, rows)
+                return chain(library.catalog.iter_vectors(dim, rows), iter_frame_vectors(library.catalog, dim, rows))
 
             index = build_ondisk_ivf(chunks_of, count, dim, library.paths.directory, budget)
             report.on_disk = True

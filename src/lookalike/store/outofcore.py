@@ -34,7 +34,8 @@ VectorChunks = Callable[[int], Iterator[tuple[np.ndarray, np.ndarray]]]
 @dataclass
 class Records:
     """Files with ready vectors, to be written to a library in one transaction: relative paths and
-    the facts the scan recorded, (width, height) or None, the vectors, and (path, reason) failures."""
+    the facts the scan recorded, (width, height) or None, the vectors (a video's first frame), and
+    (path, reason) failures; `videos` maps a video's row to (every frame's time, frames 1.. vectors)."""
 
     rels: list[str] = field(default_factory=list)
     hashes: list[str] = field(default_factory=list)
@@ -44,6 +45,7 @@ class Records:
     pictures: list[tuple[int, int] | None] = field(default_factory=list)
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     failures: list[tuple[str, str]] = field(default_factory=list)
+    videos: dict[int, tuple[list[float], np.ndarray]] = field(default_factory=dict)
 
 
 def parse_memory(text: str) -> int:

@@ -19,16 +19,11 @@ from typing import Any
 import numpy as np
 
 from ..embedders import Embedder, EmbeddingSpec, create_embedder
-from ..errors import (
-    ImageReadError,
-    InvalidArgumentError,
-    LibraryError,
-    LibraryLockedError,
-    display_path,
-)
+from ..errors import ImageReadError, InvalidArgumentError, LibraryError, LibraryLockedError, display_path
 from ..pipeline import PipelineOptions
 from ..types import Match, PairVerdict
 from .base import Checkpoint, LibraryStats, Snapshot, StoredFile, SyncReport
+from .engine import EmbedEngine
 from .postgres_schema import (
     LOCK_CLASS,
     LibraryRow,
@@ -181,11 +176,13 @@ class PostgresStore:
     # filling ----------------------------------------------------------------------------------
     def sync(self, retry_failed: bool = False, options: PipelineOptions | None = None,
              index_params: IndexParams | None = None, rebuild_index: bool = False,
-             checkpoint: Checkpoint | None = None, rehash: bool = False) -> SyncReport:
-        """Bring the library in line with its folder (the HNSW index follows the table by itself)."""
+             checkpoint: Checkpoint | None = None, rehash: bool = False, engine: EmbedEngine | None = None
+             ) -> SyncReport:
+        """Bring the library in line with its folder (the HNSW index follows the table by itself);
+        `engine` embeds the files (default: this process; see store.engine)."""
         with self.writing() as conn:
-            syncer = PostgresSyncer(conn, self.library, self.root, self.embedder, checkpoint)
-            return syncer.run(retry_failed, options, rehash)
+            return PostgresSyncer(conn, self.library, self.root, self.embedder, checkpoint).run(
+                retry_failed, options, rehash, engine)
 
     def add_vectors(self, files: list[NewFile], vectors: np.ndarray,
                     sizes: list[tuple[int, int] | None] | None = None) -> None:

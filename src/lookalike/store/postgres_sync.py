@@ -1,6 +1,7 @@
-"""Writing to a PostgreSQL library: a sync (the same scan and change detection as `Library`), and
-bulk loads. Each chunk of rows goes in ONE transaction (binary COPY into a temporary table, then
-INSERT ... ON CONFLICT), so a killed writer leaves only whole committed chunks."""
+"""Writing to a PostgreSQL library: a sync (the same scan and change detection as `Library`, the
+files embedded by any engine of store.engine: this process, or Ray), and bulk loads. Each chunk of
+rows goes in ONE transaction (binary COPY into a temporary table, then INSERT ... ON CONFLICT), so a
+killed writer leaves only whole committed chunks."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from ..embedders import Embedder
-from ..pipeline import Pipeline, PipelineOptions
+from ..pipeline import PipelineOptions
 from .base import Checkpoint, SyncReport
+from .engine import EmbedEngine, FileFacts, local_engine
 from .postgres_schema import LibraryRow, PgHalfvec, PgVector, hnsw_index_sql
 from .scan import plan_sync, scan_folder
 from .schema import FileRow, NewFile
@@ -84,7 +86,7 @@ class PostgresSyncer:
         self.checkpoint = checkpoint or (lambda name: None)
 
     def run(self, retry_failed: bool = False, options: PipelineOptions | None = None,
-            rehash: bool = False) -> SyncReport:
+            rehash: bool = False, engine: EmbedEngine | None = None) -> SyncReport:
         started = time.perf_counter()
         report = SyncReport()
         rows = read_rows(self.conn, self.library)
@@ -105,29 +107,34 @@ class PostgresSyncer:
                     self.conn.execute(f"DELETE FROM {files} WHERE id = ANY(%s)", (plan.deletes,))
             report.moved, report.touched, report.deleted = len(plan.moves), len(plan.touches), len(plan.deletes)
         if plan.embed:
-            self._embed(plan.embed, options, report)
+            self._embed(plan.embed, engine or local_engine(self.embedder, options), report)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _embed(self, wanted: list[NewFile], options: PipelineOptions | None, report: SyncReport) -> None:
+    def _embed(self, wanted: list[NewFile], engine: EmbedEngine, report: SyncReport) -> None:
+        """Embed `wanted` with `engine`; each batch it gives back is one COPY transaction."""
         by_path = {self.root / f.path: f for f in wanted}
-        for batch in Pipeline(self.embedder(), options).iter_batches(list(by_path)):
+        todo = [FileFacts(path, f.path, f.hash, f.size, f.mtime_ns, f.ctime_ns) for path, f in by_path.items()]
+        for batch in engine(self.root, todo):
             records: list[Record] = []
-            for path, vector, size in zip(batch.paths, batch.vectors, batch.sizes, strict=True):
-                facts = by_path[path]
+            first: dict[Path, int] = {}  # one vector a file (this store keeps no video frames)
+            for row, path in enumerate(batch.paths):
+                first.setdefault(path, row)
+            for path, row in first.items():
+                facts, size = by_path[path], batch.sizes[row] if batch.sizes else None
                 records.append((os.fsencode(facts.path), facts.size, facts.mtime_ns, facts.ctime_ns, facts.hash,
-                                *(size or (None, None)), "indexed", None, vector))
+                                *(size or (None, None)), "indexed", None, batch.vectors[row]))
             for failure in batch.failures:
                 facts = by_path[Path(failure.path or "")]
                 records.append((os.fsencode(facts.path), facts.size, facts.mtime_ns, facts.ctime_ns, facts.hash,
                                 None, None, "failed", failure.reason, None))
             ids = write_records(self.conn, self.library, records, lambda: self.checkpoint("chunk-written"))
-            for path in batch.paths:
+            for path in first:
                 facts = by_path[path]
                 report.updated += facts.id is not None
                 report.added += facts.id is None
                 if facts.id is None:
                     report.added_ids.append(ids[facts.path])
-            report.embedded += len(batch.paths)
+            report.embedded += len(first)
             report.failures.extend(batch.failures)
             self.checkpoint("chunk-committed")
