@@ -65,6 +65,8 @@ class DuplicateVerbs(ServiceCore):
     def _folder_keepers(self, target: Source) -> Preferred | None:
         """The chosen keepers of the folder's library for the model (None when it has no library)."""
         assert target.folder is not None
+        if not (target.folder / STATE_DIR).is_dir():
+            return None
         try:
             return preferred_keepers(self.library(target.folder, model=target.model, readonly=True))
         except LookalikeError:

@@ -29,7 +29,7 @@ BUSY: dict[int | str, dict[str, Any]] = {
     429: {"model": ErrorOut, "description": "Another heavy job of this library is running: retry after "
                                             "Retry-After seconds (or cancel it)."}}
 PARTIAL_GROUPS = 200  # groups a poll lists at most while a duplicates job runs
-PARTIAL_EVERY = 0.5  # seconds between two partial answers (each one reads the members' facts)
+PARTIAL_EVERY = 0.5  # seconds between two partial answers of one phase (each reads the members' facts)
 
 
 def job_out(job: Job) -> JobOut:
@@ -60,13 +60,14 @@ def duplicates(context: Context, threshold: Annotated[float | None, Query(
     options = DuplicateOptions(threshold=threshold, verify=verify, similar=-1.0 if similar else None)
 
     def work(cancel: Cancel, progress: Progress, publish: Publish) -> DuplicatesOut:
-        shown = [float("-inf")]
+        shown: dict[str, Any] = {"at": float("-inf"), "phase": None}
 
         def found_so_far(partial: PartialGroups) -> None:
+            """Publish the groups so far: on each new phase, else at most every PARTIAL_EVERY seconds."""
             now = time.monotonic()
-            if now - shown[0] < PARTIAL_EVERY:
+            if partial.phase == shown["phase"] and now - shown["at"] < PARTIAL_EVERY:
                 return
-            shown[0] = now
+            shown.update(at=now, phase=partial.phase)
             listed = results.duplicate_groups(context, partial.groups(PARTIAL_GROUPS))
             publish(DuplicatesPartialOut(provisional=True, phase=partial.phase, confirmed=partial.confirmed,
                                          count=partial.count(), groups=listed))
