@@ -308,7 +308,7 @@ def test_duplicates_tab_shows_groups_as_they_are_found_then_the_final_ones(  # t
             provisional = page.locator("#duplicates li.group.provisional")
             expect(provisional).to_have_count(2, timeout=60_000)  # while the job still runs
             expect(page.locator("#dup-progress")).to_be_visible()
-            expect(page.locator("#duplicates-status")).to_contain_text("2 groups so far (provisional)")
+            expect(page.locator("#duplicates-status")).to_contain_text("2 found so far (provisional)")
             expect(provisional.first).to_have_attribute("aria-label",
                                                         re.compile(r"^Group \d+, near, 2 images, provisional$"))
             expect(provisional.locator(".card.keeper")).to_have_count(2)

@@ -29,8 +29,7 @@ export async function findDuplicates(event) {
     const answer = await runJob(`/api/duplicates?${params}`, (job) => {
       if (job.total) { bar.max = job.total; bar.value = job.done; }
       const progress = job.total ? `: ${job.done} of ${job.total} steps` : "";
-      const found = job.partial ? `; ${job.partial.count} group${job.partial.count === 1 ? "" : "s"} so far` +
-        " (provisional)" : "";
+      const found = job.partial && job.partial.count ? `; ${job.partial.count} found so far (provisional)` : "";
       setStatus("duplicates-status", `Grouping${progress} (${job.seconds.toFixed(0)} s)${found}…`);
       if (job.partial) showPartial(job.partial);
     });
