@@ -332,3 +332,52 @@ def test_apply_refuses_a_plan_whose_target_exists(tmp_path: Path) -> None:
     with pytest.raises(LookalikeError, match="already exists"):
         actions.apply(steps, tmp_path / "log.jsonl")
     assert b.read_bytes() == b"b" and not (tmp_path / "log.jsonl").exists()
+
+
+def test_a_chosen_keeper_beats_the_rule_and_the_group_is_checked_against_it() -> None:
+    """A person's choice (by content; among byte-identical copies, the very file) beats any rule; the
+    latest choice wins; members join only when confirmed against that keeper."""
+    from lookalike.dedupe.edges import Edges
+    from lookalike.dedupe.keepers import Preferred
+
+    a = FileFacts(Path("/p/a.jpg"), pixels=100, size=50, mtime_ns=3)
+    b = FileFacts(Path("/p/sub/b.jpg"), pixels=400, size=20, mtime_ns=2)
+    c = FileFacts(Path("/p/c.jpg"), pixels=400, size=30, mtime_ns=1)
+    hashes = ["ha", "hb", "hb"]  # b and c: byte-identical copies
+    chose_b = Preferred({"hb": (0, Path("/p/sub/b.jpg"))})
+    assert choose_keeper([a, b, c], "largest", hashes, chose_b) is b  # the rule alone: a
+    assert choose_keeper([a, b, c], "in:/p/sub", hashes, Preferred({"hb": (0, None)})) is b  # rule among copies
+    later = Preferred({"hb": (0, Path("/p/c.jpg")), "ha": (1, Path("/p/a.jpg"))})
+    assert choose_keeper([a, b, c], "best", hashes, later) is a  # the latest choice in the group
+    assert choose_keeper([b, c], "best", ["hb", "hb"], Preferred({"hz": (0, None)})) is c  # none chosen here
+
+    paths = [Path(f"/x/{name}.jpg") for name in "abc"]
+    same_photo = {frozenset((0, 1)), frozenset((1, 2))}  # b~a, b~c; a and c are different photos
+
+    def verify(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        found = np.array([frozenset((x, y)) in same_photo for x, y in zip(i.tolist(), j.tolist(), strict=True)])
+        return found, np.where(found, 60, 0)
+
+    edges = Edges(np.array([0, 1]), np.array([1, 2]), np.array([0.95, 0.9], np.float32))
+    facts = {"a.jpg": 300, "b.jpg": 200, "c.jpg": 100}  # by the rule, a would be the keeper
+    groups, _ = build_groups(paths, ["h0", "h1", "h2"], edges, Thresholds(0.6, 0.9), verify,
+                             facts=lambda p: FileFacts(p, facts[p.name], 10, 0),
+                             preferred=Preferred({"h1": (0, paths[1])}))
+    assert [(g.keeper.name, sorted(p.name for p in g.members)) for g in groups] == [
+        ("b.jpg", ["a.jpg", "b.jpg", "c.jpg"])]  # both are b's photo: checked against b, not a
+
+
+def test_groups_found_so_far_grow_with_confirmed_pairs_and_never_cross_a_distinct_mark() -> None:
+    from lookalike.dedupe.partial import PartialGroups
+
+    paths = [Path(f"/x/{name}.jpg") for name in "abcde"]
+    found = PartialGroups(paths, ["h0", "h0", "h2", "h3", "h4"], distinct={("h2", "h3")},
+                          facts=lambda p: FileFacts(p, 100, 10, 0))
+    assert found.phase == "exact" and [[p.name for p in g.members] for g in found.groups()] == [["a.jpg", "b.jpg"]]
+    pairs = np.array([[1, 2], [2, 3], [3, 4], [0, 4]])
+    found.confirm(pairs[:, 0], pairs[:, 1], np.array([True, True, True, False]), np.array([40, 40, 40, 2]),
+                  np.array([0.9, 0.9, 0.8, 0.7], np.float32))
+    shown = [([p.name for p in g.members], g.kinds) for g in found.groups()]
+    assert found.phase == "near" and found.confirmed == 2 and found.count() == 2
+    assert shown == [(["a.jpg", "b.jpg", "c.jpg"], ["exact", "near"]), (["d.jpg", "e.jpg"], ["near"])]
+    assert [len(g.members) for g in found.groups(limit=1)] == [3]

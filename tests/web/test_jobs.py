@@ -146,3 +146,48 @@ def test_shutting_the_app_down_cancels_its_jobs_and_their_threads_end(service: t
         job = start(url, HEAVY)
         assert httpx.get(f"{url}/api/jobs/{job['job']}", timeout=30).json()["status"] == "running"
     wait_thread_gone(job["job"], 10)  # the lifespan's exit cancelled it (else it would check pairs for minutes)
+
+
+class SlowJoin:
+    """The real service whose clusters and outliers runs take `seconds` more after each join cell, and
+    which records how each run ended (the steps after the join run only when nobody cancelled)."""
+
+    def __init__(self, service: Any, seconds: float) -> None:
+        self._service, self.seconds = service, seconds
+        self.ended: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._service, name)
+
+    def _run(self, verb: Any, *args: Any, join_progress: Any = None, **kwargs: Any) -> Any:
+        def slow(done: int, total: int) -> None:
+            time.sleep(self.seconds)
+
+        try:
+            found = verb(*args, join_progress=slow, **kwargs)
+        except BaseException as exc:
+            self.ended.append(type(exc).__name__)
+            raise
+        self.ended.append("done")
+        return found
+
+    def clusters(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._service.clusters, *args, **kwargs)
+
+    def outliers(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._service.outliers, *args, **kwargs)
+
+
+@pytest.mark.parametrize("path", ["/api/clusters?min_size=2", "/api/outliers?k=3"])
+def test_clusters_and_outliers_jobs_stop_mid_way_when_cancelled_or_abandoned(service: tuple[Any, Any],
+                                                                             path: str) -> None:
+    slowed = SlowJoin(service[0], seconds=IDLE + 2)
+    with serving(create_app(slowed, service[1], job_idle_seconds=IDLE)) as url:
+        deleted = start(url, path)  # cancelled on request during the join
+        assert httpx.delete(f"{url}/api/jobs/{deleted['job']}", timeout=30).json()["status"] == "cancelled"
+        wait_thread_gone(deleted["job"], 30)
+        abandoned = start(url, path)  # nobody polls it: the watchdog cancels it during the join
+        wait_thread_gone(abandoned["job"], 30)
+        body = httpx.get(f"{url}/api/jobs/{abandoned['job']}", timeout=30).json()
+        assert body["status"] == "cancelled" and "nobody polled" in body["error"] and body["result"] is None
+    assert slowed.ended == ["Cancelled", "Cancelled"]  # neither went on past the join

@@ -2,8 +2,9 @@
 loopback, over a library with an edited copy of Dog_2 (long name, in a folder), a cropped copy of
 Cat_1 and a tiny picture: failed uploads, paging, whole names, the URL as state (reload, back),
 threshold, search by a library image, the viewer (natural size, dark-mode contrast, originals with a
-token), clusters, outliers, compare, and duplicate review whose decisions outlive a reload; plus the
-review endpoints over httpx. Screenshots are written to a temporary folder and checked not blank."""
+token), clusters, outliers, compare, duplicate groups shown as they are found (provisional, then the
+final ones), and duplicate review whose decisions outlive a reload; plus the review endpoints over
+httpx. Screenshots are written to a temporary folder and checked not blank."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ pytest.importorskip("cv2")
 pytest.importorskip("playwright")
 from page_library import CAT_COPY, COUNT, LONG_NAME, LONG_PATH, TINY, TINY_SIZE, make_page_library  # noqa: E402
 from playwright.sync_api import Page, expect  # noqa: E402
-from web_server import indexed_service, serving  # noqa: E402
+from web_server import PausedDuplicates, indexed_service, serving  # noqa: E402
 
 from lookalike.web.app import create_app  # noqa: E402
 
@@ -293,6 +294,33 @@ def test_clusters_outliers_and_compare_views(browser, service, shared_data: Path
 
 def group_of(page: Page, path: str) -> Any:
     return page.locator("#duplicates li.group").filter(has=page.locator(f'.card[data-path="{path}"]'))
+
+
+def test_duplicates_tab_shows_groups_as_they_are_found_then_the_final_ones(  # type: ignore[no-untyped-def]
+        browser, service) -> None:
+    errors: list[str] = []
+    built, library = service
+    with serving(create_app(PausedDuplicates(built, seconds=3.0), library)) as base:  # a pause once groups show
+        page = new_page(browser, errors)
+        try:
+            page.goto(base + "/#/duplicates")
+            page.click("#dup-submit")
+            provisional = page.locator("#duplicates li.group.provisional")
+            expect(provisional).to_have_count(2, timeout=60_000)  # while the job still runs
+            expect(page.locator("#dup-progress")).to_be_visible()
+            expect(page.locator("#duplicates-status")).to_contain_text("2 found so far (provisional)")
+            expect(provisional.first).to_have_attribute("aria-label",
+                                                        re.compile(r"^Group \d+, near, 2 images, provisional$"))
+            expect(provisional.locator(".card.keeper")).to_have_count(2)
+            expect(provisional.locator("button[data-action]")).to_have_count(0)  # decisions wait for the result
+            expect(page.locator("#duplicates-status")).to_contain_text("2 groups (", timeout=60_000)
+            expect(provisional).to_have_count(0)
+            expect(page.locator("#duplicates li.group")).to_have_count(2)
+            expect(page.locator("#duplicates li.group [data-action=trash]")).to_have_count(2)
+            expect(page.locator("#dup-progress")).to_be_hidden()
+            assert errors == []
+        finally:
+            page.close()
 
 
 def test_duplicate_review_decisions_outlive_a_reload_and_trash_undoes(browser, service, folder: Path,  # type: ignore[no-untyped-def]

@@ -98,3 +98,26 @@ def indexed_service(folder: Path) -> Iterator[tuple[Any, Any]]:
     with Lookalike(load_settings(folder, device="cpu", precision="fp32")) as built:
         built.sync(built.library(folder, model="efficientnet-lite0", create=True))
         yield built, built.library(folder, readonly=True)
+
+
+class PausedDuplicates:
+    """The real service, except that a duplicates run pauses `seconds` once per phase (byte copies,
+    then near copies), right after it first reports groups of that phase: a test then sees a running
+    job's provisional groups without relying on how fast this machine checks pairs."""
+
+    def __init__(self, service: Any, seconds: float = 2.0) -> None:
+        self._service, self.seconds = service, seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._service, name)
+
+    def duplicates(self, *args: Any, found: Any = None, **kwargs: Any) -> Any:
+        paused: set[str] = set()
+
+        def heard(partial: Any) -> None:
+            found(partial)
+            if partial.phase not in paused and partial.count() > 0:
+                paused.add(partial.phase)
+                time.sleep(self.seconds)
+
+        return self._service.duplicates(*args, found=heard if found is not None else None, **kwargs)

@@ -67,7 +67,8 @@ def duplicates(
     similar: Annotated[bool, typer.Option(help="Also report candidates the check did not confirm, as 'similar'.")]
     = False,
     keep: Annotated[str, typer.Option(help="Keeper rule: best (most pixels, then largest file, then oldest), "
-                                      "largest, oldest, newest or in:DIR.")] = "best",
+                                      "largest, oldest, newest or in:DIR. A keeper a person chose in the web "
+                                      "page (kept by the library) beats the rule.")] = "best",
     action: Annotated[ActionChoice | None, typer.Option(help="Plan an action for each group's duplicates "
                                                         "(a dry run until --apply).")] = None,
     to: Annotated[Path | None, typer.Option("--to", help="Destination folder for --action move-to.")] = None,

@@ -12,6 +12,8 @@ import numpy as np
 from ..errors import InvalidArgumentError
 from ..extras import require
 from ..join import JoinOptions, JoinReport, Progress, knn_join
+from ..types import Cancel
+from .stopping import asking, stop_if
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
@@ -39,23 +41,26 @@ def check_min_size(min_size: int) -> None:
 
 def cluster_vectors(vectors: np.ndarray, min_size: int = DEFAULT_MIN_SIZE, k: int | None = None,
                     order: list[str] | None = None, options: JoinOptions | None = None,
-                    progress: Progress | None = None) -> ClusterResult:
+                    progress: Progress | None = None, cancel: Cancel | None = None) -> ClusterResult:
     """Cluster unit vectors; `order` (one sort key per row, e.g. its path) breaks ties between clusters
-    of one size (the one with the smallest first key is numbered first) and between medoids."""
+    of one size (the one with the smallest first key is numbered first) and between medoids. `cancel`
+    is asked after every join cell and between the steps (a True stops with Cancelled)."""
     check_min_size(min_size)
     count = len(vectors)
     keys = order if order is not None else [f"{i:012d}" for i in range(count)]
     if count < min_size:
         return ClusterResult(np.full(count, -1, np.int64), [], JoinReport("exact", count))
     neighbours = min(count - 1, max(k or GRAPH_K, min_size))
-    scores, indices, report = knn_join(vectors, neighbours, options, progress)
-    raw = _hdbscan(scores, indices, min_size)
+    scores, indices, report = knn_join(vectors, neighbours, options, asking(progress, cancel))
+    stop_if(cancel)
+    raw = _hdbscan(scores, indices, min_size, cancel)
+    stop_if(cancel)
     return _numbered(raw, scores, indices, keys, report)
 
 
-def _hdbscan(scores: np.ndarray, indices: np.ndarray, min_size: int) -> np.ndarray:
+def _hdbscan(scores: np.ndarray, indices: np.ndarray, min_size: int, cancel: Cancel | None = None) -> np.ndarray:
     """HDBSCAN labels on the symmetric sparse distance graph (1 - cosine, floored just above 0 so that
-    identical images stay edges)."""
+    identical images stay edges); `cancel` is asked once the graph is built."""
     from scipy.sparse import csr_matrix
 
     cluster = require("sklearn.cluster", "clusters", "clustering")
@@ -67,6 +72,7 @@ def _hdbscan(scores: np.ndarray, indices: np.ndarray, min_size: int) -> np.ndarr
     graph = csr_matrix((dist, (rows, cols)), shape=(count, count))
     graph = _connected(graph.maximum(graph.T).tocsr())  # symmetric: an edge either way counts
     graph.sort_indices()
+    stop_if(cancel)
     model = cluster.HDBSCAN(min_cluster_size=min_size, min_samples=min(min_size, indices.shape[1]),
                             metric="precomputed", cluster_selection_method=SELECTION, copy=True)
     return np.asarray(model.fit_predict(graph), np.int64)

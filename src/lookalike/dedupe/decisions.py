@@ -1,15 +1,20 @@
 """Duplicate decisions that outlive a run: "not a duplicate" pairs (kept by the store, by content
-hash) are never crossed, and the groups of the last `duplicates` run are remembered in the store so
-a person can name one by the id it printed (`distinct --group N`)."""
+hash) are never crossed, the keepers a person chose (by content hash, with the path chosen among
+byte-identical copies) beat any keeper rule, and the groups of the last `duplicates` run are
+remembered in the store so a person can name one by the id it printed (`distinct --group N`)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from ..errors import InvalidArgumentError
 from ..store.base import VectorStore
+from .keepers import Preferred
 
 LAST_GROUPS_KEY = "last_duplicate_groups"
+CHOSEN_KEEPERS_KEY = "chosen_keepers"  # [{"hash", "path"}, ...] a person chose as keepers, latest last
+MAX_CHOSEN = 10_000  # the oldest choices are forgotten beyond this
 
 
 def is_distinct(pairs: set[tuple[str, str]], a: str, b: str) -> bool:
@@ -33,3 +38,37 @@ def remembered_group(store: VectorStore, group: int) -> list[str]:
         known = f"the last duplicates run listed groups 1-{len(groups)}" if groups else "no duplicates run saved groups"
         raise InvalidArgumentError(f"no duplicate group {group}: {known} in this library", argument="group")
     return [str(digest) for digest in groups[group - 1] if digest]
+
+
+def chosen_keepers(store: VectorStore) -> list[tuple[str, str | None]]:
+    """The keepers a person chose, oldest first: (content hash, path relative to the store's folder or
+    None). Entries of an older library (hashes alone) have no path; an unreadable value counts as none."""
+    saved = store.get_meta(CHOSEN_KEEPERS_KEY)
+    try:
+        found = json.loads(saved) if saved else []
+    except ValueError:
+        return []
+    out: list[tuple[str, str | None]] = []
+    for entry in found if isinstance(found, list) else []:
+        if isinstance(entry, str):
+            out.append((entry, None))
+        elif isinstance(entry, dict) and isinstance(entry.get("hash"), str):
+            path = entry.get("path")
+            out.append((entry["hash"], path if isinstance(path, str) else None))
+    return out
+
+
+def record_keeper(store: VectorStore, digest: str, path: str | None) -> None:
+    """Keep this content (the file at `path`, relative to the store's folder, among byte-identical
+    copies) whenever it is in a duplicate group: the latest choice for a content replaces older ones."""
+    kept = [(h, p) for h, p in chosen_keepers(store) if h != digest] + [(digest, path)]
+    store.set_meta(CHOSEN_KEEPERS_KEY, json.dumps([{"hash": h, "path": p} for h, p in kept[-MAX_CHOSEN:]]))
+
+
+def preferred_keepers(store: VectorStore) -> Preferred | None:
+    """The store's chosen keepers for the grouping (None when a person chose none)."""
+    chosen = chosen_keepers(store)
+    if not chosen:
+        return None
+    root = Path(store.root)
+    return Preferred({digest: (rank, root / path if path else None) for rank, (digest, path) in enumerate(chosen)})

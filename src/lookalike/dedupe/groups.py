@@ -20,13 +20,15 @@ import numpy as np
 from ..types import DEFAULT_MIN_INLIERS, KIND_ORDER, DuplicateEdge, DuplicateGroup, GroupingStats, Thresholds
 from .decisions import is_distinct
 from .edges import Edges, undirected_max
-from .keepers import FileFacts, choose_keeper, file_facts
+from .keepers import FileFacts, Preferred, choose_keeper, file_facts
 
 Link = tuple[int, int, str, float, int | None]
 UNCHECKED = -9  # inliers of a candidate that was not checked
 
 
-class _UnionFind:
+class UnionFind:
+    """Groups of positions that never hold a pair of contents marked distinct."""
+
     def __init__(self, n: int, hashes: list[str], distinct: set[tuple[str, str]]) -> None:
         self.parent = list(range(n))
         self.members: dict[int, list[int]] = {i: [i] for i in range(n)}
@@ -109,9 +111,11 @@ class _Grouper:
     """Near groups over confirmed links, each member confirmed against its group's keeper."""
 
     def __init__(self, paths: list[Path], hashes: list[str], verify: Verify | None, distinct: set[tuple[str, str]],
-                 keep: str, facts: Callable[[Path], FileFacts], stats: GroupingStats) -> None:
+                 keep: str, facts: Callable[[Path], FileFacts], stats: GroupingStats,
+                 preferred: Preferred | None = None) -> None:
         self.paths, self.hashes, self.verify, self.keep, self.stats = paths, hashes, verify, keep, stats
-        self.sets = _UnionFind(len(paths), hashes, distinct)
+        self.preferred = preferred
+        self.sets = UnionFind(len(paths), hashes, distinct)
         self._facts: dict[int, FileFacts] = {}
         self.read_facts = facts
         self.verdict: dict[tuple[str, str], tuple[bool, int]] = {}
@@ -128,7 +132,8 @@ class _Grouper:
         for m in members:
             if m not in self._facts:
                 self._facts[m] = self.read_facts(self.paths[m])
-        chosen = choose_keeper([self._facts[m] for m in members], self.keep).path
+        chosen = choose_keeper([self._facts[m] for m in members], self.keep, [self.hashes[m] for m in members],
+                               self.preferred).path
         return next(m for m in members if self.paths[m] == chosen)
 
     def learn(self, links: list[Link]) -> None:
@@ -168,8 +173,9 @@ def build_groups(paths: list[Path], hashes: list[str], candidates: Edges, thresh
                  distinct: set[tuple[str, str]] | None = None,
                  keep: str = "best", facts: Callable[[Path], FileFacts] = file_facts,
                  vectors: np.ndarray | None = None, max_checks: int | None = None, similar_cap: int = 24,
-                 ) -> tuple[list[DuplicateGroup], GroupingStats]:
-    """Duplicate groups of `paths`, largest first, each with its links and suggested keeper.
+                 preferred: Preferred | None = None) -> tuple[list[DuplicateGroup], GroupingStats]:
+    """Duplicate groups of `paths`, largest first, each with its links and suggested keeper (a
+    person's choice in `preferred` first, then the `keep` rule; members are checked against it).
     `min_inliers` is kept for callers of the old signature: `verify` decides what is confirmed.
     `vectors` give scores to keeper links that were no candidate."""
     del min_inliers
@@ -179,7 +185,7 @@ def build_groups(paths: list[Path], hashes: list[str], candidates: Edges, thresh
                                                                                    strict=True)], dtype=bool)
     pending = Edges(candidates.i[fresh], candidates.j[fresh], candidates.score[fresh]) if len(fresh) else candidates
     near, other = classify_edges(pending, thresholds, verify, stats, max_checks)
-    grouper = _Grouper(paths, hashes, verify, distinct or set(), keep, facts, stats)
+    grouper = _Grouper(paths, hashes, verify, distinct or set(), keep, facts, stats, preferred)
     grouper.learn(near + [link for link in other if link[4] is not None])
     joined: list[Link] = []
     same: list[Link] = [(int(a), int(b), "exact", 1.0, None) for a, b in zip(exact.i, exact.j, strict=True)]
@@ -205,7 +211,8 @@ def build_groups(paths: list[Path], hashes: list[str], candidates: Edges, thresh
         members = sorted(clusters[root], key=lambda m: str(paths[m]))
         if len(members) < 2:
             continue
-        keeper = choose_keeper([grouper._facts.get(m) or facts(paths[m]) for m in members], keep).path
+        keeper = choose_keeper([grouper._facts.get(m) or facts(paths[m]) for m in members], keep,
+                               [hashes[m] for m in members], preferred).path
         edges = [DuplicateEdge(paths[a], paths[b], kind, score, inl) for a, b, kind, score, inl in group_links]
         result.append(DuplicateGroup(0, [paths[m] for m in members], keeper, edges,
                                      sorted({e.kind for e in edges}, key=KIND_ORDER.__getitem__),
@@ -216,7 +223,7 @@ def build_groups(paths: list[Path], hashes: list[str], candidates: Edges, thresh
     return result, stats
 
 
-def _with_similar(sets: _UnionFind, clusters: dict[int, list[int]], links_of: dict[int, list[Link]],
+def _with_similar(sets: UnionFind, clusters: dict[int, list[int]], links_of: dict[int, list[Link]],
                   candidates: list[Link], floor: float, cap: int, stats: GroupingStats,
                   ) -> tuple[dict[int, list[int]], dict[int, list[Link]]]:
     """Near groups and single images gathered into similar groups (capped, split into communities) by

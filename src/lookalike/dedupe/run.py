@@ -2,7 +2,9 @@
 --save`, or the model's calibrated defaults), candidate edges from the join (with query-time
 invariance on request: mirror, rotations, crops), photo-level verification of every candidate (its
 verdicts kept in the store by content hashes and reused), "not a duplicate" decisions, groups that
-do not chain, and keepers. The one duplicate engine: the CLI, the web page, the service and check-on-add use it."""
+do not chain, and keepers (a person's chosen keeper before the `keep` rule); groups as they are
+found go to a listener (`found`) while the run goes on. The one duplicate engine: the CLI, the web
+page, the service and check-on-add use it."""
 
 from __future__ import annotations
 
@@ -27,9 +29,11 @@ from ..types import (
     check_threshold,
 )
 from ..video import is_video
-from .decisions import remember_groups
+from .decisions import preferred_keepers, remember_groups
 from .edges import Edges, candidate_edges, undirected_max
 from .groups import build_groups
+from .keepers import Preferred
+from .partial import Found, PartialGroups
 from .verdicts import PairChecker
 from .verify import VerifyOptions, check_cancel, opencv_available
 from .videos import files_of, frame_edge_source
@@ -67,6 +71,7 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
                   verify_options: VerifyOptions | None = None, edge_source: EdgeSource | None = None,
                   max_checks: int | None = None, cancel: Cancel | None = None,
                   store: VectorStore | None = None, verify_progress: Progress | None = None,
+                  preferred: Preferred | None = None, found: Found | None = None,
                   ) -> tuple[list[DuplicateGroup], Thresholds, GroupingStats]:
     """The engine on ready vectors (one per path, same order) and content hashes. Each image proposes
     at most `options.neighbours` candidates above the candidate floor, so the work grows as N x k,
@@ -75,8 +80,13 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
     of them, strongest first; `store` (when given) supplies and keeps the verdicts. `edge_source`
     answers the candidates (default: the exact search; the service passes the join). `max_checks`
     refuses a run that would check more pairs than that (TooManyItemsError); `cancel` is asked
-    between keypoint batches; `verify_progress` hears (pairs checked, pairs to check)."""
+    between keypoint batches; `verify_progress` hears (pairs checked, pairs to check). `preferred`:
+    the keepers a person chose (they beat `options.keep`). `found` hears the provisional groups: the
+    exact copies first, then after each chunk of checked pairs (dedupe/partial.py)."""
     thresholds = resolve_thresholds(model, options, saved)
+    partial = PartialGroups(paths, hashes, distinct, options.keep, preferred) if found is not None else None
+    if partial is not None and found is not None:
+        found(partial)
     floor = min(thresholds.candidate, thresholds.similar if thresholds.similar is not None else 1.0)
     if options.invariant:
         if embedder is None:
@@ -95,7 +105,16 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
                                 "raise the threshold", count=len(edges), limit=max_checks)
     used = verify_options or VerifyOptions(min_inliers=options.min_inliers,
                                            min_agreement=INVARIANT_AGREEMENT if options.invariant else 0.965)
-    checker = PairChecker(paths, hashes, store, used, cancel, verify_progress) if options.check else None
+
+    def heard(i: np.ndarray, j: np.ndarray, ok: np.ndarray, inliers: np.ndarray) -> None:
+        if partial is not None and found is not None:
+            scores = np.zeros(len(i), np.float32)
+            scores[ok] = np.einsum("ij,ij->i", vectors[i[ok]], vectors[j[ok]])  # the confirmed pairs only
+            partial.confirm(i, j, ok, inliers, scores)
+            found(partial)
+
+    checker = PairChecker(paths, hashes, store, used, cancel, verify_progress,
+                          heard if found is not None else None) if options.check else None
 
     framed = np.array([is_video(path) for path in paths], bool)
     best = {(min(int(a), int(b)), max(int(a), int(b))): float(score)
@@ -117,7 +136,8 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
 
     groups, stats = build_groups(paths, hashes, edges, thresholds, verify if checker else None,
                                  distinct=distinct, keep=options.keep, vectors=vectors,
-                                 max_checks=options.max_checks, similar_cap=options.similar_cap)
+                                 max_checks=options.max_checks, similar_cap=options.similar_cap,
+                                 preferred=preferred)
     if checker is not None:
         stats.reused, stats.check_images = checker.reused, checker.verifier.computed
         stats.check_seconds = checker.seconds
@@ -163,28 +183,29 @@ def join_edges(join: JoinOptions | None = None, progress: Progress | None = None
 def find_duplicates(store: VectorStore, options: DuplicateOptions | None = None, join: JoinOptions | None = None,
                     progress: Progress | None = None, max_checks: int | None = None,
                     remember: bool = True, cancel: Cancel | None = None,
-                    verify_progress: Progress | None = None) -> DuplicateReport:
+                    verify_progress: Progress | None = None, found: Found | None = None) -> DuplicateReport:
     """Duplicate groups of any store from its vectors (the model is built only for `invariant` views),
     with its "not a duplicate" decisions and saved calibration; `max_checks` as in `group_vectors`.
     With `remember`, a persistent store keeps the groups for `distinct --group N` (skipped while
     another writer holds the store). `cancel` is asked between join cells and keypoint batches: True
     stops the run with `Cancelled`, nothing remembered (verdicts already checked are kept).
-    `verify_progress` (default: `progress`) hears the photo-level checks."""
+    `verify_progress` (default: `progress`) hears the photo-level checks; `found` the groups found so
+    far. The keepers a person chose (kept in the store, `decisions.record_keeper`) beat `options.keep`."""
     options = options or DuplicateOptions()
     if options.threshold is not None:
         check_threshold(options.threshold)
-    found = store.snapshot()
+    snap = store.snapshot()
     reports: list[Any] = []
     source = join_edges(join, progress, reports, cancel)
-    paths, hashes, vectors = found.paths, found.hashes, found.vectors
-    if found.item_groups() is not None:  # videos: edges from every frame, groups of files
-        paths, hashes, vectors, owners = files_of(found)
-        source = frame_edge_source(source, found.vectors, owners)
+    paths, hashes, vectors = snap.paths, snap.hashes, snap.vectors
+    if snap.item_groups() is not None:  # videos: edges from every frame, groups of files
+        paths, hashes, vectors, owners = files_of(snap)
+        source = frame_edge_source(source, snap.vectors, owners)
     groups, thresholds, stats = group_vectors(
-        paths, vectors, hashes, found.spec.model, options,
+        paths, vectors, hashes, snap.spec.model, options,
         store.embedder() if options.invariant else None, store.distinct_pairs(), store.get_meta(SAVED_THRESHOLD_KEY),
         edge_source=source, max_checks=max_checks, cancel=cancel, store=store,
-        verify_progress=verify_progress or progress)
+        verify_progress=verify_progress or progress, preferred=preferred_keepers(store), found=found)
     saved, unsaved = False, ""
     if remember and store.persistent and store.writable:
         try:
@@ -192,13 +213,14 @@ def find_duplicates(store: VectorStore, options: DuplicateOptions | None = None,
             saved = True
         except (LibraryLockedError, LibraryError) as exc:  # another writer holds the store: never wait
             unsaved = exc.reason
-    return DuplicateReport(groups, thresholds, stats, found.failures, len(paths), reports, saved, found.spec.model,
+    return DuplicateReport(groups, thresholds, stats, snap.failures, len(paths), reports, saved, snap.spec.model,
                            unsaved)
 
 
 def same_bytes(paths: list[Path], hashes: list[str], failures: list[ImageReadError] | None = None,
-               keep: str = "best") -> DuplicateReport:
-    """Groups of byte-identical files (same content hash), each with a keeper: no model, no vectors."""
+               keep: str = "best", preferred: Preferred | None = None) -> DuplicateReport:
+    """Groups of byte-identical files (same content hash), each with a keeper (the file a person chose
+    among the copies first): no model, no vectors."""
     thresholds = Thresholds(1.0, 1.0, None, False, "same bytes (content hash)")
-    groups, stats = build_groups(paths, hashes, Edges.empty(), thresholds, None, keep=keep)
+    groups, stats = build_groups(paths, hashes, Edges.empty(), thresholds, None, keep=keep, preferred=preferred)
     return DuplicateReport(groups, thresholds, stats, list(failures or []), len(paths))

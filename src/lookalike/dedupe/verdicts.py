@@ -5,6 +5,7 @@ killed run keeps what it finished."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,9 +14,12 @@ import numpy as np
 from ..errors import LibraryError, LibraryLockedError
 from ..store.base import VectorStore
 from ..types import Cancel, PairVerdict, Progress
-from .verify import Verifier, VerifyOptions, confirmed
+from .verify import CHUNK, Verifier, VerifyOptions, confirmed
 
 BATCH = 4096  # pairs verified between two writes to the store
+Checked = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
+"""Hears (i, j, confirmed, inliers) of pairs as their evidence arrives: stored ones first, then a chunk
+of checked ones at a time (groups shown as they are found)."""
 
 
 @dataclass
@@ -40,8 +44,9 @@ class PairChecker:
 
     def __init__(self, paths: list[Path], hashes: list[str], store: VectorStore | None = None,
                  options: VerifyOptions | None = None, cancel: Cancel | None = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, checked: Checked | None = None) -> None:
         self.paths, self.hashes, self.store = paths, hashes, store
+        self.heard = checked
         self.options = options or VerifyOptions()
         self.verifier = Verifier(paths, self.options)
         self.cancel, self.progress = cancel, progress
@@ -57,7 +62,8 @@ class PairChecker:
         return (a, b) if a < b else (b, a)
 
     def check(self, i: np.ndarray, j: np.ndarray) -> CheckedPairs:
-        """Evidence for every pair (i[e], j[e])."""
+        """Evidence for every pair (i[e], j[e]); with a `checked` listener, pairs are verified (and their
+        verdicts kept) a verification chunk at a time, so it hears them soon."""
         left, right = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
         inliers = np.full(len(left), -1, np.int64)
         agreement = np.full(len(left), -1.0)
@@ -71,9 +77,12 @@ class PairChecker:
                 missing.append(edge)
         self.reused += len(keys) - len(missing)
         todo = np.asarray(missing, dtype=np.int64)
+        if len(todo) < len(keys):
+            self._tell(left, right, inliers, agreement, np.setdiff1d(np.arange(len(keys)), todo))
         images_before = self.verifier.computed
-        for start in range(0, len(todo), BATCH):
-            batch = todo[start : start + BATCH]
+        size = CHUNK if self.heard is not None else BATCH
+        for start in range(0, len(todo), size):
+            batch = todo[start : start + size]
             offset = start
 
             def report(done: int, total: int, offset: int = offset) -> None:
@@ -84,11 +93,18 @@ class PairChecker:
             inliers[batch], agreement[batch] = done.inliers, done.agreement
             self.seconds += done.seconds
             self.checked += len(batch)
+            self._tell(left, right, inliers, agreement, batch)
             self._save([PairVerdict(*keys[int(e)], self.method, int(n), float(g))
                         for e, n, g in zip(batch, done.inliers, done.agreement, strict=True)
                         if n != -1 and keys[int(e)][0] and keys[int(e)][0] != keys[int(e)][1]])
         return CheckedPairs(inliers, agreement, len(keys) - len(missing), len(missing),
                             self.verifier.computed - images_before)
+
+    def _tell(self, left: np.ndarray, right: np.ndarray, inliers: np.ndarray, agreement: np.ndarray,
+              edges: np.ndarray) -> None:
+        if self.heard is not None and len(edges):
+            self.heard(left[edges], right[edges], confirmed(inliers[edges], agreement[edges], self.options),
+                       inliers[edges])
 
     def _save(self, verdicts: list[PairVerdict]) -> None:
         """Keep new evidence in the store; another writer holding it only costs the reuse."""

@@ -21,6 +21,7 @@ from importlib import import_module
 from typing import Any
 
 from ..dedupe.calibration import Calibration
+from ..dedupe.partial import PartialGroups
 from ..scale.ray_engine import RayOptions, RayRun
 from ..store.base import LibraryStats, Snapshot, StoredFile, SyncReport, VectorStore
 from ..store.library import Library
@@ -56,5 +57,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["ActionStep", "BenchRow", "Calibration", "EpochReport", "EvalOutcome", "EvalResult", "IndexOutcome",
-           "Library", "LibraryStats", "Lookalike", "MapOutcome", "RayOptions", "RayRun", "Snapshot", "StoredFile",
-           "SyncReport", "Target", "TrainConfig", "TrainOutcome", "TrashOutcome", "VectorStore", "require_folder"]
+           "Library", "LibraryStats", "Lookalike", "MapOutcome", "PartialGroups", "RayOptions", "RayRun", "Snapshot",
+           "StoredFile", "SyncReport", "Target", "TrainConfig", "TrainOutcome", "TrashOutcome", "VectorStore",
+           "require_folder"]

@@ -13,12 +13,13 @@ from ..corpus import cluster_vectors, outlier_scores
 from ..corpus.clusters import DEFAULT_MIN_SIZE, check_min_size
 from ..corpus.formats import ImageFormat, readable_formats
 from ..corpus.outliers import DEFAULT_K, most_unusual
+from ..corpus.stopping import stop_if
 from ..corpus.vectorfile import Chunk, check_output, embed_chunks, text_chunk, write_lines, write_npy, write_parquet
 from ..embedders import EmbeddingSpec
 from ..errors import ImageReadError, InvalidArgumentError, LookalikeError, display_path
 from ..images import find_images
 from ..join import JoinReport, Progress
-from ..types import JoinChoice, check_count
+from ..types import Cancel, JoinChoice, check_count
 from ..video import is_video
 from .core import ServiceCore, Target
 from .finding import join_options
@@ -88,18 +89,20 @@ class CollectionVerbs(ServiceCore):
 
     def clusters(self, target: Target, min_size: int = DEFAULT_MIN_SIZE, k: int | None = None,
                  join: JoinChoice | None = None, progress: Progress | None = None,
-                 join_progress: Progress | None = None) -> ClusterReport:
+                 join_progress: Progress | None = None, cancel: Cancel | None = None) -> ClusterReport:
         """Groups of images by content: HDBSCAN on the k-nearest-neighbour graph (k: 10, at least
         `min_size`), clusters of at least `min_size` images numbered largest first, each with its
-        medoid; the same collection gives the same answer."""
+        medoid; the same collection gives the same answer. `cancel` is asked between the steps and
+        after every join cell: True stops the run with `Cancelled` (the web server's jobs use it)."""
         check_min_size(min_size)
         if k is not None:
             check_count(k, "k")
         store = self.store(target, progress)
         snap = store.snapshot()
+        stop_if(cancel)
         keys = [display_path(path) for path in snap.paths]
         found = cluster_vectors(snap.vectors, min_size, k, keys, join_options(join, self.settings.recall),
-                                join_progress)
+                                join_progress, cancel)
         chosen = set(found.representatives)
         members = [ClusterMember(path, int(found.labels[i]), i in chosen) for i, path in enumerate(snap.paths)]
         members.sort(key=lambda m: (m.cluster < 0, m.cluster, not m.representative, display_path(m.path)))
@@ -109,15 +112,17 @@ class CollectionVerbs(ServiceCore):
 
     def outliers(self, target: Target, k: int = DEFAULT_K, top: int | None = None,
                  join: JoinChoice | None = None, progress: Progress | None = None,
-                 join_progress: Progress | None = None) -> OutlierReport:
+                 join_progress: Progress | None = None, cancel: Cancel | None = None) -> OutlierReport:
         """The images least like their neighbours (score: mean similarity to the k nearest others),
-        most unusual first; `top` keeps that many."""
+        most unusual first; `top` keeps that many. `cancel` as in `clusters`."""
         check_count(k, "k")
         if top is not None:
             check_count(top, "top")
         store = self.store(target, progress)
         snap = store.snapshot()
-        scores, report = outlier_scores(snap.vectors, k, join_options(join, self.settings.recall), join_progress)
+        stop_if(cancel)
+        scores, report = outlier_scores(snap.vectors, k, join_options(join, self.settings.recall), join_progress,
+                                        cancel)
         order = most_unusual(scores, [display_path(path) for path in snap.paths])[:top]
         return OutlierReport([Outlier(snap.paths[i], float(scores[i])) for i in order], snap.failures, report)
 

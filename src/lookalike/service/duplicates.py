@@ -10,8 +10,9 @@ import numpy as np
 
 from ..dedupe import actions
 from ..dedupe.calibration import Calibration, best_f1_threshold, read_pairs
-from ..dedupe.decisions import remembered_group
-from ..dedupe.keepers import parse_rule
+from ..dedupe.decisions import preferred_keepers, remembered_group
+from ..dedupe.keepers import Preferred, parse_rule
+from ..dedupe.partial import Found
 from ..dedupe.run import SAVED_THRESHOLD_KEY, find_duplicates, same_bytes
 from ..errors import InvalidArgumentError, LibraryError, LookalikeError
 from ..join import Progress
@@ -33,14 +34,16 @@ class DuplicateVerbs(ServiceCore):
     def duplicates(self, target: Target, options: DuplicateOptions | None = None, join: JoinChoice | None = None,
                    progress: Progress | None = None, join_progress: Progress | None = None,
                    max_checks: int | None = None, cancel: Cancel | None = None,
-                   verify_progress: Progress | None = None) -> DuplicateReport:
+                   verify_progress: Progress | None = None, found: Found | None = None) -> DuplicateReport:
         """Duplicate groups: exact copies by hash, near copies among each image's nearest candidates,
         every one confirmed at photo level (keypoints + aligned pixels; verdicts kept in a library and
         reused) and checked against its group's keeper, with the library's "not a duplicate" decisions
         and calibration; a library remembers the groups for `distinct --group N`. More than
         `max_checks` pairs to check is refused (TooManyItemsError). `cancel` is asked between join
         cells and keypoint batches: when it returns True the run stops with `Cancelled` (the web
-        server's jobs use it). `verify_progress` (default: `join_progress`) hears the checks."""
+        server's jobs use it). `verify_progress` (default: `join_progress`) hears the checks; `found`
+        hears the groups found so far (provisional: exact copies first, then after each chunk of
+        checks). A keeper a person chose (`choose_keeper`, the page) beats the `keep` rule."""
         options = options or DuplicateOptions()
         parse_rule(options.keep)
         check_threshold(options.threshold)
@@ -48,15 +51,26 @@ class DuplicateVerbs(ServiceCore):
             return self._same_bytes(target, options.keep)
         store = self.store(target, progress, write=True)  # a library remembers the groups
         return find_duplicates(store, options, join_options(join, self.settings.recall), join_progress, max_checks,
-                               cancel=cancel, verify_progress=verify_progress)
+                               cancel=cancel, verify_progress=verify_progress, found=found)
 
     def _same_bytes(self, target: Target, keep: str) -> DuplicateReport:
         """Byte-identical copies only: a folder is hashed (no model, no library needed), a library
-        answers from the hashes it stores."""
+        answers from the hashes it stores; the keepers a person chose in a library beat `keep`."""
         if isinstance(target, Source) and target.library is None and target.folder is not None:
-            return same_bytes(*hash_folder(target.folder), keep=keep)
-        found = self.store(target).snapshot()
-        return same_bytes(found.paths, found.hashes, found.failures, keep)
+            return same_bytes(*hash_folder(target.folder), keep=keep, preferred=self._folder_keepers(target))
+        store = self.store(target)
+        found = store.snapshot()
+        return same_bytes(found.paths, found.hashes, found.failures, keep, preferred_keepers(store))
+
+    def _folder_keepers(self, target: Source) -> Preferred | None:
+        """The chosen keepers of the folder's library for the model (None when it has no library)."""
+        assert target.folder is not None
+        if not (target.folder / STATE_DIR).is_dir():
+            return None
+        try:
+            return preferred_keepers(self.library(target.folder, model=target.model, readonly=True))
+        except LookalikeError:
+            return None
 
     def plan_actions(self, report: DuplicateReport, action: str, base: Path,
                      destination: Path | None = None) -> list[ActionStep]:

@@ -1,25 +1,24 @@
 """The service's review verbs: what a person decides about duplicate groups found on a library, by
 catalog id (the web page's Duplicates tab uses them). "Not a duplicate" goes to the store's own
-decisions (every later `duplicates` run honours it); a chosen keeper is kept in the library and put in
-force on groups found later (`with_chosen_keepers`); moving a group's duplicates to the library's
+decisions (every later `duplicates` run honours it); a chosen keeper is kept in the library (by
+content, with the file chosen among byte-identical copies) and every later run, CLI or page, keeps it
+whatever its `--keep` rule (dedupe/decisions.py); moving a group's duplicates to the library's
 trash is the CLI's undoable `move-to` action (an undo log below the folder) followed by a sync."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
 from ..dedupe import actions
+from ..dedupe.decisions import chosen_keepers, record_keeper
 from ..errors import InvalidArgumentError, LibraryError, LibraryLockedError, LookalikeError
 from ..store.base import StoredFile, VectorStore
 from ..store.library import Library
 from ..types import STATE_DIR, DuplicateGroup
 from .core import ServiceCore
 
-CHOSEN_KEEPERS_KEY = "chosen_keepers"  # content hashes a person chose as keepers, latest last
-MAX_CHOSEN = 10_000  # the oldest choices are forgotten beyond this
 TRASH_DIR = Path(STATE_DIR) / "trash"  # below the library's folder
 
 
@@ -79,31 +78,18 @@ class ReviewVerbs(ServiceCore):
 
     def chosen_keepers(self, store: VectorStore) -> list[str]:
         """The content hashes a person chose as keepers, oldest first."""
-        saved = store.get_meta(CHOSEN_KEEPERS_KEY)
-        try:
-            found = json.loads(saved) if saved else []
-        except ValueError:
-            return []
-        return [str(digest) for digest in found] if isinstance(found, list) else []
+        return [digest for digest, _ in chosen_keepers(store)]
 
     def choose_keeper(self, store: VectorStore, keeper: int) -> None:
-        """Keep this image's content whenever it is in a duplicate group (the latest choice wins)."""
-        chosen = self.files_by_id(store, [keeper])[0].hash
+        """Keep this image (its content, and this file among byte-identical copies) whenever it is in a
+        duplicate group: later runs keep it whatever their keeper rule (the latest choice wins)."""
+        chosen = self.files_by_id(store, [keeper])[0]
         target = self.writable_store(store)
-        kept = [digest for digest in self.chosen_keepers(target) if digest != chosen] + [chosen]
-        target.set_meta(CHOSEN_KEEPERS_KEY, json.dumps(kept[-MAX_CHOSEN:]))
-
-    def with_chosen_keepers(self, store: VectorStore, groups: list[DuplicateGroup]) -> list[DuplicateGroup]:
-        """The groups with a person's latest chosen keeper in force where a group holds one."""
-        rank = {digest: position for position, digest in enumerate(self.chosen_keepers(store))}
-        if not rank:
-            return groups
-        out = []
-        for group in groups:
-            chosen = [(rank[digest], path) for path, digest in zip(group.members, group.hashes, strict=False)
-                      if digest in rank]
-            out.append(dataclasses.replace(group, keeper=max(chosen)[1]) if chosen else group)
-        return out
+        try:
+            where: str | None = Path(chosen.path).resolve().relative_to(Path(target.root).resolve()).as_posix()
+        except ValueError:
+            where = None
+        record_keeper(target, chosen.hash, where)
 
     def trash_duplicates(self, store: VectorStore, ids: list[int], keeper: int) -> TrashOutcome:
         """Move every image of `ids` but `keeper` into the library folder's trash (.lookalike/trash/<time>,

@@ -2,7 +2,8 @@
 per served library (a second start is refused as `Busy`, the caller answers 429 with Retry-After),
 and stops when nobody polls it any more (`idle_seconds`), when it is deleted, or when the server
 shuts down. The work is asked between its steps whether to stop (the service's `cancel` callback) and
-raises `Cancelled`; its result is dropped with the job a few minutes after it finished."""
+raises `Cancelled`; while it runs it may publish a partial answer (the latest replaces the one before,
+and the final result replaces it); its result is dropped with the job a few minutes after it finished."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ DEFAULT_IDLE_SECONDS = 30.0  # a running job nobody polled for this long is canc
 KEEP_SECONDS = 300.0  # a finished job (and its result) is kept this long for its poller
 MAX_KEPT = 32  # finished jobs kept at most (the oldest go first)
 TICK = 1.0  # how often the watchdog looks
-Work = Callable[[Cancel, Progress], Any]
-"""The job's work: called with its cancel callback and a progress callback, returns the result."""
+Publish = Callable[[Any], None]
+"""Hands the job's latest partial answer to its pollers (kept by reference: no copy per poll)."""
+Work = Callable[[Cancel, Progress, Publish], Any]
+"""The job's work: called with its cancel, progress and publish callbacks, returns the result."""
 
 
 class Busy(LookalikeError):
@@ -34,7 +37,8 @@ class Busy(LookalikeError):
 
 @dataclass
 class Job:
-    """One job: its status (running, done, cancelled, failed), progress and result or error."""
+    """One job: its status (running, done, cancelled, failed), progress, the partial answer published
+    while it runs, and its result or error."""
 
     id: str
     kind: str
@@ -44,6 +48,7 @@ class Job:
     done: int = 0
     total: int = 0
     result: Any = None
+    partial: Any = None
     error: str | None = None
     error_kind: str | None = None
     started: float = field(default_factory=time.monotonic)
@@ -61,6 +66,11 @@ class Job:
 
     def progress(self, done: int, total: int) -> None:
         self.done, self.total = done, total
+
+    def publish(self, partial: Any) -> None:
+        """The answer so far (ignored once the job ended: the result or the error replaces it)."""
+        if self.status == "running":
+            self.partial = partial
 
 
 class Jobs:
@@ -136,13 +146,14 @@ class Jobs:
             if job.status == "running":
                 job.status, job.error, job.error_kind = "cancelled", reason, Cancelled.kind
                 job.finished = time.monotonic()
+                job.partial = None
             job.stop.set()
 
     def _run(self, job: Job, work: Work) -> None:
         result: Any = None
         status, error, kind = "done", None, None
         try:
-            result = work(job.cancelled, job.progress)
+            result = work(job.cancelled, job.progress, job.publish)
         except Cancelled:
             status, error, kind = "cancelled", "cancelled", Cancelled.kind
         except LookalikeError as exc:
@@ -154,6 +165,7 @@ class Jobs:
             if job.status == "running":  # a job already cancelled keeps its reason and drops the result
                 job.status, job.result, job.error, job.error_kind = status, result, error, kind
                 job.finished = time.monotonic()
+            job.partial = None
 
     def _watch(self) -> None:
         while not self._closed.wait(self.tick):

@@ -1,6 +1,7 @@
 """Heavy work as jobs (duplicate groups, clusters, outliers): `POST /api/duplicates` (or /api/clusters,
 /api/outliers) starts one (202, `Location: /api/jobs/{id}`), the page polls `GET /api/jobs/{id}`
-(progress, then the answer) and `DELETE /api/jobs/{id}` cancels it. A job nobody polls for the app's
+(progress and, for duplicates, the groups found so far; then the answer) and `DELETE /api/jobs/{id}`
+cancels it. A job nobody polls for the app's
 `job_idle_seconds` is cancelled; one heavy job runs per library (a second POST meanwhile gets 429
 with Retry-After, whatever its parameters)."""
 
@@ -12,13 +13,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 
+from ..service import PartialGroups
 from ..types import Cancel, DuplicateOptions, Progress
 from . import results
 from .context import WebContext
 from .dependencies import get_context
 from .errors import error_body
-from .jobs import Busy, Job, Work
-from .schemas import ClustersOut, DuplicatesOut, ErrorOut, JobOut, OutliersOut
+from .jobs import Busy, Job, Publish, Work
+from .schemas import ClustersOut, DuplicatesOut, DuplicatesPartialOut, ErrorOut, JobOut, OutliersOut
 
 router = APIRouter(tags=["jobs"])
 Context = Annotated[WebContext, Depends(get_context)]
@@ -26,13 +28,16 @@ JobId = Annotated[str, Path(min_length=1, max_length=64, description="The id POS
 BUSY: dict[int | str, dict[str, Any]] = {
     429: {"model": ErrorOut, "description": "Another heavy job of this library is running: retry after "
                                             "Retry-After seconds (or cancel it)."}}
+PARTIAL_GROUPS = 200  # groups a poll lists at most while a duplicates job runs
+PARTIAL_EVERY = 0.5  # seconds between two partial answers of one phase (each reads the members' facts)
 
 
 def job_out(job: Job) -> JobOut:
     end = job.finished if job.finished is not None else time.monotonic()
     return JobOut(job=job.id, kind=job.kind, status=job.status, done=job.done, total=job.total,
                   seconds=round(end - job.started, 3), params=job.params, result=job.result,
-                  error=job.error, error_kind=job.error_kind)
+                  partial=job.partial if job.status == "running" else None, error=job.error,
+                  error_kind=job.error_kind)
 
 
 def accepted(job: Job) -> JSONResponse:
@@ -49,13 +54,28 @@ def duplicates(context: Context, threshold: Annotated[float | None, Query(
                ) -> JSONResponse:
     """Exact and near duplicates from the stored vectors, as a job (202, `Location: /api/jobs/{id}`): the
     same calibrated decision as `lookalike duplicates --library` (borderline pairs checked by keypoints),
-    kinds and keepers. Poll the job at least every `job_idle_seconds` (30 s) or it is cancelled."""
+    kinds and keepers (a keeper chosen with POST /api/duplicates/keeper first). While it runs, each poll
+    carries the groups found so far (`partial`: exact copies first, then the confirmed near copies);
+    the result replaces them. Poll the job at least every `job_idle_seconds` (30 s) or it is cancelled."""
     options = DuplicateOptions(threshold=threshold, verify=verify, similar=-1.0 if similar else None)
 
-    def work(cancel: Cancel, progress: Progress) -> DuplicatesOut:
-        found = context.service.duplicates(context.library, options, join_progress=progress, cancel=cancel)
+    def work(cancel: Cancel, progress: Progress, publish: Publish) -> DuplicatesOut:
+        shown: dict[str, Any] = {"at": float("-inf"), "phase": None}
+
+        def found_so_far(partial: PartialGroups) -> None:
+            """Publish the groups so far: on each new phase, else at most every PARTIAL_EVERY seconds."""
+            now = time.monotonic()
+            if partial.phase == shown["phase"] and now - shown["at"] < PARTIAL_EVERY:
+                return
+            shown.update(at=now, phase=partial.phase)
+            listed = results.duplicate_groups(context, partial.groups(PARTIAL_GROUPS))
+            publish(DuplicatesPartialOut(provisional=True, phase=partial.phase, confirmed=partial.confirmed,
+                                         count=partial.count(), groups=listed))
+
+        found = context.service.duplicates(context.library, options, join_progress=progress, cancel=cancel,
+                                           found=found_so_far)
         used = found.thresholds
-        groups = results.duplicate_groups(context, context.service.with_chosen_keepers(context.library, found.groups))
+        groups = results.duplicate_groups(context, found.groups)
         context.found.remember([member.id for member in group.members] for group in groups)
         return DuplicatesOut(candidate=used.candidate, accept=used.accept, source=used.source,
                              candidates=found.stats.candidates, checked=found.stats.checked, groups=groups)
@@ -80,8 +100,9 @@ def clusters(context: Context, min_size: Annotated[int, Query(
     """Clusters as `lookalike clusters --library` finds them (HDBSCAN on the k-nearest-neighbour graph),
     largest first, each with its representative image, as a job (poll `/api/jobs/{id}`)."""
 
-    def work(cancel: Cancel, progress: Progress) -> ClustersOut:
-        return results.clusters(context, context.service.clusters(context.library, min_size, join_progress=progress))
+    def work(cancel: Cancel, progress: Progress, publish: Publish) -> ClustersOut:
+        found = context.service.clusters(context.library, min_size, join_progress=progress, cancel=cancel)
+        return results.clusters(context, found)
 
     return start_job(context, "clusters", {"min_size": min_size}, work)
 
@@ -93,8 +114,9 @@ def outliers(context: Context,
              top: Annotated[int, Query(ge=1, le=1000, description="How many to list.")] = 24) -> JSONResponse:
     """The images least like their k nearest others, most unusual first (as `lookalike outliers`), as a job."""
 
-    def work(cancel: Cancel, progress: Progress) -> OutliersOut:
-        return results.outliers(context, context.service.outliers(context.library, k, top, join_progress=progress), k)
+    def work(cancel: Cancel, progress: Progress, publish: Publish) -> OutliersOut:
+        found = context.service.outliers(context.library, k, top, join_progress=progress, cancel=cancel)
+        return results.outliers(context, found, k)
 
     return start_job(context, "outliers", {"k": k, "top": top}, work)
 

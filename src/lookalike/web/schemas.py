@@ -74,6 +74,20 @@ class DuplicatesOut(BaseModel):
     groups: list[DuplicateGroupOut]
 
 
+class DuplicatesPartialOut(BaseModel):
+    """The groups a running duplicates job found so far, to show while it goes on. Provisional: linked
+    by the pairs confirmed so far (not yet checked against each group's keeper; similar groups come
+    only with the result), so a group may still split or vanish; the result replaces them."""
+
+    provisional: bool = Field(True, description="Always true: the final groups come as the job's result.")
+    phase: str = Field(description="exact: byte-identical copies (from the content hashes, before any "
+                                   "check); near: plus the candidate pairs confirmed so far.")
+    confirmed: int = Field(description="Near pairs confirmed so far.")
+    count: int = Field(description="Groups found so far (at most `groups`' length of them are listed).")
+    groups: list[DuplicateGroupOut] = Field(description="The largest groups so far (at most 200), members "
+                                                        "with their kind, score and the suggested keeper.")
+
+
 class FailureOut(BaseModel):
     path: str
     reason: str
@@ -184,5 +198,8 @@ class JobOut(BaseModel):
     seconds: float = Field(description="Seconds since it started (until it ended).")
     params: dict[str, float | bool | None] = Field(description="The parameters it was started with.")
     result: DuplicatesOut | ClustersOut | OutliersOut | None = Field(default=None, description="The answer, once done.")
+    partial: DuplicatesPartialOut | None = Field(
+        default=None, description="While a duplicates job runs: the groups found so far (null before the "
+                                  "first ones, and once the job ended).")
     error: str | None = Field(default=None, description="Why it was cancelled or failed.")
     error_kind: str | None = None

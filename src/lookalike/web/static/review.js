@@ -1,4 +1,5 @@
-// The Duplicates tab: groups found by a job (progress, cancel), each with its kind, scores and
+// The Duplicates tab: groups found by a job (progress bar, cancel), shown as they are found (the
+// job's provisional groups, read-only, replaced by the final answer), each with its kind, scores and
 // suggested keeper; a person marks "not a duplicate", picks another keeper, or moves a group's
 // duplicates to the library's trash (confirmed first, undoable). Decisions are kept by the library.
 "use strict";
@@ -18,18 +19,38 @@ export async function findDuplicates(event) {
   setStatus("duplicates-status", "Grouping…");
   $("dup-cancel").hidden = false;
   $("dup-submit").disabled = true;
+  const bar = $("dup-progress");
+  bar.hidden = false;
+  bar.removeAttribute("value"); // indeterminate until the job knows its steps
+  shownPartial = "";
+  groups.clear();
+  $("duplicates").replaceChildren();
   try {
     const answer = await runJob(`/api/duplicates?${params}`, (job) => {
+      if (job.total) { bar.max = job.total; bar.value = job.done; }
       const progress = job.total ? `: ${job.done} of ${job.total} steps` : "";
-      setStatus("duplicates-status", `Grouping${progress} (${job.seconds.toFixed(0)} s)…`);
+      const found = job.partial && job.partial.count ? `; ${job.partial.count} found so far (provisional)` : "";
+      setStatus("duplicates-status", `Grouping${progress} (${job.seconds.toFixed(0)} s)${found}…`);
+      if (job.partial) showPartial(job.partial);
     });
     showDuplicates(answer);
   } catch (error) {
+    $("duplicates").replaceChildren(); // provisional groups of a job that did not finish are no answer
     setStatus("duplicates-status", error.message, true);
   } finally {
     $("dup-cancel").hidden = true;
     $("dup-submit").disabled = false;
+    bar.hidden = true;
   }
+}
+
+let shownPartial = ""; // what the provisional list shows, to redraw only when it changed
+
+function showPartial(partial) {
+  const key = JSON.stringify(partial.groups.map((g) => g.members.map((m) => [m.id, m.keeper])));
+  if (key === shownPartial) return;
+  shownPartial = key;
+  $("duplicates").replaceChildren(...partial.groups.map((group) => groupItem(group, true)));
 }
 
 export async function cancelDuplicates() {
@@ -50,13 +71,32 @@ function showDuplicates(answer) {
 
 function keeperOf(group) { return group.members.find((member) => member.keeper) || group.members[0]; }
 
-function groupItem(group) {
-  const item = element("li", "group");
+function groupItem(group, provisional = false) {
+  // provisional: a group the running job found so far (no actions: the final answer replaces it)
+  const item = element("li", provisional ? "group provisional" : "group");
   item.dataset.group = group.id;
-  item.setAttribute("aria-label", `Group ${group.id}, ${group.kind}, ${group.members.length} images`);
+  const state = provisional ? ", provisional" : "";
+  item.setAttribute("aria-label", `Group ${group.id}, ${group.kind}, ${group.members.length} images${state}`);
   const head = element("div", "group-head");
   head.append(element("strong", "", `Group ${group.id}`), element("span", "kind", group.kind),
     element("span", "hint", `${group.members.length} images`));
+  if (provisional) head.append(element("span", "provisional-tag", "provisional: still checking"));
+  const members = element("div", "members");
+  const keeper = keeperOf(group);
+  if (provisional) {
+    for (const member of group.members) {
+      const facts = [member.kind, member.score.toFixed(3)];
+      if (member.keeper) facts.push("keep");
+      const shown = card(member, facts.join(" · "), () => openViewer(libraryItem(keeper), libraryItem(member),
+        member.score, nav));
+      if (member.keeper) shown.classList.add("keeper");
+      const box = element("div", "member");
+      box.append(shown);
+      members.append(box);
+    }
+    item.append(head, members);
+    return item;
+  }
   const distinct = element("button", "secondary", "Not duplicates");
   distinct.type = "button";
   distinct.dataset.action = "not-duplicates";
@@ -66,8 +106,6 @@ function groupItem(group) {
   trash.dataset.action = "trash";
   trash.addEventListener("click", () => moveToTrash(group));
   head.append(distinct, trash);
-  const members = element("div", "members");
-  const keeper = keeperOf(group);
   for (const member of group.members) {
     const box = element("div", "member");
     const facts = [member.kind, member.score.toFixed(3)];
