@@ -9,8 +9,12 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null 2>&1 || true
-if ! apt-get install -y -qq chromium >/dev/null 2>&1; then
-  echo "ensure_chromium: apt-get install chromium failed; browser tests will be skipped" >&2
-fi
+lock=(-o DPkg::Lock::Timeout=600)  # wait for another apt-get (a PostgreSQL install) to finish
+log=$(mktemp)
+for _ in 1 2; do
+  apt-get "${lock[@]}" update -qq >/dev/null 2>&1 || true
+  if apt-get "${lock[@]}" install -y -qq chromium >"$log" 2>&1; then rm -f "$log"; exit 0; fi
+done
+echo "ensure_chromium: apt-get install chromium failed ($(tail -n 2 "$log" | tr '\n' ' ')); browser tests will be skipped" >&2
+rm -f "$log"
 exit 0

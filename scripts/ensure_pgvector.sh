@@ -12,11 +12,23 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null 2>&1 || true
-if ! apt-get install -y -qq postgresql-15 postgresql-server-dev-15 make gcc >/dev/null 2>&1; then
-  say "apt-get install postgresql-15 postgresql-server-dev-15 failed"
+# Another apt-get (a browser install beside this one) holds dpkg's lock for a while: wait for it, and
+# try twice, the second time after a fresh package list.
+lock=(-o DPkg::Lock::Timeout=600)
+log=$(mktemp)
+installed=no
+for _ in 1 2; do
+  apt-get "${lock[@]}" update -qq >/dev/null 2>&1 || true
+  if apt-get "${lock[@]}" install -y -qq postgresql-15 postgresql-server-dev-15 make gcc >"$log" 2>&1; then
+    installed=yes; break
+  fi
+done
+if [ "$installed" != yes ]; then
+  say "apt-get install postgresql-15 postgresql-server-dev-15 failed: $(tail -n 2 "$log" | tr '\n' ' ')"
+  rm -f "$log"
   exit 0
 fi
+rm -f "$log"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/parts" "$work/lists/partial"
