@@ -6,7 +6,11 @@
 2. forward, decode and end-to-end images/s, torch fp32 vs ONNX fp32 vs ONNX int8, for EfficientNet-Lite0
    and a SigLIP-base-sized vision tower (its config, random weights: speed does not depend on them);
    per-image cost of each stage, and which stage bounds the pipeline;
-3. ONNX vs torch cosine (min, mean) over the images.
+3. ONNX vs torch cosine (min, mean) over the images;
+4. the SigLIP-base tower's forward against the machine's peak: its floating-point operations per image
+   (torch's FlopCounterMode over one forward) times each backend's forward images/s, as a share of
+   what fp32 matrix products of the tower's own shapes (tokens x 768 by 768 x 3072, 768 x 768) reach
+   with the same threads, measured in the same run.
 
     python benchmarks/onnx_backend.py --data ../shared/data/ukbench-a
 """
@@ -115,6 +119,55 @@ def throughput(label: str, name: str, paths: list[Path], args: argparse.Namespac
     return rows
 
 
+def tower_flops(tower: Path) -> float:
+    """Floating-point operations of one 224 x 224 image through the vision tower (matrix products,
+    attention and the patch convolution, as torch counts them: 2 per multiply-add)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import SiglipVisionModel
+
+    model = SiglipVisionModel.from_pretrained(tower).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(pixel_values=torch.zeros(1, 3, 224, 224))
+    return float(counter.get_total_flops())
+
+
+def matmul_peak(tokens: int, width: int = 768, hidden: int = 3072, seconds: float = 3.0) -> dict[str, float]:
+    """GFLOP/s of fp32 matrix products of the tower's shapes, torch with the threads the process may
+    use, best of repeated timed runs (each at least `seconds`), for (tokens, width) x (width, hidden),
+    (tokens, hidden) x (hidden, width) and (tokens, width) x (width, width)."""
+    import torch
+
+    torch.set_num_threads(available_cores())
+    found = {}
+    for name, (m, k, n) in {"mlp_up": (tokens, width, hidden), "mlp_down": (tokens, hidden, width),
+                            "attention_proj": (tokens, width, width)}.items():
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        torch.mm(a, b)
+        best = 0.0
+        for _ in range(3):
+            count, started = 0, time.perf_counter()
+            while time.perf_counter() - started < seconds / 3:
+                torch.mm(a, b)
+                count += 1
+            best = max(best, 2.0 * m * k * n * count / (time.perf_counter() - started) / 1e9)
+        found[name] = round(best, 1)
+    return found
+
+
+def peak_share(rows: list[dict], tower: Path, batch_size: int) -> None:
+    """Print each backend's forward as a share of the matmul peak of the tower's shapes."""
+    flops = tower_flops(tower)
+    peak = matmul_peak(tokens=batch_size * 196)
+    best = max(peak.values())
+    print(json.dumps({"siglip_flops_per_image_G": round(flops / 1e9, 2), "matmul_peak_gflops": peak}), flush=True)
+    for row in rows:
+        if "forward" in row:
+            achieved = row["forward"] * flops / 1e9
+            print(json.dumps({"model": row["model"], "backend": row["backend"], "forward_gflops": round(achieved, 1),
+                              "share_of_matmul_peak": round(achieved / best, 3)}), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="Folder of images (e.g. ukbench-a).")
@@ -147,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (tower / "config.json").is_file():
             siglip_base_vision(tower)
         args.cosine_images = min(args.cosine_images, args.vit_limit)
-        throughput("siglip-base (vision)", str(tower), paths[: args.vit_limit], args, cache)
+        rows = throughput("siglip-base (vision)", str(tower), paths[: args.vit_limit], args, cache)
+        peak_share(rows, tower, args.batch_size)
     print(f"# load at the end {os.getloadavg()[0]:.2f}")
     return 0
 
