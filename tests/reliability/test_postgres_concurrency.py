@@ -91,3 +91,25 @@ def test_a_killed_writer_leaves_whole_chunks_and_the_next_sync_completes(tmp_pat
         assert (report.added, report.unchanged) == (6, 8)
         found = store.snapshot()
         assert len(found) == 14 and len(set(found.ids.tolist())) == 14
+
+
+def test_a_writer_killed_inside_a_video_leaves_no_part_of_it(tmp_path: Path, fresh_database) -> None:
+    pytest.importorskip("av")
+    from media import write_video
+
+    url = fresh_database()
+    folder = _folder(tmp_path / "media", range(4))  # img_0..3: the first chunk, committed
+    write_video(folder / "z_clip.mp4", [pattern_image(s, (128, 96)) for s in (1, 2, 4)])  # 3 frames
+    pattern_image(9, (64, 48)).save(folder / "z_photo.png")
+    writer = _worker("stall", url, str(folder), "2")  # killed inside the chunk holding the video
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "stalled"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=30)
+    rows = _rows(url, folder)
+    assert sorted(os.fsdecode(bytes(p)) for p, _ in rows) == [f"img_{s}.png" for s in range(4)]
+    with PostgresStore(url, folder) as store:
+        frames = store.library.frames
+        assert store.conn.execute(f"SELECT count(*) FROM {frames}").fetchone()[0] == 0  # no frame left behind
+        report = store.sync()
+        assert (report.added, report.unchanged) == (2, 4)
+        assert store.conn.execute(f"SELECT n, time FROM {frames} ORDER BY n").fetchall() == [(1, 2.0), (2, 4.0)]
