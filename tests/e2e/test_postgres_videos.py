@@ -122,13 +122,18 @@ def test_a_removed_or_changed_video_takes_its_frames_along(clips: Path, fresh_da
         write_video(clips / "clip.mp4", [pattern_image(s, SIZE) for s in (1, 2, 4)])  # re-embedded: 3 frames
         assert store.sync().updated == 1
         assert _frames(store) == [(clip_id, 1, 2.0), (clip_id, 2, 4.0)]
+        (clips / "cut.mkv").write_bytes(b"not a video any more" * 10)  # a failed re-embedding drops frames too
+        write_video(clips / "cut2.mkv", [pattern_image(s, SIZE) for s in (2, 3)], codec="mjpeg")
+        assert len(store.sync().failures) == 1 and len(_frames(store)) == 3
+        (clips / "cut2.mkv").write_bytes(b"broken" * 10)
+        assert len(store.sync().failures) == 1 and [row[0] for row in _frames(store)] == [clip_id, clip_id]
         assert store.remove([clips / "clip.mp4"]) == 1
         assert _frames(store) == []  # in the statement that removed the row
         assert "clip.mp4" not in {h.path.name for h in search(store, clips / "a.png", k=5)}
         assert store.sync().added == 1 and len(_frames(store)) == 2  # still on disk: back at the next sync
         (clips / "clip.mp4").unlink()
         assert store.sync().deleted == 1 and _frames(store) == []
-        assert len(store.snapshot()) == 3 and store.snapshot().times == []  # cut.mkv has one frame only
+        assert len(store.snapshot()) == 2 and store.snapshot().times == []  # photos only are left
 
 
 def test_a_store_from_before_videos_gets_its_frames_table(clips: Path, fresh_database, embedder: Embedder) -> None:

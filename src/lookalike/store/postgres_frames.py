@@ -2,8 +2,8 @@
 the file row holds the first sampled frame's vector and its moment (`time`, NULL for a photo), the
 library's frames table frames 1.. (file_id, n, time, vector). A frame goes with its file row: the
 foreign key drops it in the statement that deletes the row, and a re-written row's frames are
-replaced in the transaction that writes it. A search asks the HNSW index of both tables and keeps each
-file once, at its best frame, with that frame's moment."""
+replaced in the transaction that writes it (postgres_sync.write_records). A search asks the HNSW
+index of both tables and keeps each file once, at its best frame, with that frame's moment."""
 
 from __future__ import annotations
 
@@ -24,11 +24,8 @@ MAX_EF_SEARCH = 1000  # pgvector's bound on hnsw.ef_search
 
 
 def write_frames(conn: Any, library: LibraryRow, ids: dict[str, int], frames: FrameRows) -> None:
-    """Replace the frames of the rows just written (`ids`: relative path -> id) by `frames` (call
-    inside the transaction that wrote the rows)."""
-    if not ids:
-        return
-    conn.execute(f"DELETE FROM {library.frames} WHERE file_id = ANY(%s)", (sorted(ids.values()),))
+    """Add the frames 1.. of the rows just written (`ids`: relative path -> id; their old frames
+    already dropped), inside the transaction that wrote the rows."""
     wanted = [(ids[rel], times, vectors) for rel, (times, vectors) in frames.items() if rel in ids and times]
     if not wanted:
         return

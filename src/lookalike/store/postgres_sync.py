@@ -53,6 +53,8 @@ def write_records(conn: Any, library: LibraryRow, records: Sequence[Record],
                 for record in records:
                     vector = record[-1]
                     copy.write_row((*record[:-1], wrap(vector) if vector is not None else None))
+        conn.execute(f"DELETE FROM {library.frames} fr USING incoming i JOIN {library.files} f ON f.path = i.path "
+                     "WHERE fr.file_id = f.id")  # a re-written row's old frames (the new ones follow)
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[1:])
         written = conn.execute(f"INSERT INTO {library.files} ({columns}) SELECT {columns} FROM incoming "
                                f"ON CONFLICT (path) DO UPDATE SET {updates} RETURNING id, path").fetchall()
