@@ -112,7 +112,9 @@ def test_ray_indexes_a_videos_every_frame_as_the_local_engine_does(local_ray: No
 def test_ray_fills_a_postgresql_store_as_the_local_engine_does(local_ray: None, image_folder: Path,
                                                               tiny_siglip_dir: Path,
                                                               fresh_database: Callable[[], str]) -> None:
+    pytest.importorskip("av")
     (image_folder / "b" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG")
+    write_video(image_folder / "b" / "clip.mp4", [pattern_image(s, (128, 96)) for s in (1, 2, 3)])
     stores = {}
     temp = Path(tempfile.gettempdir())
     before = set(temp.glob("lookalike-ray-shards-*"))
@@ -120,14 +122,16 @@ def test_ray_fills_a_postgresql_store_as_the_local_engine_does(local_ray: None, 
         settings = Settings(model=str(tiny_siglip_dir), precision="fp32", device="cpu", store=fresh_database())
         with Lookalike(settings) as service:
             done = service.index(image_folder, engine=engine, ray=RayOptions(batch_size=3))
-            assert (done.report.added, len(done.report.failures)) == (6, 1), engine
+            assert (done.report.added, len(done.report.failures)) == (7, 1), engine
             stores[engine] = _items(service.postgres(image_folder), image_folder)
             if engine == "ray":
-                assert done.ray is not None and (done.ray.files, done.ray.embedded, done.ray.failed) == (7, 6, 1)
+                assert done.ray is not None and (done.ray.files, done.ray.embedded, done.ray.failed) == (8, 7, 1)
                 assert Path(done.report.failures[0].path or "").name == "broken.jpg"
                 again = service.index(image_folder, engine=engine)  # the same scan: nothing new
-                assert (again.report.added, again.report.unchanged) == (0, 7)
+                assert (again.report.added, again.report.unchanged) == (0, 8)
                 assert again.ray is not None and again.ray.files == 0
+    moments = [key[1] for key in stores["ray"] if key[0] == "b/clip.mp4"]
+    assert len(moments) == 3 and moments[0] == 0.0  # every sampled frame, in the store's frames table
     _assert_same_items(stores["local"], stores["ray"])
     assert set(temp.glob("lookalike-ray-shards-*")) == before  # the shards' temporary folder is gone
 

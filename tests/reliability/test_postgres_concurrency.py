@@ -91,3 +91,41 @@ def test_a_killed_writer_leaves_whole_chunks_and_the_next_sync_completes(tmp_pat
         assert (report.added, report.unchanged) == (6, 8)
         found = store.snapshot()
         assert len(found) == 14 and len(set(found.ids.tolist())) == 14
+
+
+def test_a_writer_killed_inside_a_video_leaves_no_part_of_it(tmp_path: Path, fresh_database) -> None:
+    pytest.importorskip("av")
+    from media import write_video
+
+    url = fresh_database()
+    folder = _folder(tmp_path / "media", range(4))  # img_0..3: the first chunk, committed
+    write_video(folder / "z_clip.mp4", [pattern_image(s, (128, 96)) for s in (1, 2, 4)])  # 3 frames
+    pattern_image(9, (64, 48)).save(folder / "z_photo.png")
+    writer = _worker("stall", url, str(folder), "2")  # killed inside the chunk holding the video
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "stalled"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=30)
+    rows = _rows(url, folder)
+    assert sorted(os.fsdecode(bytes(p)) for p, _ in rows) == [f"img_{s}.png" for s in range(4)]
+    with PostgresStore(url, folder) as store:
+        frames = store.library.frames
+        assert store.conn.execute(f"SELECT count(*) FROM {frames}").fetchone()[0] == 0  # no frame left behind
+        report = store.sync()
+        assert (report.added, report.unchanged) == (2, 4)
+        assert store.conn.execute(f"SELECT n, time FROM {frames} ORDER BY n").fetchall() == [(1, 2.0), (2, 4.0)]
+
+
+def test_two_processes_open_a_store_from_before_videos_at_once(tmp_path: Path, fresh_database) -> None:
+    url = fresh_database()
+    folder = _folder(tmp_path / "photos", range(2))
+    with PostgresStore(url, folder, model="histogram", create=True) as store:
+        frames, files = store.library.frames, store.library.files
+        store.conn.execute(f"DROP TABLE {frames}; ALTER TABLE {files} DROP COLUMN time")  # as older stores were
+    workers = [_worker("create", url, str(folder)) for _ in range(3)]  # each adds the frames table if missing
+    answers = [w.communicate(timeout=120) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], [err for _, err in answers]
+    with PostgresStore(url, folder) as store:
+        found = store.conn.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = %s AND "
+                                   "column_name = 'time'", (files,)).fetchone()[0]
+        assert found == 1 and store.conn.execute("SELECT to_regclass(%s) IS NOT NULL", (frames,)).fetchone()[0]
+        assert store.sync().added == 2 and store.stats(scan=False).indexed == 2

@@ -1,5 +1,6 @@
 """A store in PostgreSQL + pgvector (`--store postgresql://...`): the catalog and the vectors of a
-(folder, model) library in one database, an HNSW index (cosine) searched there.
+(folder, model) library in one database, an HNSW index (cosine) searched there; videos as the
+embedded library keeps them, one vector per sampled frame (store.postgres_frames).
 
 Several processes may sync and query one database at once: the schema is created under an advisory
 transaction lock, each chunk of a sync is one transaction, one writer per library holds a session
@@ -24,6 +25,7 @@ from ..pipeline import PipelineOptions
 from ..types import Match, PairVerdict
 from .base import Checkpoint, LibraryStats, Snapshot, StoredFile, SyncReport
 from .engine import EmbedEngine
+from .postgres_frames import indexed_items, search_files
 from .postgres_schema import (
     LOCK_CLASS,
     LibraryRow,
@@ -32,6 +34,7 @@ from .postgres_schema import (
     UrlLocation,
     connect,
     create_library,
+    ensure_frames,
     find_libraries,
     redact,
     split_url,
@@ -66,6 +69,7 @@ class PostgresStore:
         self.conn = connect(url)
         try:
             self.library = self._find(model, create, vector_type)
+            ensure_frames(self.conn, self.library)  # a library from before videos gets its frames table
         except BaseException:
             self.conn.close()
             raise
@@ -218,26 +222,16 @@ class PostgresStore:
     def search_vector(self, vector: np.ndarray, k: int = 10, exclude: int | None = None,
                       threshold: float | None = None, exact: bool = False, ef_search: int | None = None,
                       nprobe: int | None = None) -> list[Match]:
-        """The k nearest by cosine: HNSW (`hnsw.ef_search`, iterative scan past the excluded id), or an
-        exact scan with the index disabled."""
+        """The k nearest files by cosine, a video at its best frame with that frame's moment: HNSW
+        (`hnsw.ef_search`, iterative scan past the excluded id), or an exact scan with the index disabled."""
         if vector.shape[-1] != self.spec.dim:
             raise InvalidArgumentError(f"query vector has {vector.shape[-1]} dimensions, the store {self.spec.dim}",
                                        argument="vector")
         query = self._wrap(np.asarray(vector, dtype=np.float32))
-        where = "vector IS NOT NULL" + (" AND id <> %(exclude)s" if exclude is not None else "")
-        sql = (f"SELECT id, path, -(vector <#> %(q)s) FROM {self.library.files} WHERE {where} "
-               f"ORDER BY vector <=> %(q)s LIMIT %(k)s")
-        with self._lock, self.conn.transaction():
-            if exact:
-                self.conn.execute("SET LOCAL enable_indexscan = off")
-            else:
-                ef = max(int(ef_search or DEFAULT_EF_SEARCH), k)
-                self.conn.execute(f"SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = relaxed_order")
-            rows = self.conn.execute(sql, {"q": query, "exclude": exclude, "k": k}).fetchall()
-        hits = sorted(((float(score), int(row_id), bytes(path)) for row_id, path, score in rows),
-                      key=lambda hit: (-hit[0], hit[1]))
-        return [Match(self.root / os.fsdecode(path), score, row_id) for score, row_id, path in hits
-                if threshold is None or score >= threshold]
+        with self._lock:
+            hits = search_files(self.conn, self.library, query, k, exclude, threshold, exact,
+                                int(ef_search or DEFAULT_EF_SEARCH))
+        return [Match(self.root / os.fsdecode(path), score, row_id, moment) for score, row_id, path, moment in hits]
 
     def vector_of(self, file_id: int) -> np.ndarray | None:
         with self._lock, self.conn.cursor(binary=True) as cursor:
@@ -252,21 +246,25 @@ class PostgresStore:
         return {int(r[0]): StoredFile(int(r[0]), self.root / os.fsdecode(bytes(r[1])), r[2], r[3], r[4], r[5])
                 for r in rows}
 
-    def _indexed(self) -> tuple[np.ndarray, list[Path], list[str], np.ndarray, list[ImageReadError]]:
+    def snapshot(self) -> Snapshot:
+        """Every indexed file with its vector, a video once per sampled frame (its frames follow its
+        first, `times` their moments; empty when no video has a second frame), from one snapshot."""
         with self._snapshot() as conn, conn.cursor(binary=True) as cursor:
-            rows = cursor.execute(f"SELECT id, path, hash, vector FROM {self.library.files} "
-                                  "WHERE status = 'indexed' ORDER BY id").fetchall()
+            rows = indexed_items(cursor, self.library)
             failed = self._failed(conn)
         ids = np.asarray([r[0] for r in rows], dtype=np.int64)
         vectors = np.stack([r[3] for r in rows]) if rows else np.zeros((0, self.spec.dim), np.float32)
-        return ids, [self.root / os.fsdecode(bytes(r[1])) for r in rows], [r[2] for r in rows], vectors, failed
-
-    def snapshot(self) -> Snapshot:
-        ids, paths, hashes, vectors, failed = self._indexed()
-        return Snapshot(ids, paths, hashes, vectors, self.spec, failed)
+        times = [r[4] for r in rows] if any(r[5] for r in rows) else []
+        return Snapshot(ids, [self.root / os.fsdecode(bytes(r[1])) for r in rows], [r[2] for r in rows], vectors,
+                        self.spec, failed, times)
 
     def iter_vectors(self, chunk: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        ids, _, _, vectors, _ = self._indexed()
+        """(ids, vectors) of every indexed file (a video's first frame), in id order, from one snapshot."""
+        with self._snapshot() as conn, conn.cursor(binary=True) as cursor:
+            rows = cursor.execute(f"SELECT id, vector FROM {self.library.files} WHERE status = 'indexed' "
+                                  "ORDER BY id").fetchall()
+        ids = np.asarray([r[0] for r in rows], dtype=np.int64)
+        vectors = np.stack([r[1] for r in rows]) if rows else np.zeros((0, self.spec.dim), np.float32)
         for start in range(0, len(ids), chunk):
             yield ids[start : start + chunk], vectors[start : start + chunk]
 
@@ -300,7 +298,7 @@ class PostgresStore:
             rows = read_rows(conn, self.library) if scan else {}
         pending = missing = None
         if scan and self.root.is_dir():
-            pending, missing = count_pending(rows, scan_folder(self.root))
+            pending, missing = count_pending(rows, scan_folder(self.root, videos=True))
         return LibraryStats(root=str(self.root), model=self.spec.model, dim=self.spec.dim,
                             index=f"pgvector HNSW ({self.library.vector_type}, cosine)",
                             indexed=counts.get("indexed", 0), failed=counts.get("failed", 0), pending=pending,

@@ -4,9 +4,12 @@ database are safe).
 
 Tables: `lookalike_libraries` (one row per (root, model): spec, meta, vector type) and, per library
 N, `lookalike_files_N` (file facts + a `vector(dim)` or `halfvec(dim)` column with an HNSW index,
-cosine), `lookalike_distinct_N` (the "not a duplicate" decisions) and `lookalike_verdicts_N` (the
-photo-level checks of duplicate pairs, by content hashes; created on first use in older stores).
-One table per library keeps the column's dimension fixed, so the HNSW index and every query work on it directly.
+cosine; `time`: a video's first sampled moment, NULL for a photo), `lookalike_frames_N` (a video's
+frames 1.. (file_id, n, time, vector), HNSW-indexed the same way, dropped with their file row by the
+foreign key; added under the schema lock to stores from before videos), `lookalike_distinct_N` (the
+"not a duplicate" decisions) and `lookalike_verdicts_N` (the photo-level checks of duplicate pairs,
+by content hashes; created on first use in older stores). One table per library keeps the column's
+dimension fixed, so the HNSW index and every query work on it directly.
 """
 
 from __future__ import annotations
@@ -159,6 +162,10 @@ class LibraryRow:
         return f"lookalike_files_{self.id}"
 
     @property
+    def frames(self) -> str:
+        return f"lookalike_frames_{self.id}"
+
+    @property
     def distinct(self) -> str:
         return f"lookalike_distinct_{self.id}"
 
@@ -208,14 +215,36 @@ def create_library(conn: Any, root: str, spec: EmbeddingSpec, vector_type: str =
             width INTEGER, height INTEGER, status TEXT NOT NULL, error TEXT,
             vector {vector_type}({spec.dim}))""")
         conn.execute(hnsw_index_sql(made, ops))
+        _create_frames(conn, made)
         conn.execute(f"CREATE TABLE {made.distinct} (hash_a TEXT NOT NULL, hash_b TEXT NOT NULL, "
                      "PRIMARY KEY (hash_a, hash_b))")
         conn.execute(verdicts_table_sql(made))
     return made
 
 
-def hnsw_index_sql(library: LibraryRow, ops: str | None = None) -> str:
-    """The statement that builds a library's HNSW index (cosine)."""
+def hnsw_index_sql(library: LibraryRow, ops: str | None = None, table: str | None = None) -> str:
+    """The statement that builds the HNSW index (cosine) of a library's files (or `table`: its frames)."""
     ops = ops or ("halfvec_cosine_ops" if library.vector_type == "halfvec" else "vector_cosine_ops")
-    return (f"CREATE INDEX IF NOT EXISTS {library.files}_hnsw ON {library.files} USING hnsw (vector {ops}) "
+    table = table or library.files
+    return (f"CREATE INDEX IF NOT EXISTS {table}_hnsw ON {table} USING hnsw (vector {ops}) "
             f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})")
+
+
+def _create_frames(conn: Any, library: LibraryRow) -> None:
+    """The frames table of a library and its HNSW index (inside a transaction holding the schema lock)."""
+    conn.execute(f"ALTER TABLE {library.files} ADD COLUMN IF NOT EXISTS time DOUBLE PRECISION")
+    conn.execute(f"""CREATE TABLE IF NOT EXISTS {library.frames} (
+        file_id BIGINT NOT NULL REFERENCES {library.files} (id) ON DELETE CASCADE,
+        n INTEGER NOT NULL CHECK (n >= 1), time DOUBLE PRECISION NOT NULL,
+        vector {library.vector_type}({library.spec.dim}) NOT NULL, PRIMARY KEY (file_id, n))""")
+    conn.execute(hnsw_index_sql(library, table=library.frames))
+
+
+def ensure_frames(conn: Any, library: LibraryRow) -> None:
+    """Give a library from before videos its frames table and `files.time` (once, under the schema
+    lock, even when several processes open it together; a cheap look when it has them)."""
+    if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (library.frames,)).fetchone()[0]:
+        return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, SCHEMA_KEY))
+        _create_frames(conn, library)

@@ -1,7 +1,8 @@
-"""Writing to a PostgreSQL library: a sync (the same scan and change detection as `Library`, the
-files embedded by any engine of store.engine: this process, or Ray), and bulk loads. Each chunk of
-rows goes in ONE transaction (binary COPY into a temporary table, then INSERT ... ON CONFLICT), so a
-killed writer leaves only whole committed chunks."""
+"""Writing to a PostgreSQL library: a sync (the same scan and change detection as `Library`, videos
+included, the files embedded by any engine of store.engine: this process, or Ray), and bulk loads.
+Each chunk of rows goes in ONE transaction (binary COPY into a temporary table, then INSERT ... ON
+CONFLICT, then the videos' frames), so a killed writer leaves only whole committed chunks and never a
+video without its frames."""
 
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ from ..embedders import Embedder
 from ..pipeline import PipelineOptions
 from .base import Checkpoint, SyncReport
 from .engine import EmbedEngine, FileFacts, local_engine
+from .postgres_frames import FrameRows, write_frames
 from .postgres_schema import LibraryRow, PgHalfvec, PgVector, hnsw_index_sql
 from .scan import plan_sync, scan_folder
 from .schema import FileRow, NewFile
 
-_COLUMNS = ("path", "size", "mtime_ns", "ctime_ns", "hash", "width", "height", "status", "error", "vector")
-_TYPES = ("bytea", "int8", "int8", "int8", "text", "int4", "int4", "text", "text")
+_COLUMNS = ("path", "size", "mtime_ns", "ctime_ns", "hash", "width", "height", "status", "error", "time", "vector")
+_TYPES = ("bytea", "int8", "int8", "int8", "text", "int4", "int4", "text", "text", "float8")
 
 Record = tuple[Any, ...]  # one row in _COLUMNS order
 
@@ -35,8 +37,9 @@ def read_rows(conn: Any, library: LibraryRow) -> dict[str, FileRow]:
 
 
 def write_records(conn: Any, library: LibraryRow, records: Sequence[Record],
-                  before_commit: Callable[[], None] | None = None) -> dict[str, int]:
-    """Insert or replace rows (by path) in one transaction; returns relative path -> id."""
+                  before_commit: Callable[[], None] | None = None, frames: FrameRows | None = None) -> dict[str, int]:
+    """Insert or replace rows (by path) and their videos' frames 1.. (`frames`; a re-written row's old
+    frames are dropped) in one transaction; returns relative path -> id."""
     if not records:
         return {}
     wrap = PgHalfvec if library.vector_type == "halfvec" else PgVector
@@ -50,12 +53,16 @@ def write_records(conn: Any, library: LibraryRow, records: Sequence[Record],
                 for record in records:
                     vector = record[-1]
                     copy.write_row((*record[:-1], wrap(vector) if vector is not None else None))
+        conn.execute(f"DELETE FROM {library.frames} fr USING incoming i JOIN {library.files} f ON f.path = i.path "
+                     "WHERE fr.file_id = f.id")  # a re-written row's old frames (the new ones follow)
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[1:])
         written = conn.execute(f"INSERT INTO {library.files} ({columns}) SELECT {columns} FROM incoming "
                                f"ON CONFLICT (path) DO UPDATE SET {updates} RETURNING id, path").fetchall()
+        ids = {os.fsdecode(bytes(path)): int(row_id) for row_id, path in written}
+        write_frames(conn, library, ids, frames or {})
         if before_commit is not None:
             before_commit()
-    return {os.fsdecode(bytes(path)): int(row_id) for row_id, path in written}
+    return ids
 
 
 def bulk_load(conn: Any, library: LibraryRow, files: Sequence[NewFile], vectors: np.ndarray,
@@ -66,7 +73,7 @@ def bulk_load(conn: Any, library: LibraryRow, files: Sequence[NewFile], vectors:
     for i, f in enumerate(files):
         width, height = (sizes[i] or (None, None)) if sizes else (None, None)
         records.append((os.fsencode(f.path), f.size, f.mtime_ns, f.ctime_ns, f.hash, width, height, "indexed",
-                        None, vectors[i]))
+                        None, None, vectors[i]))
     with conn.transaction():
         empty = conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {library.files})").fetchone()[0]
         if empty:
@@ -90,7 +97,7 @@ class PostgresSyncer:
         started = time.perf_counter()
         report = SyncReport()
         rows = read_rows(self.conn, self.library)
-        scan = scan_folder(self.root)
+        scan = scan_folder(self.root, videos=True)
         plan = plan_sync(self.root, rows, scan, retry_failed, rehash=rehash)
         report.unreadable = scan.problems + plan.kept_unreadable
         report.unchanged = plan.unchanged + plan.failed_unchanged
@@ -117,24 +124,28 @@ class PostgresSyncer:
         todo = [FileFacts(path, f.path, f.hash, f.size, f.mtime_ns, f.ctime_ns) for path, f in by_path.items()]
         for batch in engine(self.root, todo):
             records: list[Record] = []
-            first: dict[Path, int] = {}  # one vector a file (this store keeps no video frames)
+            frames: FrameRows = {}
+            rows_of: dict[Path, list[int]] = {}  # a video: several rows (its frames, in order), one file
             for row, path in enumerate(batch.paths):
-                first.setdefault(path, row)
-            for path, row in first.items():
-                facts, size = by_path[path], batch.sizes[row] if batch.sizes else None
+                rows_of.setdefault(path, []).append(row)
+            for path, rows in rows_of.items():
+                facts, size = by_path[path], batch.sizes[rows[0]] if batch.sizes else None
+                times: list[float | None] = [batch.times[r] for r in rows] if batch.times else [None]
                 records.append((os.fsencode(facts.path), facts.size, facts.mtime_ns, facts.ctime_ns, facts.hash,
-                                *(size or (None, None)), "indexed", None, batch.vectors[row]))
+                                *(size or (None, None)), "indexed", None, times[0], batch.vectors[rows[0]]))
+                if len(rows) > 1:
+                    frames[facts.path] = (times[1:], batch.vectors[rows[1:]])
             for failure in batch.failures:
                 facts = by_path[Path(failure.path or "")]
                 records.append((os.fsencode(facts.path), facts.size, facts.mtime_ns, facts.ctime_ns, facts.hash,
-                                None, None, "failed", failure.reason, None))
-            ids = write_records(self.conn, self.library, records, lambda: self.checkpoint("chunk-written"))
-            for path in first:
+                                None, None, "failed", failure.reason, None, None))
+            ids = write_records(self.conn, self.library, records, lambda: self.checkpoint("chunk-written"), frames)
+            for path in rows_of:
                 facts = by_path[path]
                 report.updated += facts.id is not None
                 report.added += facts.id is None
                 if facts.id is None:
                     report.added_ids.append(ids[facts.path])
-            report.embedded += len(first)
+            report.embedded += len(rows_of)
             report.failures.extend(batch.failures)
             self.checkpoint("chunk-committed")
