@@ -54,3 +54,29 @@ def test_a_shot_from_beside_is_not_confirmed_while_an_edited_copy_is(tmp_path: P
     assert before.confirmed(loose).tolist() == [True, True, True, True]
     assert min(before.agreement) >= options.min_agreement
     assert loose.method() != options.method()  # verdicts measured without the limit are not reused
+
+
+def test_invariant_pixels_leave_a_caption_out(tmp_path: Path) -> None:
+    """A rotated copy carrying a large caption: the plain NCC of the aligned pixels falls below the
+    `--invariant` threshold, the trimmed one (the 10% of pixels that differ most left out) does not;
+    the shot from beside still fails on its keypoints' fit."""
+    from PIL import ImageDraw, ImageFont
+
+    from lookalike.dedupe.run import INVARIANT_AGREEMENT, INVARIANT_TRIM
+
+    first = _scene()
+    copy = first.crop((100, 60, 400, 380)).resize((210, 224)).rotate(90, expand=True)
+    font = ImageFont.load_default(size=copy.height // 3)
+    ImageDraw.Draw(copy).text((4, copy.height // 3), "IMG_4821\n24.11.26", fill=(255, 255, 255), font=font,
+                              stroke_width=2, stroke_fill=(0, 0, 0))
+    paths = [tmp_path / "shot1.jpg", tmp_path / "copy.jpg", tmp_path / "shot2.jpg"]
+    first.save(paths[0], quality=90)
+    copy.save(paths[1], quality=50)
+    _seen_turned(first, 16).save(paths[2], quality=90)
+    pairs = np.array([0, 1, 0]), np.array([1, 0, 2])
+
+    plain = VerifyOptions(min_agreement=INVARIANT_AGREEMENT)
+    assert Verifier(paths, plain).verify(*pairs).confirmed(plain).tolist() == [False, False, False]
+    trimmed = VerifyOptions(min_agreement=INVARIANT_AGREEMENT, trim=INVARIANT_TRIM)
+    assert Verifier(paths, trimmed).verify(*pairs).confirmed(trimmed).tolist() == [True, True, False]
+    assert plain.method() != trimmed.method()

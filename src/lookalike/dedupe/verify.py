@@ -120,7 +120,7 @@ def _matches(a: np.ndarray, b: np.ndarray, ratio: float) -> tuple[np.ndarray, np
 
     if len(a) < 2 or len(b) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    similarity = cv2.gemm(a, b, 1.0, None, 0.0, flags=cv2.GEMM_2_T)
+    similarity = np.asarray(cv2.gemm(a, b, 1.0, np.empty((0, 0), np.float32), 0.0, flags=cv2.GEMM_2_T))
     top = np.argpartition(-similarity, 1, axis=1)[:, :2]
     scores = np.take_along_axis(similarity, top, axis=1)
     first = scores.argmax(axis=1)
