@@ -115,20 +115,21 @@ def spread(points: np.ndarray, shape: tuple[int, int]) -> float:
 def _matches(a: np.ndarray, b: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
     """Ratio-test matches (a row, b row) between unit descriptors, by one matrix product (OpenCV's, on
     the calling thread: numpy's BLAS would start its own threads for each small product, which cost
-    10-30x the CPU of the product itself while the pairs already run in parallel)."""
+    10-30x the CPU of the product itself while the pairs already run in parallel) and the best two
+    per row found in place (no index matrix: large temporaries cost page faults in worker threads)."""
     import cv2
 
     if len(a) < 2 or len(b) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     similarity = np.asarray(cv2.gemm(a, b, 1.0, np.empty((0, 0), np.float32), 0.0, flags=cv2.GEMM_2_T))
-    top = np.argpartition(-similarity, 1, axis=1)[:, :2]
-    scores = np.take_along_axis(similarity, top, axis=1)
-    first = scores.argmax(axis=1)
     rows = np.arange(len(a))
-    best, second = scores[rows, first], scores[rows, 1 - first]
+    nearest = similarity.argmax(axis=1)
+    best = similarity[rows, nearest]
+    similarity[rows, nearest] = -np.inf
+    second = similarity.max(axis=1)
     distance = np.sqrt(np.maximum(2 - 2 * best, 0))
     keep = distance < ratio * np.sqrt(np.maximum(2 - 2 * second, 0))
-    return rows[keep], top[rows, first][keep]
+    return rows[keep], nearest[keep]
 
 
 def align(a: Features, b: Features, mirrored: bool,
