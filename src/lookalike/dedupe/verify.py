@@ -3,12 +3,14 @@ rotated, mirrored or re-coloured? Two pieces of evidence, both required:
 
 1. geometry: RootSIFT keypoints matched with a ratio test, and a RANSAC similarity transform (rotation,
    uniform scale, shift: what cropping, resizing and rotating a picture do; never a perspective change
-   of a 3-D scene) with enough inliers spread over a real part of both pictures, tried against the
-   mirrored picture too;
+   of a 3-D scene) with enough inliers spread over a real part of both pictures that fit it to about
+   a pixel (another shot from almost the same place leaves parallax in the residuals), tried against
+   the mirrored picture too;
 2. pixels: the first picture warped onto the second with that transform agrees with it over their
    overlap (normalised cross-correlation of grey levels, so brightness and contrast changes do not
-   matter). Another shot of the same object can pass the first test on a flat object, never the
-   second: its background, lighting and viewpoint differ.
+   matter; with `trim`, over all but the pixels that differ most: a caption). Another shot of the
+   same object can pass the first test on a flat object, rarely the second: its background, lighting
+   and viewpoint differ.
 
 Keypoints are computed once per image, in threads (OpenCV releases the GIL), a chunk of pairs at a
 time; an image's features are dropped once its last pair is checked, so memory follows a chunk, not
