@@ -1,7 +1,8 @@
 """Duplicates that mean the same photo: quality on probe sets and the cost of a run, as a user runs it.
 
     python benchmarks/duplicates_quality.py --data ../shared/data [--model efficientnet-lite0]
-        [--objects 125] [--class-name cat] [--class-images 1000] [--scale 4000] [--parts quality,homogeneous,scale]
+        [--objects 125] [--class-name cat] [--class-images 1000] [--scale 4000]
+        [--parts quality,homogeneous,scale,pairs]
 
 Probe sets (seeded, built under a scratch folder from ukbench-a): for each object its first shot, an
 edited copy of it (crop 75-90% per side, resize 0.6x, brightness/contrast +-20%, JPEG q35-70, every
@@ -12,6 +13,9 @@ different photos; at defaults on the easy set and with --invariant --verify on t
 
 Homogeneous folder: one CIFAR-10 test class (32x32 pictures of one kind) with edited copies of its
 first tenth mixed in.
+
+Pairs (not run by default): the pair-level probe of benchmarks/duplicate_pairs.py on the same probe
+sets: per candidate rule, copies and other shots confirmed.
 
 Scale: N indexed images (ukbench-a, its edited copies, CIFAR-10 test images), then `duplicates` run
 twice as separate processes: wall seconds and peak RSS of the first run (no stored verdicts) and the
@@ -170,6 +174,10 @@ def main() -> None:
             homogeneous(args.data, args.model, args.class_name, args.class_images, Path(scratch))
         if "scale" in parts:
             scale(args.data, args.model, args.scale, Path(scratch))
+        if "pairs" in parts:
+            from duplicate_pairs import pairs
+
+            pairs(args.data, args.objects, Path(scratch))
 
 
 if __name__ == "__main__":

@@ -229,7 +229,7 @@ def _skimage_photo(name: str) -> Image.Image:
 def test_verification_confirms_edited_copies_and_rejects_other_photos(tmp_path: Path) -> None:
     photo = _skimage_photo("astronaut")
     width, height = photo.size
-    copy = photo.crop((40, 30, int(width * 0.75), int(height * 0.8))).resize((200, 210))
+    copy = photo.crop((40, 30, int(width * 0.75), int(height * 0.8))).resize((200, 220))  # 0.58x, same aspect
     paths = [tmp_path / "orig.jpg", tmp_path / "rot.jpg", tmp_path / "flip.jpg", tmp_path / "other.jpg"]
     photo.save(paths[0], quality=90)
     copy.rotate(90, expand=True).save(paths[1], quality=50)

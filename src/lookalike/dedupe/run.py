@@ -43,7 +43,8 @@ EdgeSource = Callable[[np.ndarray, float, int], Edges]
 """(vectors, candidate floor, k): each row's at most k best other rows scoring >= the floor."""
 FALLBACK_THRESHOLD = 0.95
 INVARIANT_NEIGHBOURS = 10
-INVARIANT_AGREEMENT = 0.85  # captioned, deeply cropped copies: the caption lowers the aligned pixels' NCC
+INVARIANT_AGREEMENT = 0.9  # captioned, deeply cropped copies: the NCC leaves out the pixels that differ most
+INVARIANT_TRIM = 0.1  # (the caption), this share of them (docs/results.md)
 
 
 def resolve_thresholds(model: str, options: DuplicateOptions, saved: str | None = None) -> Thresholds:
@@ -104,7 +105,8 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
         raise TooManyItemsError(f"{len(edges)} candidate pairs to check by keypoints, more than {max_checks}: "
                                 "raise the threshold", count=len(edges), limit=max_checks)
     used = verify_options or VerifyOptions(min_inliers=options.min_inliers,
-                                           min_agreement=INVARIANT_AGREEMENT if options.invariant else 0.965)
+                                           min_agreement=INVARIANT_AGREEMENT if options.invariant else 0.965,
+                                           trim=INVARIANT_TRIM if options.invariant else 0.0)
 
     def heard(i: np.ndarray, j: np.ndarray, ok: np.ndarray, inliers: np.ndarray) -> None:
         if partial is not None and found is not None:

@@ -3,12 +3,14 @@ rotated, mirrored or re-coloured? Two pieces of evidence, both required:
 
 1. geometry: RootSIFT keypoints matched with a ratio test, and a RANSAC similarity transform (rotation,
    uniform scale, shift: what cropping, resizing and rotating a picture do; never a perspective change
-   of a 3-D scene) with enough inliers spread over a real part of both pictures, tried against the
-   mirrored picture too;
+   of a 3-D scene) with enough inliers spread over a real part of both pictures that fit it to about
+   a pixel (another shot from almost the same place leaves parallax in the residuals), tried against
+   the mirrored picture too;
 2. pixels: the first picture warped onto the second with that transform agrees with it over their
    overlap (normalised cross-correlation of grey levels, so brightness and contrast changes do not
-   matter). Another shot of the same object can pass the first test on a flat object, never the
-   second: its background, lighting and viewpoint differ.
+   matter; with `trim`, over all but the pixels that differ most: a caption). Another shot of the
+   same object can pass the first test on a flat object, rarely the second: its background, lighting
+   and viewpoint differ.
 
 Keypoints are computed once per image, in threads (OpenCV releases the GIL), a chunk of pairs at a
 time; an image's features are dropped once its last pair is checked, so memory follows a chunk, not
@@ -44,16 +46,19 @@ class VerifyOptions:
     tolerance: float = 0.015  # RANSAC reprojection error, as a share of the longer side
     min_inliers: int = DEFAULT_MIN_INLIERS
     min_spread: float = 0.12  # inliers' spread across their thinnest direction (see `spread`)
+    max_error: float = 0.004  # inliers' 80th-percentile reprojection error, share of the longer side (see `align`)
     min_agreement: float = 0.965  # NCC of the aligned grey pixels over the overlap
+    trim: float = 0.0  # share of the overlap's most differing pixels left out of that NCC (a caption)
     min_overlap: float = 0.4  # the overlap as a share of the smaller picture
     min_search_agreement: float = 0.9  # tiny pictures aligned by search (see `search_alignment`)
     workers: int | None = None
 
     def method(self) -> str:
         """What a stored verdict was measured with (inliers and agreement are stored, not the verdict,
-        so the thresholds may change without new checks)."""
+        so min_inliers and min_agreement may change without new checks; everything that changes what
+        is measured is named here: a pair whose inliers miss `max_error` is stored with 0 inliers)."""
         return (f"{self.features.method()}-r{self.ratio:g}-e{self.tolerance:g}-s{self.min_spread:g}"
-                f"-o{self.min_overlap:g}")
+                f"-f{self.max_error:g}-o{self.min_overlap:g}-t{self.trim:g}")
 
 
 @dataclass(frozen=True)
@@ -110,47 +115,67 @@ def spread(points: np.ndarray, shape: tuple[int, int]) -> float:
 
 
 def _matches(a: np.ndarray, b: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
-    """Ratio-test matches (a row, b row) between unit descriptors, by one matrix product."""
+    """Ratio-test matches (a row, b row) between unit descriptors, by one matrix product (OpenCV's, on
+    the calling thread: numpy's BLAS would start its own threads for each small product, which cost
+    10-30x the CPU of the product itself while the pairs already run in parallel) and the best two
+    per row found in place (no index matrix: large temporaries cost page faults in worker threads)."""
+    import cv2
+
     if len(a) < 2 or len(b) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    similarity = a @ b.T
-    top = np.argpartition(-similarity, 1, axis=1)[:, :2]
-    scores = np.take_along_axis(similarity, top, axis=1)
-    first = scores.argmax(axis=1)
+    similarity = np.asarray(cv2.gemm(a, b, 1.0, np.empty((0, 0), np.float32), 0.0, flags=cv2.GEMM_2_T))
     rows = np.arange(len(a))
-    best, second = scores[rows, first], scores[rows, 1 - first]
+    nearest = similarity.argmax(axis=1)
+    best = similarity[rows, nearest]
+    similarity[rows, nearest] = -np.inf
+    second = similarity.max(axis=1)
     distance = np.sqrt(np.maximum(2 - 2 * best, 0))
     keep = distance < ratio * np.sqrt(np.maximum(2 - 2 * second, 0))
-    return rows[keep], top[rows, first][keep]
+    return rows[keep], nearest[keep]
 
 
-def _align(a: Features, b: Features, mirrored: bool, options: VerifyOptions) -> tuple[int, np.ndarray | None]:
-    """Inliers and the similarity transform from a's keypoints to b's (or mirrored b's); 0 inliers when
-    the transform's scale is absurd or its inliers lie along a thin band (a caption, a logo strip)."""
+def align(a: Features, b: Features, mirrored: bool,
+          options: VerifyOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The similarity transform from a's keypoints to b's (or mirrored b's) and its inliers (a's points,
+    b's points); None when too few match, the scale is absurd, the inliers lie along a thin band (a
+    caption, a logo strip) or do not fit the transform exactly: an edited copy's keypoints land within
+    a pixel or so of where the transform puts them (80th percentile at most `max_error` of the side),
+    another shot of a 3-D scene from almost the same place has parallax that a similarity leaves
+    behind (measured in docs/results.md)."""
     import cv2
 
     if len(a.points) < 4 or len(b.points) < 4:
-        return 0, None
+        return None
     rows, cols = _matches(a.unit_descriptors(), b.unit_descriptors(mirrored), options.ratio)
     if len(rows) < 6:
-        return 0, None
+        return None
     source = a.points[rows]
     target = (b.mirrored_points() if mirrored else b.points)[cols]
     transform, mask = cv2.estimateAffinePartial2D(source, target, method=cv2.RANSAC, maxIters=2000,
                                                   ransacReprojThreshold=options.tolerance * max(b.shape))
     if transform is None:
-        return 0, None
+        return None
     determinant = float(np.linalg.det(transform[:2, :2]))  # the scale squared
     if not 0.01 < determinant < 100:
-        return 0, None
+        return None
     inside = mask.ravel().astype(bool)
-    reach = min(spread(source[inside], a.shape), spread(target[inside], b.shape))
-    return (int(inside.sum()), transform) if reach >= options.min_spread else (0, None)
+    source, target = source[inside], target[inside]
+    if min(spread(source, a.shape), spread(target, b.shape)) < options.min_spread:
+        return None
+    error = np.quantile(residuals(transform, source, target), 0.8) / max(b.shape)
+    return (transform, source, target) if error <= options.max_error else None
 
 
-def agreement(a: Features, b: Features, transform: np.ndarray, mirrored: bool, options: VerifyOptions) -> float:
-    """NCC of a's thumbnail warped onto b's (mirrored when asked) over their overlap, both slightly
-    blurred (JPEG blocks and resampling are not differences); -1 when they overlap too little."""
+def residuals(transform: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """How far each source point lands from its target under the transform (target pixels)."""
+    landed = source.astype(np.float64) @ transform[:, :2].T + transform[:, 2]
+    return np.linalg.norm(landed - target, axis=1)
+
+
+def _aligned(a: Features, b: Features, transform: np.ndarray, mirrored: bool,
+             options: VerifyOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """a's thumbnail warped onto b's (mirrored when asked), b's, both slightly blurred (JPEG blocks and
+    resampling are not differences), and the overlap mask; None when they overlap too little."""
     import cv2
 
     scale_a = a.thumb.shape[1] / a.shape[1]
@@ -167,13 +192,33 @@ def agreement(a: Features, b: Features, transform: np.ndarray, mirrored: bool, o
     overlap = int(inside.sum())
     source_area = source.size * abs(float(np.linalg.det(warp[:, :2])))
     if overlap < 64 or overlap < options.min_overlap * min(source_area, target.size):
-        return -1.0
-    x = warped[inside].astype(np.float64)
-    y = cv2.GaussianBlur(target, (0, 0), 1.0)[inside].astype(np.float64)
-    x -= x.mean()
-    y -= y.mean()
+        return None
+    return warped, cv2.GaussianBlur(target, (0, 0), 1.0), inside
+
+
+def _ncc(x: np.ndarray, y: np.ndarray, trim: float = 0.0) -> float:
+    """Normalised cross-correlation of two sets of grey levels; with `trim`, over all but that share of
+    the pixels that differ most once their grey levels are matched (brightness and contrast)."""
+    x = x.astype(np.float64) - x.mean()
+    y = y.astype(np.float64) - y.mean()
+    if trim > 0:
+        x /= x.std() + 1e-9
+        y /= y.std() + 1e-9
+        error = np.abs(y - float(np.mean(x * y)) * x)  # y less its least-squares fit from x
+        keep = error <= np.quantile(error, 1.0 - trim)
+        return _ncc(x[keep], y[keep])
     norm = float(np.sqrt((x * x).sum() * (y * y).sum()))
     return float((x * y).sum() / norm) if norm > 1e-9 else -1.0
+
+
+def agreement(a: Features, b: Features, transform: np.ndarray, mirrored: bool, options: VerifyOptions) -> float:
+    """NCC of a's thumbnail warped onto b's (mirrored when asked) over their overlap, less
+    `options.trim` of its pixels; -1 when they overlap too little."""
+    found = _aligned(a, b, transform, mirrored, options)
+    if found is None:
+        return -1.0
+    warped, target, inside = found
+    return _ncc(warped[inside], target[inside], options.trim)
 
 
 def check_pair(a: Features, b: Features, options: VerifyOptions) -> PairCheck:
@@ -181,10 +226,11 @@ def check_pair(a: Features, b: Features, options: VerifyOptions) -> PairCheck:
     mirrored: the first orientation that confirms, else the stronger of the two."""
     best = PairCheck(0, -1.0)
     for mirrored in (False, True):
-        inliers, transform = _align(a, b, mirrored, options)
-        if transform is None:
+        aligned = align(a, b, mirrored, options)
+        if aligned is None:
             continue
-        found = PairCheck(inliers, agreement(a, b, transform, mirrored, options))
+        transform, source, _ = aligned
+        found = PairCheck(len(source), agreement(a, b, transform, mirrored, options))
         if found.confirmed(options):
             return found
         if (found.agreement, found.inliers) > (best.agreement, best.inliers):

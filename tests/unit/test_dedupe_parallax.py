@@ -1,0 +1,82 @@
+"""The photo-level check tells an edited copy (exactly a similarity transform of its original, whatever
+the JPEG and colour changes) from another shot of the same scene taken from almost the same place (a
+burst shot): the copy's keypoints fit the transform to about a pixel, while the other shot sees the
+scene in a slightly different perspective, which no similarity removes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance
+
+from lookalike.dedupe.verify import Verifier, VerifyOptions
+
+cv2 = pytest.importorskip("cv2")
+
+
+def _scene() -> Image.Image:
+    from skimage import data
+
+    return Image.fromarray(data.astronaut()).convert("RGB").resize((480, 480))
+
+
+def _seen_turned(picture: Image.Image, pixels: int) -> Image.Image:
+    """The picture as a camera a little to the side sees it: its right edge `pixels` shorter at the top
+    and at the bottom (a plane turned by a few degrees)."""
+    side = picture.width
+    corners = np.float32([[0, 0], [side, 0], [side, side], [0, side]])
+    moved = np.float32([[0, 0], [side, pixels], [side, side - pixels], [0, side]])
+    warp = cv2.getPerspectiveTransform(corners, moved)
+    return Image.fromarray(cv2.warpPerspective(np.asarray(picture), warp, (side, side), borderMode=cv2.BORDER_REFLECT))
+
+
+def test_a_shot_from_beside_is_not_confirmed_while_an_edited_copy_is(tmp_path: Path) -> None:
+    first = _scene()
+    copy = first.crop((30, 20, 450, 440)).resize((252, 252), Image.Resampling.BICUBIC)
+    copy = ImageEnhance.Brightness(copy).enhance(1.15)
+    paths = [tmp_path / "shot1.jpg", tmp_path / "copy.jpg", tmp_path / "shot2.jpg"]
+    first.save(paths[0], quality=90)
+    copy.save(paths[1], quality=45)
+    _seen_turned(first, 16).save(paths[2], quality=90)
+    pairs = np.array([0, 1, 0, 1]), np.array([1, 0, 2, 2])
+    options = VerifyOptions()
+
+    report = Verifier(paths, options).verify(*pairs)
+    assert report.confirmed(options).tolist() == [True, True, False, False]
+
+    # without the exact-fit limit the other shot passes both older tests (enough inliers spread over
+    # the picture, aligned pixels that agree), so the limit is what rejects it
+    loose = replace(options, max_error=float("inf"))
+    before = Verifier(paths, loose).verify(*pairs)
+    assert before.confirmed(loose).tolist() == [True, True, True, True]
+    assert min(before.agreement) >= options.min_agreement
+    assert loose.method() != options.method()  # verdicts measured without the limit are not reused
+
+
+def test_invariant_pixels_leave_a_caption_out(tmp_path: Path) -> None:
+    """A rotated copy carrying a large caption: the plain NCC of the aligned pixels falls below the
+    `--invariant` threshold, the trimmed one (the 10% of pixels that differ most left out) does not;
+    the shot from beside still fails on its keypoints' fit."""
+    from PIL import ImageDraw, ImageFont
+
+    from lookalike.dedupe.run import INVARIANT_AGREEMENT, INVARIANT_TRIM
+
+    first = _scene()
+    copy = first.crop((100, 60, 400, 380)).resize((210, 224)).rotate(90, expand=True)
+    font = ImageFont.load_default(size=copy.height // 3)
+    ImageDraw.Draw(copy).text((4, copy.height // 3), "IMG_4821\n24.11.26", fill=(255, 255, 255), font=font,
+                              stroke_width=2, stroke_fill=(0, 0, 0))
+    paths = [tmp_path / "shot1.jpg", tmp_path / "copy.jpg", tmp_path / "shot2.jpg"]
+    first.save(paths[0], quality=90)
+    copy.save(paths[1], quality=50)
+    _seen_turned(first, 16).save(paths[2], quality=90)
+    pairs = np.array([0, 1, 0]), np.array([1, 0, 2])
+
+    plain = VerifyOptions(min_agreement=INVARIANT_AGREEMENT)
+    assert Verifier(paths, plain).verify(*pairs).confirmed(plain).tolist() == [False, False, False]
+    trimmed = VerifyOptions(min_agreement=INVARIANT_AGREEMENT, trim=INVARIANT_TRIM)
+    assert Verifier(paths, trimmed).verify(*pairs).confirmed(trimmed).tolist() == [True, True, False]
+    assert plain.method() != trimmed.method()
