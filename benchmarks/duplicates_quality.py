@@ -43,12 +43,14 @@ from lookalike.dedupe.editset import edit
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cli(*args: str) -> tuple[str, float, float]:
-    """Run `lookalike ARGS` in a child process: (stdout, wall seconds, peak RSS in MB of that child)."""
+def cli(*args: str) -> tuple[str, float, float, float]:
+    """Run `lookalike ARGS` in a child process: (stdout, wall seconds, peak RSS in MB, CPU seconds (user +
+    system, every thread) of that child; CPU seconds say what a run costs on a machine shared with others)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     code = ("import resource, runpy, sys; sys.argv = ['lookalike', *sys.argv[1:]]\n"
             "try:\n    runpy.run_module('lookalike', run_name='__main__')\n"
-            "finally:\n    sys.stderr.write(f'\\nRSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')")
+            "finally:\n    used = resource.getrusage(resource.RUSAGE_SELF)\n"
+            "    sys.stderr.write(f'\\nRSS {used.ru_maxrss} CPU {used.ru_utime + used.ru_stime}\\n')")
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
@@ -58,7 +60,10 @@ def cli(*args: str) -> tuple[str, float, float]:
     summary = [line for line in done.stderr.splitlines() if line.startswith(("duplicates:", "budget"))]
     for line in summary:
         print("   ", line)
-    return done.stdout, wall, int(rss[-1].split()[1]) / 1024 if rss else float("nan")
+    if not rss:
+        return done.stdout, wall, float("nan"), float("nan")
+    fields = rss[-1].split()
+    return done.stdout, wall, int(fields[1]) / 1024, float(fields[3])
 
 
 def groups_of(table: str) -> list[tuple[str, list[str]]]:
@@ -108,7 +113,7 @@ def quality(data: Path, model: str, objects: int, scratch: Path) -> None:
         folder = scratch / ("hard" if hard else "easy")
         probe_set(labels, folder, objects, hard, seed=1 if hard else 0)
         cli("index", str(folder), "-m", model, "--quiet")
-        table, wall, rss = cli("duplicates", str(folder), "-m", model, "-f", "csv", "--quiet", *flags)
+        table, wall, rss, _ = cli("duplicates", str(folder), "-m", model, "-f", "csv", "--quiet", *flags)
         print(f"{name}: {score_probe(groups_of(table), objects)}; {wall:.1f} s, {rss:.0f} MB")
 
 
@@ -125,7 +130,7 @@ def homogeneous(data: Path, model: str, class_name: str, count: int, scratch: Pa
                 image = opened.convert("RGB")
             (folder / f"p{number:04d}_copy.jpg").write_bytes(edit(image, rng, mirror=number % 2 == 1))
     cli("index", str(folder), "-m", model, "--quiet")
-    table, wall, rss = cli("duplicates", str(folder), "-m", model, "-f", "csv", "--quiet")
+    table, wall, rss, _ = cli("duplicates", str(folder), "-m", model, "-f", "csv", "--quiet")
     groups = [members for kind, members in groups_of(table) if kind in ("exact", "near")]
     group_of = {name: n for n, members in enumerate(groups) for name in members}
     found = sum(1 for name, n in group_of.items() if name.endswith("_copy.jpg")
@@ -148,8 +153,9 @@ def scale(data: Path, model: str, count: int, scratch: Path) -> None:
     total = len(list(folder.glob("*.jpg")))
     print(f"scale: {total} images indexed in {time.perf_counter() - started:.0f} s (not counted)")
     for run in ("first run", "second run"):
-        table, wall, rss = cli("duplicates", str(folder), "-m", model, "-f", "csv", "--quiet")
-        print(f"scale {total}, {run}: {wall:.1f} s wall (process start included), peak RSS {rss:.0f} MB, "
+        table, wall, rss, cpu = cli("duplicates", str(folder), "-m", model, "-f", "csv", "--quiet")
+        print(f"scale {total}, {run}: {wall:.1f} s wall, {cpu:.1f} CPU s (process start included), "
+              f"peak RSS {rss:.0f} MB, "
               f"{len(groups_of(table))} groups")
 
 
