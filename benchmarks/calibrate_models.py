@@ -34,7 +34,7 @@ from lookalike.dedupe.calibration import duplicate_thresholds
 from lookalike.dedupe.editset import EditedSet, build_edited_set, score_groups
 from lookalike.dedupe.invariance import invariant_edges
 from lookalike.dedupe.run import INVARIANT_NEIGHBOURS, DuplicateOptions, group_vectors
-from lookalike.dedupe.verify import Verifier
+from lookalike.dedupe.verifier import Verifier
 from lookalike.embedders import Embedder, create_embedder
 from lookalike.pipeline import embed_paths
 from lookalike.store.scan import file_hash

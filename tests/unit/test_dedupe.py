@@ -17,7 +17,8 @@ from lookalike.dedupe.edges import candidate_edges
 from lookalike.dedupe.groups import Thresholds, build_groups
 from lookalike.dedupe.invariance import crop_views, turned_views
 from lookalike.dedupe.keepers import FileFacts, choose_keeper
-from lookalike.dedupe.verify import Verifier, VerifyOptions, spread
+from lookalike.dedupe.verifier import Verifier
+from lookalike.dedupe.verify import VerifyOptions, spread
 from lookalike.errors import LookalikeError
 
 

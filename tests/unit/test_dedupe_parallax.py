@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from lookalike.dedupe.verify import Verifier, VerifyOptions
+from lookalike.dedupe.verifier import Verifier
+from lookalike.dedupe.verify import VerifyOptions
 
 cv2 = pytest.importorskip("cv2")
 
@@ -80,3 +81,28 @@ def test_invariant_pixels_leave_a_caption_out(tmp_path: Path) -> None:
     trimmed = VerifyOptions(min_agreement=INVARIANT_AGREEMENT, trim=INVARIANT_TRIM)
     assert Verifier(paths, trimmed).verify(*pairs).confirmed(trimmed).tolist() == [True, True, False]
     assert plain.method() != trimmed.method()
+
+
+def test_features_over_the_budget_are_read_back_never_computed_again(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pairs in no useful order with a budget below one image's features: every image's keypoints are
+    still found once (the rest are read back from the spill file), and the evidence is the same as
+    with everything in memory."""
+    from lookalike.dedupe import verifier
+
+    scene = _scene()
+    paths = []
+    for n, box in enumerate([(0, 0, 480, 480), (20, 10, 460, 470), (40, 30, 420, 450), (10, 40, 470, 440)]):
+        paths.append(tmp_path / f"p{n}.jpg")
+        scene.crop(box).save(paths[-1], quality=80 - 10 * n)
+    left = np.array([0, 1, 2, 3, 0, 2, 1, 3, 0, 3])
+    right = np.array([1, 2, 3, 0, 2, 0, 3, 1, 3, 2])
+    in_memory = Verifier(paths).verify(left, right)
+    monkeypatch.setattr(verifier, "CHUNK", 2)
+    monkeypatch.setattr(verifier, "CACHE_BYTES", 1)
+    spilled = Verifier(paths)
+    report = spilled.verify(left, right)
+    assert spilled.computed == len(paths)
+    assert report.inliers.tolist() == in_memory.inliers.tolist()
+    assert np.allclose(report.agreement, in_memory.agreement)
+    assert report.confirmed(VerifyOptions()).all()

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
 from lookalike.dedupe.run import find_duplicates
-from lookalike.dedupe.verify import Verifier, VerifyOptions
+from lookalike.dedupe.verifier import Verifier
+from lookalike.dedupe.verify import VerifyOptions
 from lookalike.embedders import create_embedder
 from lookalike.store.library import Library
 from lookalike.types import DuplicateOptions

@@ -14,7 +14,8 @@ import numpy as np
 from ..errors import LibraryError, LibraryLockedError
 from ..store.base import VectorStore
 from ..types import Cancel, PairVerdict, Progress
-from .verify import CHUNK, Verifier, VerifyOptions, confirmed
+from .verifier import CHUNK, Verifier
+from .verify import VerifyOptions, confirmed
 
 BATCH = 4096  # pairs verified between two writes to the store
 Checked = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]

@@ -12,29 +12,21 @@ rotated, mirrored or re-coloured? Two pieces of evidence, both required:
    same object can pass the first test on a flat object, rarely the second: its background, lighting
    and viewpoint differ.
 
-Keypoints are computed once per image, in threads (OpenCV releases the GIL), a chunk of pairs at a
-time; an image's features are dropped once its last pair is checked, so memory follows a chunk, not
-the whole folder. Thresholds measured in docs/results.md (benchmarks/duplicates_quality.py)."""
+The checks of many pairs run in verifier.py (threads, features computed once per image).
+Thresholds measured in docs/results.md (benchmarks/duplicates_quality.py)."""
 
 from __future__ import annotations
 
-import time
-from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from ..errors import Cancelled, ImageReadError
-from ..system import available_cores
-from ..types import DEFAULT_MIN_INLIERS, Cancel, Progress
-from .features import FeatureOptions, Features, load_features
+from ..errors import Cancelled
+from ..types import DEFAULT_MIN_INLIERS, Cancel
+from .features import FeatureOptions, Features
 
 SEARCHED = -2  # the inliers of a pair of tiny pictures aligned by search
-CHUNK = 512  # pairs checked between two cancel/progress points and cache evictions
-CACHE_BYTES = 256 << 20  # features kept for later pairs (keeper checks) up to this much
 
 
 @dataclass(frozen=True)
@@ -262,85 +254,6 @@ def search_alignment(a: np.ndarray, b: np.ndarray) -> float:
                                           cv2.TM_CCOEFF_NORMED)
                 best = max(best, float(np.nan_to_num(found, nan=-1.0).max()))
     return best
-
-
-class Verifier:
-    """Checks pairs of `paths`; each image's features are computed on first use and kept while pairs
-    still need them."""
-
-    def __init__(self, paths: list[Path], options: VerifyOptions | None = None) -> None:
-        self.paths = paths
-        self.options = options or VerifyOptions()
-        self._cache: dict[int, Features | None] = {}
-        self.computed = 0  # images whose features were computed (a second run on cached verdicts: 0)
-
-    def features(self, position: int) -> Features | None:
-        """The features of one image (None when it cannot be read), computed now when not cached."""
-        if position not in self._cache:
-            try:
-                self._cache[position] = load_features(self.paths[position], self.options.features)
-            except ImageReadError:
-                self._cache[position] = None
-            self.computed += 1
-        return self._cache[position]
-
-    def pair(self, i: int, j: int) -> PairCheck:
-        a, b = self._cache.get(i), self._cache.get(j)
-        if a is None or b is None:
-            return PairCheck(-1, -1.0)
-        return check_pair(a, b, self.options)
-
-    def verify(self, i: np.ndarray, j: np.ndarray, cancel: Cancel | None = None,
-               progress: Progress | None = None) -> VerifyReport:
-        """Evidence for every edge (i[e], j[e]), in parallel, a chunk of pairs at a time; `cancel` is
-        asked before each image and each pair (a True stops with Cancelled); `progress` hears
-        (pairs done, pairs) after each chunk."""
-        import cv2
-
-        started = time.perf_counter()
-        cv2.setNumThreads(1)  # parallel across pairs instead
-        left = np.asarray(i, dtype=np.int64)
-        right = np.asarray(j, dtype=np.int64)
-        uses = Counter(left.tolist()) + Counter(right.tolist())
-        inliers = np.zeros(len(left), np.int64)
-        agreements = np.zeros(len(left), np.float64)
-        images: set[int] = set()
-        done: list[int] = []  # images whose pairs of this call are all checked, oldest first
-        workers = self.options.workers or available_cores()
-
-        def load(position: int) -> tuple[int, Features | None]:
-            check_cancel(cancel)
-            try:
-                return position, load_features(self.paths[position], self.options.features)
-            except ImageReadError:
-                return position, None
-
-        def pair(edge: int) -> tuple[int, PairCheck]:
-            check_cancel(cancel)
-            return edge, self.pair(int(left[edge]), int(right[edge]))
-
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lookalike-verify") as pool:
-            for start in range(0, len(left), CHUNK):
-                edges = range(start, min(start + CHUNK, len(left)))
-                needed = sorted({int(left[e]) for e in edges} | {int(right[e]) for e in edges} - set(self._cache))
-                for position, found in pool.map(load, needed):
-                    self._cache[position] = found
-                    self.computed += 1
-                images.update(needed)
-                for edge, result in pool.map(pair, edges):
-                    inliers[edge], agreements[edge] = result.inliers, result.agreement
-                for edge in edges:
-                    for position in (int(left[edge]), int(right[edge])):
-                        uses[position] -= 1
-                        if uses[position] <= 0:
-                            done.append(position)
-                held = sum(f.nbytes for f in self._cache.values() if f is not None)
-                while done and held > CACHE_BYTES:  # over the budget: drop images no pair of this call needs
-                    dropped = self._cache.pop(done.pop(0), None)
-                    held -= dropped.nbytes if dropped is not None else 0
-                if progress is not None:
-                    progress(edges.stop, len(left))
-        return VerifyReport(inliers, agreements, len(images), len(left), time.perf_counter() - started)
 
 
 def check_cancel(cancel: Cancel | None) -> None:
