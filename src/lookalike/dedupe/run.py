@@ -105,7 +105,7 @@ def group_vectors(paths: list[Path], vectors: np.ndarray, hashes: list[str], mod
         raise TooManyItemsError(f"{len(edges)} candidate pairs to check by keypoints, more than {max_checks}: "
                                 "raise the threshold", count=len(edges), limit=max_checks)
     used = verify_options or VerifyOptions(min_inliers=options.min_inliers,
-                                           min_agreement=INVARIANT_AGREEMENT if options.invariant else 0.965,
+                                           min_agreement=INVARIANT_AGREEMENT if options.invariant else 0.975,
                                            trim=INVARIANT_TRIM if options.invariant else 0.0)
 
     def heard(i: np.ndarray, j: np.ndarray, ok: np.ndarray, inliers: np.ndarray) -> None:

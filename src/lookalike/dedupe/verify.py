@@ -39,7 +39,7 @@ class VerifyOptions:
     min_inliers: int = DEFAULT_MIN_INLIERS
     min_spread: float = 0.12  # inliers' spread across their thinnest direction (see `spread`)
     max_error: float = 0.004  # inliers' 80th-percentile reprojection error, share of the longer side (see `align`)
-    min_agreement: float = 0.965  # NCC of the aligned grey pixels over the overlap
+    min_agreement: float = 0.975  # NCC of the aligned grey pixels over the overlap
     trim: float = 0.0  # share of the overlap's most differing pixels left out of that NCC (a caption)
     min_overlap: float = 0.4  # the overlap as a share of the smaller picture
     min_search_agreement: float = 0.9  # tiny pictures aligned by search (see `search_alignment`)
