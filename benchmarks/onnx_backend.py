@@ -100,8 +100,11 @@ def throughput(label: str, name: str, paths: list[Path], args: argparse.Namespac
     torch_model = create_embedder(name, precision="fp32", backend="torch")
     onnx_model = create_embedder(name, precision="fp32", backend="onnx", cache_dir=cache)
     int8_model = make_int8(name, onnx_model, cache)  # speed only: its accuracy gate is `lookalike quantize`
+    models = [("torch fp32", torch_model), ("onnx fp32", onnx_model), ("onnx int8", int8_model)]
+    if bf16_native():  # AVX512-BF16 / AMX: torch's --precision auto runs bf16 here
+        models.insert(1, ("torch bf16", create_embedder(name, precision="bf16", backend="torch")))
     rows = []
-    for precision, embedder in (("torch fp32", torch_model), ("onnx fp32", onnx_model), ("onnx int8", int8_model)):
+    for precision, embedder in models:
         got = measure(embedder, paths, args.batch_size, workers, args.repeats)
         rows.append({"model": label, "backend": precision, **{k: round(v, 2) for k, v in got.items()},
                      "decode_ms": round(1000 / got["decode"], 2), "forward_ms": round(1000 / got["forward"], 2),
@@ -119,6 +122,15 @@ def throughput(label: str, name: str, paths: list[Path], args: argparse.Namespac
     return rows
 
 
+def bf16_native() -> bool:
+    """Whether this CPU has native bf16 arithmetic (what torch's --precision auto looks at)."""
+    import torch
+
+    from lookalike.embedders.torch_base import bf16_is_fast
+
+    return bf16_is_fast(torch.device("cpu"))
+
+
 def tower_flops(tower: Path) -> float:
     """Floating-point operations of one 224 x 224 image through the vision tower (matrix products,
     attention and the patch convolution, as torch counts them: 2 per multiply-add)."""
@@ -132,17 +144,18 @@ def tower_flops(tower: Path) -> float:
     return float(counter.get_total_flops())
 
 
-def matmul_peak(tokens: int, width: int = 768, hidden: int = 3072, seconds: float = 3.0) -> dict[str, float]:
-    """GFLOP/s of fp32 matrix products of the tower's shapes, torch with the threads the process may
-    use, best of repeated timed runs (each at least `seconds`), for (tokens, width) x (width, hidden),
-    (tokens, hidden) x (hidden, width) and (tokens, width) x (width, width)."""
+def matmul_peak(tokens: int, width: int = 768, hidden: int = 3072, seconds: float = 3.0,
+                dtype: str = "float32") -> dict[str, float]:
+    """GFLOP/s of matrix products of the tower's shapes in `dtype`, torch with the threads the process
+    may use, best of repeated timed runs (each at least `seconds`), for (tokens, width) x (width,
+    hidden), (tokens, hidden) x (hidden, width) and (tokens, width) x (width, width)."""
     import torch
 
     torch.set_num_threads(available_cores())
     found = {}
     for name, (m, k, n) in {"mlp_up": (tokens, width, hidden), "mlp_down": (tokens, hidden, width),
                             "attention_proj": (tokens, width, width)}.items():
-        a, b = torch.randn(m, k), torch.randn(k, n)
+        a, b = torch.randn(m, k).to(getattr(torch, dtype)), torch.randn(k, n).to(getattr(torch, dtype))
         torch.mm(a, b)
         best = 0.0
         for _ in range(3):
@@ -158,11 +171,13 @@ def matmul_peak(tokens: int, width: int = 768, hidden: int = 3072, seconds: floa
 def peak_share(rows: list[dict], tower: Path, batch_size: int) -> None:
     """Print each backend's forward as a share of the matmul peak of the tower's shapes."""
     flops = tower_flops(tower)
-    peak = matmul_peak(tokens=batch_size * 196)
-    best = max(peak.values())
-    print(json.dumps({"siglip_flops_per_image_G": round(flops / 1e9, 2), "matmul_peak_gflops": peak}), flush=True)
+    peaks = {"fp32": matmul_peak(tokens=batch_size * 196)}
+    if bf16_native():
+        peaks["bf16"] = matmul_peak(tokens=batch_size * 196, dtype="bfloat16")
+    print(json.dumps({"siglip_flops_per_image_G": round(flops / 1e9, 2), "matmul_peak_gflops": peaks}), flush=True)
     for row in rows:
-        if "forward" in row:
+        if "forward" in row and row["backend"] != "onnx int8":  # int8 has no float peak to compare with
+            best = max(peaks["bf16" if "bf16" in row["backend"] else "fp32"].values())
             achieved = row["forward"] * flops / 1e9
             print(json.dumps({"model": row["model"], "backend": row["backend"], "forward_gflops": round(achieved, 1),
                               "share_of_matmul_peak": round(achieved / best, 3)}), flush=True)
