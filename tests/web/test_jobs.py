@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,13 +19,16 @@ from PIL import Image
 
 pytest.importorskip("fastapi")
 pytest.importorskip("cv2")
+from slow_checks import command as slow_lookalike  # noqa: E402
+from slow_checks import slowed_pair_checks  # noqa: E402
 from web_server import free_port, indexed_service, serving  # noqa: E402
 
 from lookalike.web.app import create_app  # noqa: E402
 
 pytestmark = pytest.mark.shared_data
 IDLE = 2.0  # the apps' job_idle_seconds here
-HEAVY = "/api/duplicates?threshold=-1&verify=true"  # every neighbour pair checked by keypoints: minutes here
+HEAVY = "/api/duplicates?threshold=-1&verify=true"  # every neighbour pair checked by keypoints
+PAIR_DELAY = 0.1  # CPU each check burns first in the tests that need the job still running (slow_checks)
 COPIES = 24
 
 
@@ -92,7 +94,13 @@ def test_a_polled_job_gives_the_groups_the_service_gives(base: str, service: tup
     assert got == [sorted(member.name for member in group.members) for group in direct.groups]
 
 
-def test_a_job_nobody_polls_is_cancelled_and_its_thread_ends(base: str) -> None:
+@pytest.fixture
+def slow() -> Iterator[None]:
+    with slowed_pair_checks(PAIR_DELAY):
+        yield
+
+
+def test_a_job_nobody_polls_is_cancelled_and_its_thread_ends(slow: None, base: str) -> None:
     job = start(base, HEAVY)
     assert job_thread(job["job"]) is not None
     wait_thread_gone(job["job"], IDLE + 33)  # never polled: cancelled after IDLE s, stops at the next pair
@@ -100,7 +108,7 @@ def test_a_job_nobody_polls_is_cancelled_and_its_thread_ends(base: str) -> None:
     assert body["status"] == "cancelled" and "nobody polled" in body["error"] and body["result"] is None
 
 
-def test_delete_cancels_and_one_heavy_job_runs_at_a_time(base: str) -> None:
+def test_delete_cancels_and_one_heavy_job_runs_at_a_time(slow: None, base: str) -> None:
     job = start(base, HEAVY)
     second = httpx.post(f"{base}/api/duplicates?threshold=0.5", timeout=30)
     assert second.status_code == 429 and int(second.headers["retry-after"]) >= 1
@@ -117,7 +125,7 @@ def test_sigterm_ends_the_server_within_seconds_with_a_job_running(service: tupl
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(tmp_path / "serve.log", "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "lookalike", "serve", str(folder), "--port", str(port)],
+        process = subprocess.Popen([*slow_lookalike(PAIR_DELAY), "serve", str(folder), "--port", str(port)],
                                    stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
     try:
         deadline = time.monotonic() + 180

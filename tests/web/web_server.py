@@ -30,14 +30,16 @@ def running_server(args: list[str], log: Path, timeout: float = 180.0) -> Iterat
 
 
 @contextlib.contextmanager
-def server_process(args: list[str], log: Path, timeout: float = 180.0,
-                   env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`lookalike serve ARGS --port P` running (with `env` added to this environment); yields its base
-    URL and its process (which a test may signal); stopped (and reaped) on exit."""
+def server_process(args: list[str], log: Path, timeout: float = 180.0, env: dict[str, str] | None = None,
+                   launcher: list[str] | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`lookalike serve ARGS --port P` running (with `env` added to this environment; `launcher` in
+    place of `python -m lookalike`, e.g. slow_checks.command); yields its base URL and its process
+    (which a test may signal); stopped (and reaped) on exit."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    start = launcher or [sys.executable, "-m", "lookalike"]
     with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "lookalike", "serve", *args, "--port", str(port)],
+        process = subprocess.Popen([*start, "serve", *args, "--port", str(port)],
                                    stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, **(env or {})))
     try:
         deadline = time.monotonic() + timeout
