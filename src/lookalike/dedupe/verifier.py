@@ -49,13 +49,6 @@ class Verifier:
         except ImageReadError:
             return None, True
 
-    def features(self, position: int) -> Features | None:
-        """The features of one image (None when it cannot be read), computed now when not kept."""
-        if position not in self._cache:
-            self._cache[position], computed = self._load(position)
-            self.computed += int(computed)
-        return self._cache[position]
-
     def pair(self, i: int, j: int) -> PairCheck:
         a, b = self._cache.get(i), self._cache.get(j)
         if a is None or b is None:
