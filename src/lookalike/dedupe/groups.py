@@ -44,6 +44,8 @@ class UnionFind:
 
     def allowed(self, ra: int, rb: int) -> bool:
         """Whether groups ra and rb (roots) hold no pair marked distinct across them."""
+        if not self.marked:  # nothing marked: no scan of the members (a long chain would cost N^2)
+            return True
         left = [self.hashes[m] for m in self.members[ra] if self.hashes[m] in self.marked]
         right = [self.hashes[m] for m in self.members[rb] if self.hashes[m] in self.marked]
         return not any(is_distinct(self.distinct, x, y) for x in left for y in right)

@@ -28,7 +28,7 @@ from ..pipeline import EmbeddedBatch
 from ..store.engine import EmbedEngine, FileFacts
 from ..system import available_cores
 from .actor import EmbedActor
-from .shards import batches_from_shards, write_sidecar
+from .shards import batches_from_shards, count_rows, write_sidecar
 
 log = logging.getLogger(__name__)
 
@@ -165,14 +165,19 @@ def ray_engine(model: str, spec: EmbeddingSpec, options: RayOptions, embed_optio
         keep = options.shards is not None
         if options.shards is not None:
             out = options.shards
-        elif library_dir is None:
+        elif library_dir is None:  # a private (0700) folder of its own: never removed and made again
             out = Path(tempfile.mkdtemp(prefix="lookalike-ray-shards-"))
         else:
             out = library_dir / f".ray-shards-{os.getpid()}"
-        if not keep and out.exists():
-            shutil.rmtree(out)
+            if out.exists():  # left by a killed run of a process with the same id
+                shutil.rmtree(out)
         try:
             embed_to_shards(files, root, model, spec, out, options, embed_options, max_pixels, run)
+            written = count_rows(out)
+            if written < len(files):  # workers on other machines wrote where this one cannot read
+                raise LookalikeError(f"Ray's workers wrote {written} of {len(files)} rows where this process "
+                                     f"can read them ({out}): the shards must be on storage both share",
+                                     path=out)
             for batch in batches_from_shards(out, root, spec.dim):
                 run.embedded += len(set(batch.paths))  # a video: one file, several frames
                 run.failed += len(batch.failures)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 
+from ..errors import LookalikeError
 from ..service import PartialGroups
 from ..types import Cancel, DuplicateOptions, Progress
 from . import results
@@ -68,7 +69,10 @@ def duplicates(context: Context, threshold: Annotated[float | None, Query(
             if partial.phase == shown["phase"] and now - shown["at"] < PARTIAL_EVERY:
                 return
             shown.update(at=now, phase=partial.phase)
-            listed = results.duplicate_groups(context, partial.groups(PARTIAL_GROUPS))
+            try:  # a display while the job runs: a file gone since it was indexed must not fail the job
+                listed = results.duplicate_groups(context, partial.groups(PARTIAL_GROUPS))
+            except (OSError, LookalikeError):
+                return
             publish(DuplicatesPartialOut(provisional=True, phase=partial.phase, confirmed=partial.confirmed,
                                          count=partial.count(), groups=listed))
 
