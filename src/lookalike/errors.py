@@ -25,6 +25,7 @@ they cross process pools and Ray workers intact.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 
@@ -131,6 +132,12 @@ class Cancelled(LookalikeError):
     """Long work (a duplicates run) stopped because its caller asked it to, between steps."""
 
     kind = "cancelled"
+
+
+def check_cancel(cancel: Callable[[], bool] | None) -> None:
+    """Raise Cancelled when `cancel` (long work's callback, types.Cancel) says the caller gave up."""
+    if cancel is not None and cancel():
+        raise Cancelled("cancelled")
 
 
 class LibraryError(LookalikeError):

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, check_cancel
 from ..extras import require
 from ..join import JoinOptions, JoinReport, Progress, knn_join
 from ..types import Cancel
-from .stopping import asking, stop_if
+from .stopping import asking
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
@@ -52,9 +52,9 @@ def cluster_vectors(vectors: np.ndarray, min_size: int = DEFAULT_MIN_SIZE, k: in
         return ClusterResult(np.full(count, -1, np.int64), [], JoinReport("exact", count))
     neighbours = min(count - 1, max(k or GRAPH_K, min_size))
     scores, indices, report = knn_join(vectors, neighbours, options, asking(progress, cancel))
-    stop_if(cancel)
+    check_cancel(cancel)
     raw = _hdbscan(scores, indices, min_size, cancel)
-    stop_if(cancel)
+    check_cancel(cancel)
     return _numbered(raw, scores, indices, keys, report)
 
 
@@ -72,7 +72,7 @@ def _hdbscan(scores: np.ndarray, indices: np.ndarray, min_size: int, cancel: Can
     graph = csr_matrix((dist, (rows, cols)), shape=(count, count))
     graph = _connected(graph.maximum(graph.T).tocsr())  # symmetric: an edge either way counts
     graph.sort_indices()
-    stop_if(cancel)
+    check_cancel(cancel)
     model = cluster.HDBSCAN(min_cluster_size=min_size, min_samples=min(min_size, indices.shape[1]),
                             metric="precomputed", cluster_selection_method=SELECTION, copy=True)
     return np.asarray(model.fit_predict(graph), np.int64)

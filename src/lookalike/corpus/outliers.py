@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, check_cancel
 from ..join import JoinOptions, JoinReport, Progress, knn_join
 from ..types import Cancel
-from .stopping import asking, stop_if
+from .stopping import asking
 
 DEFAULT_K = 10
 
@@ -23,7 +23,7 @@ def outlier_scores(vectors: np.ndarray, k: int = DEFAULT_K, options: JoinOptions
     if count < 2:
         return np.zeros(count, np.float32), JoinReport("exact", count)
     scores, _, report = knn_join(vectors, min(k, count - 1), options, asking(progress, cancel))
-    stop_if(cancel)
+    check_cancel(cancel)
     return scores.mean(axis=1).astype(np.float32), report
 
 

@@ -4,14 +4,8 @@ so a cancel during it takes effect when it returns."""
 
 from __future__ import annotations
 
-from ..errors import Cancelled
+from ..errors import check_cancel
 from ..types import Cancel, Progress
-
-
-def stop_if(cancel: Cancel | None) -> None:
-    """Raise Cancelled when `cancel` says the caller gave up."""
-    if cancel is not None and cancel():
-        raise Cancelled("cancelled")
 
 
 def asking(progress: Progress | None, cancel: Cancel | None) -> Progress | None:
@@ -20,7 +14,7 @@ def asking(progress: Progress | None, cancel: Cancel | None) -> Progress | None:
         return progress
 
     def heard(done: int, total: int) -> None:
-        stop_if(cancel)
+        check_cancel(cancel)
         if progress is not None:
             progress(done, total)
 

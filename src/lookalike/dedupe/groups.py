@@ -170,6 +170,16 @@ class _Grouper:
         return True
 
 
+def make_group(number: int, members: list[int], links: list[Link], paths: list[Path], hashes: list[str],
+               facts_of: Callable[[int], FileFacts], keep: str, preferred: Preferred | None) -> DuplicateGroup:
+    """One group of positions `members` (listed by path) with its `links` and suggested keeper."""
+    members = sorted(members, key=lambda m: str(paths[m]))
+    keeper = choose_keeper([facts_of(m) for m in members], keep, [hashes[m] for m in members], preferred).path
+    edges = [DuplicateEdge(paths[a], paths[b], kind, score, inliers) for a, b, kind, score, inliers in links]
+    return DuplicateGroup(number, [paths[m] for m in members], keeper, edges,
+                          sorted({e.kind for e in edges}, key=KIND_ORDER.__getitem__), [hashes[m] for m in members])
+
+
 def build_groups(paths: list[Path], hashes: list[str], candidates: Edges, thresholds: Thresholds,
                  verify: Verify | None = None, min_inliers: int = DEFAULT_MIN_INLIERS,
                  distinct: set[tuple[str, str]] | None = None,
@@ -208,17 +218,9 @@ def build_groups(paths: list[Path], hashes: list[str], candidates: Edges, thresh
     if thresholds.similar is not None:
         clusters, links_of = _with_similar(sets, clusters, links_of, refused + other, thresholds.similar,
                                            similar_cap, stats)
-    result = []
-    for root, group_links in links_of.items():
-        members = sorted(clusters[root], key=lambda m: str(paths[m]))
-        if len(members) < 2:
-            continue
-        keeper = choose_keeper([grouper._facts.get(m) or facts(paths[m]) for m in members], keep,
-                               [hashes[m] for m in members], preferred).path
-        edges = [DuplicateEdge(paths[a], paths[b], kind, score, inl) for a, b, kind, score, inl in group_links]
-        result.append(DuplicateGroup(0, [paths[m] for m in members], keeper, edges,
-                                     sorted({e.kind for e in edges}, key=KIND_ORDER.__getitem__),
-                                     [hashes[m] for m in members]))
+    result = [make_group(0, clusters[root], group_links, paths, hashes,
+                         lambda m: grouper._facts.get(m) or facts(paths[m]), keep, preferred)
+              for root, group_links in links_of.items() if len(clusters[root]) >= 2]
     result.sort(key=lambda g: (-len(g.members), str(g.members[0])))
     for number, group in enumerate(result, 1):
         group.id = number

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..types import KIND_ORDER, DuplicateEdge, DuplicateGroup
-from .groups import UnionFind, exact_edges
-from .keepers import FileFacts, Preferred, choose_keeper, file_facts
+from ..types import DuplicateGroup
+from .groups import Link, UnionFind, exact_edges, make_group
+from .keepers import FileFacts, Preferred, file_facts
 
 Found = Callable[["PartialGroups"], None]
 """Hears the groups found so far, after the hashes and after each chunk of checked pairs."""
@@ -29,7 +29,7 @@ class PartialGroups:
                  facts: Callable[[Path], FileFacts] = file_facts) -> None:
         self.paths, self.hashes, self.keep, self.preferred, self.read_facts = paths, hashes, keep, preferred, facts
         self.sets = UnionFind(len(paths), hashes, distinct or set())
-        self.links: list[tuple[int, int, str, float, int | None]] = []
+        self.links: list[Link] = []
         self.phase = "exact"  # then "near" once candidates are being checked
         self.confirmed = 0  # near pairs confirmed so far
         self._facts: dict[int, FileFacts] = {}
@@ -58,21 +58,14 @@ class PartialGroups:
                        key=lambda members: (-len(members), min(str(self.paths[m]) for m in members)))
         chosen = found if limit is None else found[:limit]
         roots = {self.sets.find(members[0]): n for n, members in enumerate(chosen)}
-        links: list[list[tuple[int, int, str, float, int | None]]] = [[] for _ in chosen]
+        links: list[list[Link]] = [[] for _ in chosen]
         for link in self.links:
             if (n := roots.get(self.sets.find(link[0]))) is not None:
                 links[n].append(link)
-        out = []
-        for number, (members, own) in enumerate(zip(chosen, links, strict=True), 1):
-            members = sorted(members, key=lambda m: str(self.paths[m]))
-            for m in members:
-                if m not in self._facts:
-                    self._facts[m] = self.read_facts(self.paths[m])
-            keeper = choose_keeper([self._facts[m] for m in members], self.keep, [self.hashes[m] for m in members],
-                                   self.preferred).path
-            edges = [DuplicateEdge(self.paths[a], self.paths[b], kind, score, count)
-                     for a, b, kind, score, count in own]
-            out.append(DuplicateGroup(number, [self.paths[m] for m in members], keeper, edges,
-                                      sorted({e.kind for e in edges}, key=KIND_ORDER.__getitem__),
-                                      [self.hashes[m] for m in members]))
-        return out
+        return [make_group(number, members, own, self.paths, self.hashes, self._facts_of, self.keep, self.preferred)
+                for number, (members, own) in enumerate(zip(chosen, links, strict=True), 1)]
+
+    def _facts_of(self, position: int) -> FileFacts:
+        if position not in self._facts:
+            self._facts[position] = self.read_facts(self.paths[position])
+        return self._facts[position]

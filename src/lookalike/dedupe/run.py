@@ -16,7 +16,7 @@ import numpy as np
 
 from ..embedders import Embedder
 from ..embedders.registry import model_info
-from ..errors import ImageReadError, LibraryError, LibraryLockedError, LookalikeError, TooManyItemsError
+from ..errors import ImageReadError, LibraryError, LibraryLockedError, LookalikeError, TooManyItemsError, check_cancel
 from ..join import JoinOptions, Progress, knn_join
 from ..store.base import VectorStore
 from ..types import (
@@ -35,7 +35,7 @@ from .groups import build_groups
 from .keepers import Preferred
 from .partial import Found, PartialGroups
 from .verdicts import PairChecker
-from .verify import VerifyOptions, check_cancel, opencv_available
+from .verify import VerifyOptions, opencv_available
 from .videos import files_of, frame_edge_source
 
 SAVED_THRESHOLD_KEY = "duplicate_threshold"

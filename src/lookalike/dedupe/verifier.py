@@ -16,11 +16,11 @@ from typing import IO
 
 import numpy as np
 
-from ..errors import ImageReadError
+from ..errors import ImageReadError, check_cancel
 from ..system import available_cores
 from ..types import Cancel, Progress
 from .features import Features, load_features
-from .verify import PairCheck, VerifyOptions, VerifyReport, check_cancel, check_pair
+from .verify import PairCheck, VerifyOptions, VerifyReport, check_pair
 
 CHUNK = 512  # pairs checked between two cancel/progress points and evictions
 CACHE_BYTES = 256 << 20  # features kept in memory up to this much

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import Cancelled
-from ..types import DEFAULT_MIN_INLIERS, Cancel
+from ..types import DEFAULT_MIN_INLIERS
 from .features import FeatureOptions, Features
 
 SEARCHED = -2  # the inliers of a pair of tiny pictures aligned by search
@@ -62,9 +61,7 @@ class PairCheck:
     agreement: float
 
     def confirmed(self, options: VerifyOptions) -> bool:
-        if self.inliers == SEARCHED:
-            return self.agreement >= options.min_search_agreement
-        return self.inliers >= options.min_inliers and self.agreement >= options.min_agreement
+        return bool(confirmed(np.array([self.inliers]), np.array([self.agreement]), options)[0])
 
 
 @dataclass
@@ -254,12 +251,6 @@ def search_alignment(a: np.ndarray, b: np.ndarray) -> float:
                                           cv2.TM_CCOEFF_NORMED)
                 best = max(best, float(np.nan_to_num(found, nan=-1.0).max()))
     return best
-
-
-def check_cancel(cancel: Cancel | None) -> None:
-    """Raise Cancelled when `cancel` says the caller gave up."""
-    if cancel is not None and cancel():
-        raise Cancelled("cancelled")
 
 
 PairCheckFn = Callable[[np.ndarray, np.ndarray], VerifyReport]

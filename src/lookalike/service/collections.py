@@ -13,10 +13,9 @@ from ..corpus import cluster_vectors, outlier_scores
 from ..corpus.clusters import DEFAULT_MIN_SIZE, check_min_size
 from ..corpus.formats import ImageFormat, readable_formats
 from ..corpus.outliers import DEFAULT_K, most_unusual
-from ..corpus.stopping import stop_if
 from ..corpus.vectorfile import Chunk, check_output, embed_chunks, text_chunk, write_lines, write_npy, write_parquet
 from ..embedders import EmbeddingSpec
-from ..errors import ImageReadError, InvalidArgumentError, LookalikeError, display_path
+from ..errors import ImageReadError, InvalidArgumentError, LookalikeError, check_cancel, display_path
 from ..images import find_images
 from ..join import JoinReport, Progress
 from ..types import Cancel, JoinChoice, check_count
@@ -99,7 +98,7 @@ class CollectionVerbs(ServiceCore):
             check_count(k, "k")
         store = self.store(target, progress)
         snap = store.snapshot()
-        stop_if(cancel)
+        check_cancel(cancel)
         keys = [display_path(path) for path in snap.paths]
         found = cluster_vectors(snap.vectors, min_size, k, keys, join_options(join, self.settings.recall),
                                 join_progress, cancel)
@@ -120,7 +119,7 @@ class CollectionVerbs(ServiceCore):
             check_count(top, "top")
         store = self.store(target, progress)
         snap = store.snapshot()
-        stop_if(cancel)
+        check_cancel(cancel)
         scores, report = outlier_scores(snap.vectors, k, join_options(join, self.settings.recall), join_progress,
                                         cancel)
         order = most_unusual(scores, [display_path(path) for path in snap.paths])[:top]
