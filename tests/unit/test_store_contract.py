@@ -4,6 +4,8 @@ what callers rely on. A new store (PostgreSQL + pgvector) joins by adding one en
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 from conftest import pattern_image
 
 from lookalike.embedders import Embedder, create_embedder
-from lookalike.errors import LibraryError
+from lookalike.errors import LibraryError, LibraryLockedError
 from lookalike.store.base import VectorStore
 from lookalike.store.library import Library
 from lookalike.store.memory import MemoryStore
@@ -142,12 +144,43 @@ def test_decisions_and_settings(store: VectorStore, folder: Path) -> None:
         assert store.distinct_pairs() == {tuple(sorted((a, b)))}
         store.set_meta("duplicate_threshold", "0.9")
         assert store.get_meta("duplicate_threshold") == "0.9"
+        assert store.update_meta("chosen", lambda current: (current or "") + "a") == "a"
+        assert store.update_meta("chosen", lambda current: (current or "") + "b") == "ab"
+        assert store.get_meta("chosen") == "ab"
     else:  # a folder embedded for one call keeps nothing: it says how to get a library
         assert store.distinct_pairs() == set() and store.get_meta("duplicate_threshold") is None
         with pytest.raises(LibraryError, match="index"):
             store.record_distinct([a, b])
         with pytest.raises(LibraryError, match="index"):
             store.set_meta("duplicate_threshold", "0.9")
+        with pytest.raises(LibraryError, match="index"):
+            store.update_meta("chosen", lambda current: "a")
+
+
+def test_settings_changed_at_once_are_never_lost(store: VectorStore) -> None:
+    """Threads appending to one setting at once: each append is kept or refused (the writer lock is
+    busy), never read before another's write and then written over it."""
+    if not store.persistent:
+        return
+    start = threading.Barrier(6)
+    kept: list[str] = []
+
+    def append(mark: str) -> None:
+        start.wait()
+        for _ in range(5):
+            try:
+                store.update_meta("marks", lambda current: (current or "") + mark)
+                kept.append(mark)
+            except LibraryLockedError:
+                time.sleep(0.01)  # another thread holds the writer lock: refused, not lost
+
+    threads = [threading.Thread(target=append, args=(mark,)) for mark in "abcdef"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert kept
+    assert sorted(store.get_meta("marks") or "") == sorted(kept)
 
 
 def test_verdicts_are_kept_by_hash_pair_in_either_order_and_method(store: VectorStore) -> None:

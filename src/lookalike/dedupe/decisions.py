@@ -43,7 +43,10 @@ def remembered_group(store: VectorStore, group: int) -> list[str]:
 def chosen_keepers(store: VectorStore) -> list[tuple[str, str | None]]:
     """The keepers a person chose, oldest first: (content hash, path relative to the store's folder or
     None). Entries of an older library (hashes alone) have no path; an unreadable value counts as none."""
-    saved = store.get_meta(CHOSEN_KEEPERS_KEY)
+    return _parse_keepers(store.get_meta(CHOSEN_KEEPERS_KEY))
+
+
+def _parse_keepers(saved: str | None) -> list[tuple[str, str | None]]:
     try:
         found = json.loads(saved) if saved else []
     except ValueError:
@@ -61,8 +64,11 @@ def chosen_keepers(store: VectorStore) -> list[tuple[str, str | None]]:
 def record_keeper(store: VectorStore, digest: str, path: str | None) -> None:
     """Keep this content (the file at `path`, relative to the store's folder, among byte-identical
     copies) whenever it is in a duplicate group: the latest choice for a content replaces older ones."""
-    kept = [(h, p) for h, p in chosen_keepers(store) if h != digest] + [(digest, path)]
-    store.set_meta(CHOSEN_KEEPERS_KEY, json.dumps([{"hash": h, "path": p} for h, p in kept[-MAX_CHOSEN:]]))
+    def change(saved: str | None) -> str:
+        kept = [(h, p) for h, p in _parse_keepers(saved) if h != digest] + [(digest, path)]
+        return json.dumps([{"hash": h, "path": p} for h, p in kept[-MAX_CHOSEN:]])
+
+    store.update_meta(CHOSEN_KEEPERS_KEY, change)  # read and written under the writer lock: never lost to another
 
 
 def preferred_keepers(store: VectorStore) -> Preferred | None:

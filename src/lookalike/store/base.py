@@ -225,6 +225,11 @@ class VectorStore(Protocol):
         """Store a setting, under the writer lock (refused where the store is not persistent)."""
         ...
 
+    def update_meta(self, key: str, change: Callable[[str | None], str]) -> str:
+        """Replace a setting by `change(current value)` under the writer lock, so two writers changing it
+        at once both count (refused where the store is not persistent); returns the value stored."""
+        ...
+
     def distinct_pairs(self) -> set[tuple[str, str]]:
         """The "not a duplicate" decisions: (hash_a, hash_b) with hash_a < hash_b."""
         ...

@@ -361,8 +361,13 @@ class Library:
 
     def set_meta(self, key: str, value: str) -> None:
         """Store a setting under the writer lock (one writer across processes)."""
+        self.update_meta(key, lambda current: value)
+
+    def update_meta(self, key: str, change: Callable[[str | None], str]) -> str:
         with self._writing(), writer_lock(self.paths.lock), self.catalog.transaction():
+            value = change(self.catalog.get_meta(key))
             self.catalog.set_meta(key, value)
+        return value
 
     def distinct_pairs(self) -> set[tuple[str, str]]:
         return distinct_pairs(self.catalog)

@@ -208,6 +208,9 @@ class MemoryStore:
     def set_meta(self, key: str, value: str) -> None:
         raise LibraryError(_NO_LIBRARY, path=self.root)
 
+    def update_meta(self, key: str, change: Callable[[str | None], str]) -> str:
+        raise LibraryError(_NO_LIBRARY, path=self.root)
+
     def distinct_pairs(self) -> set[tuple[str, str]]:
         return set()
 

@@ -333,9 +333,16 @@ class PostgresStore:
         return None if row is None else row[0]
 
     def set_meta(self, key: str, value: str) -> None:
-        with self.writing() as conn:
+        self.update_meta(key, lambda current: value)
+
+    def update_meta(self, key: str, change: Callable[[str | None], str]) -> str:
+        with self.writing() as conn, conn.transaction():
+            row = conn.execute("SELECT meta ->> %s FROM lookalike_libraries WHERE id = %s FOR UPDATE",
+                               (key, self.library.id)).fetchone()
+            value = change(None if row is None else row[0])
             conn.execute("UPDATE lookalike_libraries SET meta = meta || jsonb_build_object(%s::text, %s::text) "
-                              "WHERE id = %s", (key, value, self.library.id))
+                         "WHERE id = %s", (key, value, self.library.id))
+        return value
 
     def distinct_pairs(self) -> set[tuple[str, str]]:
         with self._lock:
