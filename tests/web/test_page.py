@@ -319,6 +319,14 @@ def test_duplicates_tab_shows_groups_as_they_are_found_then_the_final_ones(  # t
             expect(page.locator("#duplicates li.group [data-action=trash]")).to_have_count(2)
             expect(page.locator("#dup-progress")).to_be_hidden()
             assert errors == []
+            # another client's job runs: a second start is refused (429), and the answer shown stays
+            other = httpx.post(f"{base}/api/duplicates", timeout=30)
+            assert other.status_code == 202
+            page.click("#dup-submit")
+            expect(page.locator("#duplicates-status")).to_contain_text("running", timeout=30_000)
+            expect(page.locator("#duplicates li.group")).to_have_count(2)
+            expect(page.locator("#duplicates li.group [data-action=trash]")).to_have_count(2)
+            assert [error for error in errors if "429" not in error] == []  # the refusal alone
         finally:
             page.close()
 

@@ -23,10 +23,14 @@ export async function findDuplicates(event) {
   bar.hidden = false;
   bar.removeAttribute("value"); // indeterminate until the job knows its steps
   shownPartial = "";
-  groups.clear();
-  $("duplicates").replaceChildren();
+  let started = false; // the last answer stays until the new job runs (a refused start keeps it)
   try {
     const answer = await runJob(`/api/duplicates?${params}`, (job) => {
+      if (!started) {
+        started = true;
+        groups.clear();
+        $("duplicates").replaceChildren();
+      }
       if (job.total) { bar.max = job.total; bar.value = job.done; }
       const progress = job.total ? `: ${job.done} of ${job.total} steps` : "";
       const found = job.partial && job.partial.count ? `; ${job.partial.count} found so far (provisional)` : "";
@@ -35,7 +39,10 @@ export async function findDuplicates(event) {
     });
     showDuplicates(answer);
   } catch (error) {
-    $("duplicates").replaceChildren(); // provisional groups of a job that did not finish are no answer
+    if (started) { // provisional groups of a job that did not finish are no answer
+      groups.clear();
+      $("duplicates").replaceChildren();
+    }
     setStatus("duplicates-status", error.message, true);
   } finally {
     $("dup-cancel").hidden = true;
