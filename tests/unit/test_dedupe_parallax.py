@@ -5,6 +5,7 @@ scene in a slightly different perspective, which no similarity removes."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -101,9 +102,24 @@ def test_features_over_the_budget_are_read_back_never_computed_again(tmp_path: P
     in_memory = Verifier(paths).verify(left, right)
     monkeypatch.setattr(verifier, "CHUNK", 2)
     monkeypatch.setattr(verifier, "CACHE_BYTES", 1)
-    spilled = Verifier(paths)
+    spill_dir = tmp_path / "library"  # where a library's run spills: its own folder, not a tmpfs
+    spill_dir.mkdir()
+    spilled = Verifier(paths, spill_dir=spill_dir)
     report = spilled.verify(left, right)
     assert spilled.computed == len(paths)
+    if Path("/proc/self/fd").is_dir():  # the unlinked spill file is open in that folder
+        assert any(os.readlink(f"/proc/self/fd/{fd}").startswith(f"{spill_dir}/") for fd in _open_fds())
     assert report.inliers.tolist() == in_memory.inliers.tolist()
     assert np.allclose(report.agreement, in_memory.agreement)
     assert report.confirmed(VerifyOptions()).all()
+
+
+def _open_fds() -> list[str]:
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        found.append(fd)
+    return found

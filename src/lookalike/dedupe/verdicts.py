@@ -39,6 +39,15 @@ class CheckedPairs:
         return confirmed(self.inliers, self.agreement, options)
 
 
+def _spill_dir(store: VectorStore | None) -> Path | None:
+    """Where features spilled from memory go: the library's own folder on disk (never a tmpfs as the
+    system's temporary folder may be), else None (the temporary folder: no library, or PostgreSQL)."""
+    if store is None or not (store.persistent and store.writable):
+        return None
+    location = store.location
+    return location if location.is_dir() else None
+
+
 class PairChecker:
     """Verifies pairs of `paths` (content `hashes`, same order), through the store's stored verdicts
     when there is a store; counts how many pairs it really checked."""
@@ -49,7 +58,7 @@ class PairChecker:
         self.paths, self.hashes, self.store = paths, hashes, store
         self.heard = checked
         self.options = options or VerifyOptions()
-        self.verifier = Verifier(paths, self.options)
+        self.verifier = Verifier(paths, self.options, spill_dir=_spill_dir(store))
         self.cancel, self.progress = cancel, progress
         self.method = self.options.method()
         self.checked = 0

@@ -29,15 +29,16 @@ CACHE_BYTES = 256 << 20  # features kept in memory up to this much
 class Verifier:
     """Checks pairs of `paths`; each image's features are computed once, on first use, kept in memory
     up to CACHE_BYTES and beyond that moved to a private temporary file (read back in microseconds,
-    never computed again), least recently used first."""
+    never computed again), least recently used first. `spill_dir`: where that file goes (a library's
+    own folder: the system's temporary folder may be RAM, a tmpfs); the temporary folder when None."""
 
-    def __init__(self, paths: list[Path], options: VerifyOptions | None = None) -> None:
+    def __init__(self, paths: list[Path], options: VerifyOptions | None = None, spill_dir: Path | None = None) -> None:
         self.paths = paths
         self.options = options or VerifyOptions()
         self._cache: dict[int, Features | None] = {}
         self._last_used: dict[int, int] = {}
         self._tick = 0
-        self._spill = FeatureSpill()
+        self._spill = FeatureSpill(spill_dir)
         self.computed = 0  # images whose features were computed (a second run on cached verdicts: 0)
 
     def _load(self, position: int) -> tuple[Features | None, bool]:
@@ -116,7 +117,8 @@ class FeatureSpill:
     """Features moved out of memory, in a private temporary file (unlinked at once: it goes away with
     the process, even a killed one), pickled one image after another; read back by offset."""
 
-    def __init__(self) -> None:
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory
         self._file: IO[bytes] | None = None
         self._where: dict[int, tuple[int, int]] = {}
 
@@ -124,7 +126,7 @@ class FeatureSpill:
         if position in self._where:  # written before: the same features
             return
         if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="lookalike-features-")  # noqa: SIM115 (lives with self)
+            self._file = self._open()
         data = pickle.dumps(features, protocol=pickle.HIGHEST_PROTOCOL)
         offset = self._file.seek(0, os.SEEK_END)
         self._file.write(data)
@@ -139,3 +141,12 @@ class FeatureSpill:
         data = os.pread(self._file.fileno(), where[1], where[0])
         found = pickle.loads(data)  # our own file, written above by this process
         return found if isinstance(found, Features) else None
+
+    def _open(self) -> IO[bytes]:
+        """The spill file: in `directory` when it can hold one, else in the system's temporary folder."""
+        if self.directory is not None:
+            try:
+                return tempfile.TemporaryFile(prefix="lookalike-features-", dir=self.directory)
+            except OSError:
+                pass  # read-only or full: the temporary folder may still have room
+        return tempfile.TemporaryFile(prefix="lookalike-features-")

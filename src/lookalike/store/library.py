@@ -74,16 +74,9 @@ class Library:
 
     # opening ----------------------------------------------------------------------------------
     @classmethod
-    def open(
-        cls,
-        folder: str | os.PathLike[str] | None = None,
-        model: str | Embedder | None = None,
-        library: str | os.PathLike[str] | None = None,
-        create: bool = False,
-        readonly: bool = False,
-        home: str | os.PathLike[str] | None = None,
-        **embed_options: Any,
-    ) -> Library:
+    def open(cls, folder: str | os.PathLike[str] | None = None, model: str | Embedder | None = None,
+             library: str | os.PathLike[str] | None = None, create: bool = False, readonly: bool = False,
+             home: str | os.PathLike[str] | None = None, **embed_options: Any) -> Library:
         """Open the library of `folder` (or at `library`) for `model`; `create=True` makes it if absent.
 
         Creating a library loads the model (to learn its spec); opening an existing one does not.
