@@ -69,8 +69,7 @@ def test_a_video_as_a_query_and_as_an_embed_input(clips: Path) -> None:
     rows = list(csv.DictReader(run_cli("search", str(clips / "cut.mov"), str(clips), *MODEL, "-f", "csv")
                                .stdout.splitlines()))
     assert [(Path(r["path"]).name, r["time"]) for r in rows][0] == ("clip.mp4", "2.00")  # a video query: frame 0
-    done = run_cli("embed", str(clips / "clip.mp4"), *MODEL, "--out", "-", check=False)
-    assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.strip().splitlines() == [
-        f"error: {clips / 'clip.mp4'}: embed writes one vector per image; a video's frames are kept by "
-        "`lookalike index` (search, pairs and duplicates take its folder)"]
+    lines = [json.loads(line) for line in run_cli("embed", str(clips / "clip.mp4"), *MODEL, "--out", "-")
+             .stdout.splitlines()]
+    assert [(Path(r["path"]).name, r["time"]) for r in lines] == [("clip.mp4", 0.0), ("clip.mp4", 2.0)]
+    assert lines[0]["hash"] == lines[1]["hash"] and lines[0]["vector"] != lines[1]["vector"]  # one file, two moments

@@ -40,7 +40,8 @@ GRID_MEMBERS = 24  # images drawn per cluster (the representative first)
 
 @app.command()
 def embed(
-    files: Annotated[list[Path] | None, typer.Argument(help="Image files and/or folders (searched recursively).")]
+    files: Annotated[list[Path] | None, typer.Argument(help="Image or video files and/or folders (searched "
+                                                                     "recursively).")]
     = None,
     out: Annotated[str, typer.Option("--out", "-o", help="vectors.parquet, vectors.npy (+ .json sidecar) or - "
                                      "for JSON lines on stdout.")] = "-",
@@ -56,6 +57,8 @@ def embed(
     quiet: QuietOption = False,
 ) -> None:
     """Vectors for any files, without a library, in the export's schema (`lookalike import` reads it).
+
+    A video gives one row per sampled frame, with its `time` (null for a photo).
 
     lookalike embed ~/Pictures -m efficientnet-lite0 --out vectors.parquet
     lookalike embed a.jpg b.jpg --out - | head -c 200

@@ -96,7 +96,8 @@ def bench_size(base: np.ndarray, queries: np.ndarray, k: int = 10, single: int =
 
 
 def load_vectors(source: Path) -> np.ndarray:
-    """Unit vectors from a .npy file, a lookalike Parquet export, or a library directory."""
+    """Unit vectors from a .npy file, a lookalike Parquet export, or a library directory: every vector,
+    a video's frames too (one row each in an export, as the library's index holds them)."""
     from ..embedders.base import l2_normalize
 
     if source.suffix == ".npy":
@@ -109,4 +110,4 @@ def load_vectors(source: Path) -> np.ndarray:
     from ..store import Library
 
     with Library.open(library=source, readonly=True) as library:
-        return library.vectors()[1]
+        return library.snapshot().vectors

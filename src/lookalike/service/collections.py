@@ -19,7 +19,6 @@ from ..errors import ImageReadError, InvalidArgumentError, LookalikeError, check
 from ..images import find_images
 from ..join import JoinReport, Progress
 from ..types import Cancel, JoinChoice, check_count
-from ..video import is_video
 from .core import ServiceCore, Target
 from .finding import join_options
 
@@ -75,7 +74,8 @@ class OutlierReport:
 
 @dataclass
 class EmbedOutcome:
-    """What `embed_files` wrote: how many vectors, the files written, the spec, the skipped files."""
+    """What `embed_files` wrote: how many vectors (rows: a video gives one per sampled frame), the files
+    written, the spec, the skipped files."""
 
     count: int
     written: list[Path]
@@ -130,8 +130,9 @@ class CollectionVerbs(ServiceCore):
                     lines: Callable[[str], None] | None = None) -> EmbedOutcome:
         """Vectors for files and folders (searched recursively), or for `texts` with the model's text
         tower, without a library: to `out` (.parquet, or .npy with a .json sidecar: the export's
-        schema, so `import` reads it) or, with `out` None, as JSON lines handed to `lines`. Written in
-        chunks of 1,024 files (bounded memory); unreadable files are skipped and reported."""
+        schema, so `import` reads it; a video one row per sampled frame with its `time`) or, with `out`
+        None, as JSON lines handed to `lines`. Written in chunks of 1,024 files (bounded memory);
+        unreadable files are skipped and reported."""
         check_output(out)
         if out is None and lines is None:
             raise InvalidArgumentError("name an output file or a place for the JSON lines", argument="out")
@@ -170,16 +171,13 @@ class CollectionVerbs(ServiceCore):
 
 
 def _expand(inputs: list[Path]) -> tuple[list[Path], Path]:
-    """The image files named or found below the folders named (each once, in the order given), and the
+    """The image and video files named or found below the folders named (each once, in the order given), and the
     folder their paths are written relative to (the one folder given, else their common folder)."""
     files: list[Path] = []
     for item in inputs:
         if not item.exists():
             raise LookalikeError(f"{display_path(item)}: no such file or folder")
-        if is_video(item) and not item.is_dir():
-            raise LookalikeError(f"{display_path(item)}: embed writes one vector per image; a video's frames "
-                                 "are kept by `lookalike index` (search, pairs and duplicates take its folder)")
-        files.extend(path.resolve() for path in (find_images(item) if item.is_dir() else [item]))
+        files.extend(path.resolve() for path in (find_images(item, videos=True) if item.is_dir() else [item]))
     unique = list(dict.fromkeys(files))
     if len(inputs) == 1 and inputs[0].is_dir():
         return unique, inputs[0].resolve()

@@ -126,11 +126,12 @@ class LibraryVerbs(ServiceCore):
 
     def import_vectors(self, source: Path, library: Path | None = None, root: Path | None = None
                        ) -> tuple[int, Path]:
-        """Build a library from an export (no model); returns how many vectors and where it is."""
+        """Build a library from an export (no model); returns how many vectors (a video's frames
+        each count) and where it is."""
         if not source.exists():
             raise LibraryError("no such file", path=source)
         with import_library(source, library, root) as created:
-            return created.stats(scan=False).indexed, created.location
+            return created.index().count, created.location
 
     def build_index(self, shards: Path, library: Path, memory: str | int = "4GB", root: Path | None = None
                     ) -> tuple[IngestReport, Path]:

@@ -372,10 +372,3 @@ class Catalog:
 
     def delete(self, ids: Iterable[int]) -> None:
         self.db.executemany("DELETE FROM files WHERE id = ?", [(int(i),) for i in ids])
-
-    def export_rows(self) -> Iterator[tuple[int, str, str, int, int, int | None, int | None, bytes]]:
-        """(id, path, hash, size, mtime_ns, width, height, vector blob) of every indexed file."""
-        query = ("SELECT id, path, hash, size, mtime_ns, width, height, vector FROM files "
-                 "WHERE status = 'indexed' ORDER BY id")
-        for row in self.db.execute(query):
-            yield (row[0], _decode(row[1]), *row[2:])

@@ -1,6 +1,12 @@
-"""Export a library as Parquet (one row per file: id, path, hash, facts and the vector, with the
-embedding spec in the schema metadata) or as .npy + a JSON sidecar, and build a library back from
+"""Export a library as Parquet (one row per vector: id, path, hash, facts, `time` and the vector, with
+the embedding spec in the schema metadata) or as .npy + a JSON sidecar, and build a library back from
 either: the formats clip-retrieval, LanceDB and pandas users read.
+
+A photo is one row, `time` null; a video one row per sampled frame, consecutive, first frame first,
+each with its moment in seconds (`time`), all sharing the file's id, path, hash and facts. The
+metadata's `count` is the number of files, `vectors` the number of rows. Import makes the rows of one
+path one file again: the row with the lowest time is the file's vector, the others its frames.
+Exports written before `time` existed (one row per file) read as they always did.
 
 File names round-trip as bytes: `path` is the readable text (undecodable bytes shown as U+FFFD) and
 `path_bytes` (Parquet binary; base64 `path_b64` in the .npy sidecar) the exact name. Exports written
@@ -20,23 +26,28 @@ import numpy as np
 from ..embedders import EmbeddingSpec
 from ..errors import LibraryError, LookalikeError, display_path
 from .base import VectorStore
-from .catalog import NewFile
+from .frames import export_items
+from .ingest import ingest_records
 from .layout import STATE_DIR, LibraryPaths, model_slug
 from .library import Library
+from .outofcore import Records
 
 COLUMNS = ("id", "path", "hash", "size", "mtime_ns", "width", "height")
+TIME = "time"
 _BYTES_COLUMN = "path_bytes"
+_IN_MEMORY = 1 << 62  # an import holds the export whole, so its index is built in memory as before
 
 
 def _records(library: Library | VectorStore) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """One row per vector (a video once per frame, first frame first) and the vectors."""
     if not isinstance(library, Library):  # a store that lists its own records (PostgresStore)
         records: tuple[list[dict[str, Any]], np.ndarray] = cast(Any, library).export_records()
         return records
     rows, blobs = [], []
     with library.catalog.snapshot():
-        for row_id, path, digest, size, mtime, width, height, blob in library.catalog.export_rows():
-            rows.append({"id": row_id, "path": display_path(path), "hash": digest, "size": size,
-                         "mtime_ns": mtime, "width": width, "height": height, _BYTES_COLUMN: os.fsencode(path)})
+        for row_id, path, digest, size, mtime, width, height, moment, blob in export_items(library.catalog):
+            rows.append({"id": row_id, "path": display_path(path), "hash": digest, "size": size, "mtime_ns": mtime,
+                         "width": width, "height": height, TIME: moment, _BYTES_COLUMN: os.fsencode(path)})
             blobs.append(blob)
     dim = library.spec.dim
     vectors = np.frombuffer(b"".join(blobs), np.float32).reshape(len(blobs), dim) if blobs else \
@@ -45,7 +56,7 @@ def _records(library: Library | VectorStore) -> tuple[list[dict[str, Any]], np.n
 
 
 def export_library(library: Library | VectorStore, out: Path, fmt: str) -> list[Path]:
-    """Write the library's files and vectors; returns the files written."""
+    """Write the library's files and vectors (a video's every frame); returns the files written."""
     if fmt not in ("parquet", "npy"):
         raise LookalikeError(f"unknown export format '{fmt}': choose parquet or npy")
     if not out.parent.is_dir():
@@ -53,13 +64,15 @@ def export_library(library: Library | VectorStore, out: Path, fmt: str) -> list[
     if out.is_dir():
         raise LookalikeError(f"{display_path(out)}: is a folder; name the file to write")
     rows, vectors = _records(library)
-    meta = {"spec": asdict(library.spec), "root": str(library.root), "count": len(rows)}
+    meta = {"spec": asdict(library.spec), "root": str(library.root), "count": len({row["id"] for row in rows}),
+            "vectors": len(rows)}
     if fmt == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         table = pa.table({
             **{column: [row[column] for row in rows] for column in COLUMNS},
+            TIME: pa.array([row[TIME] for row in rows], pa.float64()),
             _BYTES_COLUMN: pa.array([row[_BYTES_COLUMN] for row in rows], pa.binary()),
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel(), pa.float32()), library.spec.dim),
         }).replace_schema_metadata({"lookalike": json.dumps(meta)})
@@ -124,8 +137,36 @@ def _read_export(source: Path) -> tuple[dict[str, Any], list[dict[str, Any]], np
     return meta, meta.pop("rows"), np.load(vectors_path, allow_pickle=False).astype(np.float32)
 
 
+def _group(source: Path, rows: list[dict[str, Any]], vectors: np.ndarray) -> Records:
+    """The rows of one path as one file: the row with the lowest time on the file row, the others its
+    frames; a row without a time is a photo (or a file of an export from before times)."""
+    by_path: dict[str, list[int]] = {}
+    for position, row in enumerate(rows):
+        by_path.setdefault(_row_path(row), []).append(position)
+    records, firsts = Records(), list[int]()
+    for rel, positions in by_path.items():
+        if len(positions) > 1:
+            if any(rows[p].get(TIME) is None for p in positions):
+                raise LookalikeError(f"{display_path(source)}: {len(positions)} rows for {display_path(rel)}, "
+                                     "not all with a time (only a video's frames share a path)")
+            positions.sort(key=lambda p: float(rows[p][TIME]))
+        first = rows[positions[0]]
+        if first.get(TIME) is not None:
+            records.videos[len(firsts)] = ([float(rows[p][TIME]) for p in positions], vectors[positions[1:]])
+        firsts.append(positions[0])
+        records.rels.append(rel)
+        records.hashes.append(str(first["hash"]))
+        records.sizes.append(int(first["size"]))
+        records.mtimes.append(int(first["mtime_ns"]))
+        records.ctimes.append(0)
+        records.pictures.append((int(first["width"]), int(first["height"])) if first.get("width") else None)
+    records.vectors = vectors[firsts]
+    return records
+
+
 def import_library(source: Path, library_dir: Path | None, root: Path | None) -> Library:
-    """A new library holding the exported vectors; `root` overrides the exported folder."""
+    """A new library holding the exported vectors (a video with all its frames); `root` overrides the
+    exported folder."""
     if not source.is_file():
         raise LookalikeError(f"{display_path(source)}: no such file")
     meta, rows, vectors = _read(source)
@@ -133,8 +174,7 @@ def import_library(source: Path, library_dir: Path | None, root: Path | None) ->
         raise LookalikeError(f"{source}: {len(rows)} rows but {len(vectors)} vectors")
     try:
         spec = EmbeddingSpec.from_dict(meta["spec"])
-        files = [NewFile(_row_path(r), int(r["size"]), int(r["mtime_ns"]), str(r["hash"])) for r in rows]
-        sizes = [(int(r["width"]), int(r["height"])) if r.get("width") else None for r in rows]
+        records = _group(source, rows, vectors)
     except (KeyError, TypeError, ValueError) as exc:
         raise LookalikeError(f"{display_path(source)}: not a readable lookalike export (bad field {exc})") from None
     folder = (root or Path(meta["root"])).resolve()
@@ -143,5 +183,9 @@ def import_library(source: Path, library_dir: Path | None, root: Path | None) ->
     library = Library.create_from_spec(paths, folder, spec)
     if library is None:
         raise LibraryError(f"{paths.directory}: a library already exists here; nothing was changed")
-    library.add_vectors(files, vectors, sizes)
+    try:
+        ingest_records(library, [records], _IN_MEMORY)
+    except BaseException:
+        library.close()
+        raise
     return library

@@ -9,6 +9,7 @@ file. Moves keep the file id, so they keep the frames; deletions and re-embeddin
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -134,3 +135,21 @@ def file_times(catalog: Catalog, ids: Sequence[int]) -> list[float | None]:
     """`files.time` of these file ids, in order (frame 0's moment; None for photos)."""
     times = item_times(catalog, [int(i) for i in ids])
     return [times.get(int(i)) for i in ids]
+
+
+ExportItem = tuple[int, str, str, int, int, int | None, int | None, float | None, bytes]
+"""(id, path, hash, size, mtime_ns, width, height, time, vector blob) of one frame of one file."""
+
+
+def export_items(catalog: Catalog) -> Iterator[ExportItem]:
+    """Every frame of every indexed file, by id then frame (a photo: one item, time None; a video:
+    frame 0 from its file row, then frames 1..), for `export`; call inside one snapshot."""
+    facts = "id, path, hash, size, mtime_ns, width, height"
+    if not _has_frames(catalog):  # an older catalog read as it is: one item per file, no moments
+        query = f"SELECT {facts}, NULL, vector FROM files WHERE status = 'indexed' ORDER BY id"
+    else:
+        query = (f"SELECT {facts}, time, vector, 0 AS n FROM files WHERE status = 'indexed' UNION ALL "
+                 "SELECT f.id, f.path, f.hash, f.size, f.mtime_ns, f.width, f.height, fr.time, fr.vector, fr.n "
+                 "FROM frames fr JOIN files f ON f.id = fr.file_id WHERE f.status = 'indexed' ORDER BY 1, 10")
+    for row in catalog.db.execute(query):
+        yield (int(row[0]), os.fsdecode(row[1]), *row[2:7], None if row[7] is None else float(row[7]), row[8])

@@ -25,7 +25,7 @@ from ..pipeline import PipelineOptions
 from ..types import Match, PairVerdict
 from .base import Checkpoint, LibraryStats, Snapshot, StoredFile, SyncReport
 from .engine import EmbedEngine
-from .postgres_frames import indexed_items, search_files
+from .postgres_frames import export_items, indexed_items, search_files
 from .postgres_schema import (
     LOCK_CLASS,
     LibraryRow,
@@ -269,13 +269,13 @@ class PostgresStore:
             yield ids[start : start + chunk], vectors[start : start + chunk]
 
     def export_records(self) -> tuple[list[dict[str, Any]], np.ndarray]:
-        """Rows (id, path, hash, size, mtime_ns, width, height, path_bytes) and vectors, for `export`."""
+        """One row per vector (a video's frames in order, each with its `time`) and the vectors, for `export`."""
         with self._snapshot() as conn, conn.cursor(binary=True) as cursor:
-            rows = cursor.execute(f"SELECT id, path, hash, size, mtime_ns, width, height, vector FROM "
-                                  f"{self.library.files} WHERE status = 'indexed' ORDER BY id").fetchall()
+            rows = export_items(cursor, self.library)
         records = [{"id": r[0], "path": display_path(os.fsdecode(bytes(r[1]))), "hash": r[2], "size": r[3],
-                    "mtime_ns": r[4], "width": r[5], "height": r[6], "path_bytes": bytes(r[1])} for r in rows]
-        vectors = np.stack([r[7] for r in rows]) if rows else np.zeros((0, self.spec.dim), np.float32)
+                    "mtime_ns": r[4], "width": r[5], "height": r[6], "time": r[7], "path_bytes": bytes(r[1])}
+                   for r in rows]
+        vectors = np.stack([r[8] for r in rows]) if rows else np.zeros((0, self.spec.dim), np.float32)
         return records, vectors
 
     def next_id(self) -> int:

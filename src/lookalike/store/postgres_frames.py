@@ -47,6 +47,17 @@ def indexed_items(conn: Any, library: LibraryRow) -> list[tuple[Any, ...]]:
         "ON f.id = fr.file_id WHERE f.status = 'indexed' ORDER BY 1, 6").fetchall())
 
 
+def export_items(cursor: Any, library: LibraryRow) -> list[tuple[Any, ...]]:
+    """(id, path, hash, size, mtime_ns, width, height, time, vector) of every frame of every indexed
+    file, by id then frame (a photo: one row, time NULL), for `export` (a binary cursor, one snapshot)."""
+    facts = "id, path, hash, size, mtime_ns, width, height"
+    return [row[:9] for row in cursor.execute(
+        f"SELECT {facts}, time, vector, 0 AS n FROM {library.files} WHERE status = 'indexed' UNION ALL "
+        f"SELECT f.id, f.path, f.hash, f.size, f.mtime_ns, f.width, f.height, fr.time, fr.vector, fr.n FROM "
+        f"{library.frames} fr JOIN {library.files} f ON f.id = fr.file_id WHERE f.status = 'indexed' "
+        "ORDER BY 1, 10").fetchall()]
+
+
 def _best(rows: Sequence[tuple[Any, ...]], into: dict[int, tuple[float, float | None]]) -> None:
     for file_id, score, moment in rows:
         key, value = int(file_id), (float(score), None if moment is None else float(moment))
