@@ -152,3 +152,30 @@ def test_readers_of_the_same_object_are_not_blocked_by_its_writer(tmp_path: Path
     finally:
         release.set()
         store.close()
+
+
+def test_a_read_only_role_searches_and_a_refused_write_is_one_line(tmp_path: Path, fresh_database) -> None:
+    """A service's role that may only read: searches answer; an update the server refuses (permission
+    denied) is one line naming the store's refusal, no traceback, and the library is as it was."""
+    import psycopg
+
+    url = fresh_database()
+    folder = _folder(tmp_path / "photos", range(4))
+    run_cli("index", str(folder), "--store", url, "-m", "histogram")
+    role = f"reader_{url.split('/')[3].split('?')[0]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    reader = url.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
+    pattern_image(1, (64, 48)).save(tmp_path / "query.png")  # not in the library: embedded, then searched
+    found = run_cli("search", str(tmp_path / "query.png"), str(folder), "--store", reader, "-k", "1", "-f", "json")
+    assert [Path(hit["path"]).name for hit in json.loads(found.stdout)] == ["img_1.png"]
+    pattern_image(9, (64, 48)).save(folder / "img_9.png")
+    refused = run_cli("index", str(folder), "--store", reader, check=False)
+    assert refused.returncode == 1, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in refused.stderr, refused.stderr
+    assert lines[0].startswith("error: the PostgreSQL store refused: ") and "permission denied" in lines[0]
+    assert "unexpected" not in lines[0]
+    status = run_cli("status", str(folder), "--store", url, "-f", "json")
+    assert json.loads(status.stdout)[0]["indexed"] == 4  # nothing was lost or half-written

@@ -15,7 +15,7 @@ import typer
 from ..errors import LookalikeError
 from . import collections, dedupe, evaluate, folder, library, pairs, pictures, serve, train  # noqa: F401  (registers the commands)
 from .common import app
-from .errors import exit_code, with_hint
+from .errors import database_error, exit_code, with_hint
 
 __all__ = ["app", "main"]
 
@@ -104,6 +104,9 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - a bug, but still one line unless --debug
         if debug:
             raise
+        if (line := database_error(exc)) is not None:
+            typer.echo(f"error: {line}", err=True)
+            sys.exit(1)
         typer.echo(f"error: unexpected {type(exc).__name__}: {_one_line(str(exc))} (rerun with --debug for the "
                    "traceback and report it)", err=True)
         sys.exit(1)

@@ -64,3 +64,14 @@ def with_hint(error: LookalikeError) -> str:
 def exit_code(error: LookalikeError) -> int:
     """2 for usage errors (a bad flag value), 1 for everything else."""
     return 2 if isinstance(error, USAGE_ERRORS) else 1
+
+
+def database_error(error: Exception) -> str | None:
+    """The line for an error the PostgreSQL store's server or driver raised (psycopg's), else None:
+    which it was (refused: a rule of the server such as a permission; failed: anything else) and the
+    server's first line (its detail lines and statement excerpt left out)."""
+    if not type(error).__module__.startswith("psycopg"):
+        return None
+    state = str(getattr(error, "sqlstate", "") or "")
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return f"the PostgreSQL store {'refused' if state.startswith('42') else 'failed'}: {first}"

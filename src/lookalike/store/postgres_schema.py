@@ -138,7 +138,12 @@ def redact(url: str) -> str:
 
 
 def ensure_extension(conn: Any) -> None:
-    """pgvector and the libraries table, created once even when processes start together."""
+    """pgvector and the libraries table, created once even when processes start together; a look
+    only when they exist (a role that may only read cannot run CREATE, even with IF NOT EXISTS)."""
+    present = conn.execute("SELECT to_regclass('lookalike_libraries') IS NOT NULL AND EXISTS "
+                           "(SELECT 1 FROM pg_extension WHERE extname = 'vector')").fetchone()
+    if present[0]:
+        return
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, SCHEMA_KEY))
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
