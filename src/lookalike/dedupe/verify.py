@@ -4,8 +4,9 @@ rotated, mirrored or re-coloured? Two pieces of evidence, both required:
 1. geometry: RootSIFT keypoints matched with a ratio test, and a RANSAC similarity transform (rotation,
    uniform scale, shift: what cropping, resizing and rotating a picture do; never a perspective change
    of a 3-D scene) with enough inliers spread over a real part of both pictures that fit it to about
-   a pixel (another shot from almost the same place leaves parallax in the residuals), tried against
-   the mirrored picture too;
+   a pixel (another shot from almost the same place leaves parallax in the residuals) and that a
+   homography fits no better (another shot's change of perspective: viewpoint.py), tried against the
+   mirrored picture too;
 2. pixels: the first picture warped onto the second with that transform agrees with it over their
    overlap (normalised cross-correlation of grey levels, so brightness and contrast changes do not
    matter; with `trim`, over all but the pixels that differ most: a caption). Another shot of the
@@ -24,6 +25,7 @@ import numpy as np
 
 from ..types import DEFAULT_MIN_INLIERS
 from .features import FeatureOptions, Features
+from .viewpoint import perspective
 
 SEARCHED = -2  # the inliers of a pair of tiny pictures aligned by search
 
@@ -38,6 +40,8 @@ class VerifyOptions:
     min_inliers: int = DEFAULT_MIN_INLIERS
     min_spread: float = 0.12  # inliers' spread across their thinnest direction (see `spread`)
     max_error: float = 0.004  # inliers' 80th-percentile reprojection error, share of the longer side (see `align`)
+    max_perspective: float = 0.0008  # a homography's shift over an affine fit, share of the side (viewpoint.py)
+    perspective_significance: float = 15.0  # ... which counts only when its F statistic is above this
     min_agreement: float = 0.975  # NCC of the aligned grey pixels over the overlap
     trim: float = 0.0  # share of the overlap's most differing pixels left out of that NCC (a caption)
     min_overlap: float = 0.4  # the overlap as a share of the smaller picture
@@ -49,7 +53,8 @@ class VerifyOptions:
         so min_inliers and min_agreement may change without new checks; everything that changes what
         is measured is named here: a pair whose inliers miss `max_error` is stored with 0 inliers)."""
         return (f"{self.features.method()}-r{self.ratio:g}-e{self.tolerance:g}-s{self.min_spread:g}"
-                f"-f{self.max_error:g}-o{self.min_overlap:g}-t{self.trim:g}")
+                f"-f{self.max_error:g}-p{self.max_perspective:g}-{self.perspective_significance:g}"
+                f"-o{self.min_overlap:g}-t{self.trim:g}")
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,8 @@ def align(a: Features, b: Features, mirrored: bool,
     caption, a logo strip) or do not fit the transform exactly: an edited copy's keypoints land within
     a pixel or so of where the transform puts them (80th percentile at most `max_error` of the side),
     another shot of a 3-D scene from almost the same place has parallax that a similarity leaves
-    behind (measured in docs/results.md)."""
+    behind (measured in docs/results.md), or a change of perspective that a homography fits (see
+    viewpoint.py)."""
     import cv2
 
     if len(a.points) < 4 or len(b.points) < 4:
@@ -152,7 +158,12 @@ def align(a: Features, b: Features, mirrored: bool,
     if min(spread(source, a.shape), spread(target, b.shape)) < options.min_spread:
         return None
     error = np.quantile(residuals(transform, source, target), 0.8) / max(b.shape)
-    return (transform, source, target) if error <= options.max_error else None
+    if error > options.max_error:
+        return None
+    if options.max_perspective < float("inf") and perspective(source, target, max(b.shape)).another_shot(
+            options.perspective_significance, options.max_perspective):
+        return None
+    return transform, source, target
 
 
 def residuals(transform: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
