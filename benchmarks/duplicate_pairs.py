@@ -39,7 +39,8 @@ def measure(a: Features, b: Features, mirrored: bool, options: VerifyOptions) ->
     found = align(a, b, mirrored, options)
     if found is None:
         return {"inliers": 0, "ncc": -1.0, "median": 1.0, "p80": 1.0, "affine80": 1.0, "tight": 0.0,
-                "trimmed": -1.0, "tiles": -1.0, "tiles2": -1.0, "F": 0.0, "shift": 0.0}
+                "trimmed": -1.0, "tiles": -1.0, "tiles2": -1.0, "F": 0.0, "shift": 0.0, "ncc_ab": -1.0,
+                "trimmed_ab": -1.0}
     transform, source, target = found
     error = residuals(transform, source, target) / max(b.shape)
     tiles = tile_agreement(a, b, transform, mirrored, options, grid=4)
@@ -51,7 +52,9 @@ def measure(a: Features, b: Features, mirrored: bool, options: VerifyOptions) ->
             "trimmed": agreement(a, b, transform, mirrored, replace(options, trim=0.1)),
             "tiles": float(tiles[0]) if len(tiles) else -1.0,
             "tiles2": float(tiles[1]) if len(tiles) > 1 else -1.0,
-            "F": seen.significance, "shift": seen.shift}
+            "F": seen.significance, "shift": seen.shift,
+            "ncc_ab": agreement(a, b, transform, mirrored, replace(options, trim=0.0, larger_frame=False)),
+            "trimmed_ab": agreement(a, b, transform, mirrored, replace(options, trim=0.1, larger_frame=False))}
 
 
 def affine_residuals(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -140,7 +143,9 @@ def rules(ncc: float) -> list[tuple[str, Rule]]:
     listed += [(f"15 inliers, 80th pct error <= 0.004, NCC less 10% of pixels >= {c:g}",
                 lambda m, c=c: m["inliers"] >= 15 and m["p80"] <= 0.004 and m["trimmed"] >= c)
                for c in (0.85, 0.9, 0.95, 0.97)]
-    for name, key, value in (("NCC >= 0.975", "ncc", 0.975), ("NCC less 10% of pixels >= 0.9", "trimmed", 0.9)):
+    for name, key, value in (("NCC >= 0.975", "ncc", 0.975), ("NCC less 10% of pixels >= 0.9", "trimmed", 0.9),
+                             ("NCC of a onto b >= 0.975", "ncc_ab", 0.975),
+                             ("NCC of a onto b less 10% of pixels >= 0.9", "trimmed_ab", 0.9)):
         def fitted(m: Measure, key: str = key, value: float = value) -> bool:
             return m["inliers"] >= 15 and m["p80"] <= 0.004 and m[key] >= value
 

@@ -44,6 +44,7 @@ class VerifyOptions:
     perspective_significance: float = 15.0  # ... which counts only when its F statistic is above this
     min_agreement: float = 0.975  # NCC of the aligned grey pixels over the overlap
     trim: float = 0.0  # share of the overlap's most differing pixels left out of that NCC (a caption)
+    larger_frame: bool = True  # compare pixels where the overlap is larger (else always a's onto b's)
     min_overlap: float = 0.4  # the overlap as a share of the smaller picture
     min_search_agreement: float = 0.9  # tiny pictures aligned by search (see `search_alignment`)
     workers: int | None = None
@@ -54,7 +55,7 @@ class VerifyOptions:
         is measured is named here: a pair whose inliers miss `max_error` is stored with 0 inliers)."""
         return (f"{self.features.method()}-r{self.ratio:g}-e{self.tolerance:g}-s{self.min_spread:g}"
                 f"-f{self.max_error:g}-p{self.max_perspective:g}-{self.perspective_significance:g}"
-                f"-o{self.min_overlap:g}-t{self.trim:g}")
+                f"-o{self.min_overlap:g}-t{self.trim:g}{'-L' if self.larger_frame else ''}")
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,10 @@ def residuals(transform: np.ndarray, source: np.ndarray, target: np.ndarray) -> 
 def _aligned(a: Features, b: Features, transform: np.ndarray, mirrored: bool,
              options: VerifyOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """a's thumbnail warped onto b's (mirrored when asked), b's, both slightly blurred (JPEG blocks and
-    resampling are not differences), and the overlap mask; None when they overlap too little."""
+    resampling are not differences), and the overlap mask; None when they overlap too little. With
+    `options.larger_frame`, b's onto a's where the overlap covers more of a's thumbnail (a copy is
+    compared in its own frame whichever way round the pair comes: a crop shrunk onto its original
+    agreed less, NCC 0.96-0.97 against 0.99, in docs/results.md)."""
     import cv2
 
     scale_a = a.thumb.shape[1] / a.shape[1]
@@ -184,8 +188,12 @@ def _aligned(a: Features, b: Features, transform: np.ndarray, mirrored: bool,
     warp[:, :2] *= scale_b / scale_a
     warp[:, 2] *= scale_b
     target = (b.thumb[:, ::-1] if mirrored else b.thumb).astype(np.float32)
+    source = a.thumb.astype(np.float32)
+    if options.larger_frame and abs(float(np.linalg.det(warp[:, :2]))) < 1.0:
+        warp = cv2.invertAffineTransform(warp)
+        source, target = target, source
     height, width = target.shape
-    source = cv2.GaussianBlur(a.thumb.astype(np.float32), (0, 0), 1.0)
+    source = cv2.GaussianBlur(source, (0, 0), 1.0)
     warped = cv2.warpAffine(source, warp, (width, height), flags=cv2.INTER_LINEAR)
     inside = cv2.warpAffine(np.ones_like(source), warp, (width, height), flags=cv2.INTER_NEAREST) > 0.5
     inside = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
