@@ -1,7 +1,7 @@
 """Pair-level probe for the photo-level duplicate check: which evidence tells an edited copy of a photo
 from another shot of the same scene (UKBench's consecutive shots are burst-like: almost the same place).
 
-    python benchmarks/duplicate_pairs.py --data ../shared/data [--objects 125]
+    python benchmarks/duplicate_pairs.py --data ../shared/data [--objects 125] [--seed 0]
     (or: python benchmarks/duplicates_quality.py --data ../shared/data --parts pairs)
 
 The probe sets are the ones `duplicates_quality.py` builds (easy: crop 75-90%, resize 0.6x,
@@ -9,8 +9,11 @@ brightness/contrast, JPEG, every other one mirrored; hard: crop 55-70%, rotated,
 each copy against its original; each of the three other shots against the original and the copy
 ("shot pairs", another photo), and the shots against each other ("shot-shot", what makes a group mix
 two photos). For every pair and orientation the keypoint alignment of `lookalike.dedupe.verify` is
-measured with extra evidence; a rule confirms a pair when either orientation passes it. Printed per
-rule: copies confirmed, shot pairs confirmed, shot-shot pairs confirmed, on each set.
+measured with extra evidence (among it the perspective of `lookalike.dedupe.viewpoint`: a homography's
+gain over an affine fit of the inliers, and the agreement of the pixels compared a onto b as before
+the larger frame); a rule confirms a pair when either orientation passes it. Printed per rule: copies
+confirmed, shot pairs confirmed, shot-shot pairs confirmed, on each set. `--seed N` builds other copies
+of the same photos (easy seed N, hard N + 1) to check thresholds on pairs they were not chosen on.
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ rotated, mirrored or re-coloured? Two pieces of evidence, both required:
    a pixel (another shot from almost the same place leaves parallax in the residuals) and that a
    homography fits no better (another shot's change of perspective: viewpoint.py), tried against the
    mirrored picture too;
-2. pixels: the first picture warped onto the second with that transform agrees with it over their
-   overlap (normalised cross-correlation of grey levels, so brightness and contrast changes do not
-   matter; with `trim`, over all but the pixels that differ most: a caption). Another shot of the
+2. pixels: one picture warped onto the other with that transform (in the frame where their overlap
+   is larger, so a pair's order does not matter) agrees with it over their overlap (normalised
+   cross-correlation of grey levels, so brightness and contrast changes do not matter; with `trim`,
+   over all but the pixels that differ most: a caption). Another shot of the
    same object can pass the first test on a flat object, rarely the second: its background, lighting
    and viewpoint differ.
 
@@ -190,10 +191,10 @@ def _aligned(a: Features, b: Features, transform: np.ndarray, mirrored: bool,
     target = (b.thumb[:, ::-1] if mirrored else b.thumb).astype(np.float32)
     source = a.thumb.astype(np.float32)
     if options.larger_frame and abs(float(np.linalg.det(warp[:, :2]))) < 1.0:
-        warp = cv2.invertAffineTransform(warp)
+        warp = np.asarray(cv2.invertAffineTransform(warp), np.float64)
         source, target = target, source
     height, width = target.shape
-    source = cv2.GaussianBlur(source, (0, 0), 1.0)
+    source = np.asarray(cv2.GaussianBlur(source, (0, 0), 1.0), np.float32)
     warped = cv2.warpAffine(source, warp, (width, height), flags=cv2.INTER_LINEAR)
     inside = cv2.warpAffine(np.ones_like(source), warp, (width, height), flags=cv2.INTER_NEAREST) > 0.5
     inside = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
