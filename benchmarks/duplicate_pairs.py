@@ -113,6 +113,9 @@ def measure_set(folder: Path, before: VerifyOptions,
     for kind, x, y in pairs:
         kinds.append(kind)
         measures.append([measure(features[x], features[y], m, before) for m in (False, True)])
+    import cv2
+
+    cv2.setNumThreads(1)  # as the verifier does (it runs pairs in parallel): OpenCV's own threads made timings noisy
     costs = []
     for rule in timed:
         started = time.process_time()
