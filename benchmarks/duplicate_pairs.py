@@ -1,7 +1,7 @@
 """Pair-level probe for the photo-level duplicate check: which evidence tells an edited copy of a photo
 from another shot of the same scene (UKBench's consecutive shots are burst-like: almost the same place).
 
-    python benchmarks/duplicate_pairs.py --data ../shared/data [--objects 125]
+    python benchmarks/duplicate_pairs.py --data ../shared/data [--objects 125] [--seed 0]
     (or: python benchmarks/duplicates_quality.py --data ../shared/data --parts pairs)
 
 The probe sets are the ones `duplicates_quality.py` builds (easy: crop 75-90%, resize 0.6x,
@@ -9,8 +9,11 @@ brightness/contrast, JPEG, every other one mirrored; hard: crop 55-70%, rotated,
 each copy against its original; each of the three other shots against the original and the copy
 ("shot pairs", another photo), and the shots against each other ("shot-shot", what makes a group mix
 two photos). For every pair and orientation the keypoint alignment of `lookalike.dedupe.verify` is
-measured with extra evidence; a rule confirms a pair when either orientation passes it. Printed per
-rule: copies confirmed, shot pairs confirmed, shot-shot pairs confirmed, on each set.
+measured with extra evidence (among it the perspective of `lookalike.dedupe.viewpoint`: a homography's
+gain over an affine fit of the inliers, and the agreement of the pixels compared a onto b as before
+the larger frame); a rule confirms a pair when either orientation passes it. Printed per rule: copies
+confirmed, shot pairs confirmed, shot-shot pairs confirmed, on each set. `--seed N` builds other copies
+of the same photos (easy seed N, hard N + 1) to check thresholds on pairs they were not chosen on.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 
 from lookalike.dedupe.features import Features, load_features
 from lookalike.dedupe.verify import VerifyOptions, _aligned, _ncc, agreement, align, check_pair, residuals
+from lookalike.dedupe.viewpoint import perspective
 
 Measure = dict[str, float]
 Rule = Callable[[Measure], bool]
@@ -34,21 +38,26 @@ Rule = Callable[[Measure], bool]
 
 def measure(a: Features, b: Features, mirrored: bool, options: VerifyOptions) -> Measure:
     """Everything a rule may look at, for one orientation (inliers 0 when no transform); `options`
-    should carry no fit limit (max_error infinite), the rules apply their own."""
+    should carry no fit limit (max_error and max_perspective infinite), the rules apply their own."""
     found = align(a, b, mirrored, options)
     if found is None:
         return {"inliers": 0, "ncc": -1.0, "median": 1.0, "p80": 1.0, "affine80": 1.0, "tight": 0.0,
-                "trimmed": -1.0, "tiles": -1.0, "tiles2": -1.0}
+                "trimmed": -1.0, "tiles": -1.0, "tiles2": -1.0, "F": 0.0, "shift": 0.0, "ncc_ab": -1.0,
+                "trimmed_ab": -1.0}
     transform, source, target = found
     error = residuals(transform, source, target) / max(b.shape)
     tiles = tile_agreement(a, b, transform, mirrored, options, grid=4)
+    seen = perspective(source, target, max(b.shape))
     return {"inliers": len(source), "ncc": agreement(a, b, transform, mirrored, replace(options, trim=0.0)),
             "median": float(np.median(error)), "p80": float(np.quantile(error, 0.8)),
             "affine80": float(np.quantile(affine_residuals(source, target), 0.8)) / max(b.shape),
             "tight": float(np.mean(error < 0.004)),
             "trimmed": agreement(a, b, transform, mirrored, replace(options, trim=0.1)),
             "tiles": float(tiles[0]) if len(tiles) else -1.0,
-            "tiles2": float(tiles[1]) if len(tiles) > 1 else -1.0}
+            "tiles2": float(tiles[1]) if len(tiles) > 1 else -1.0,
+            "F": seen.significance, "shift": seen.shift,
+            "ncc_ab": agreement(a, b, transform, mirrored, replace(options, trim=0.0, larger_frame=False)),
+            "trimmed_ab": agreement(a, b, transform, mirrored, replace(options, trim=0.1, larger_frame=False))}
 
 
 def affine_residuals(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -95,17 +104,20 @@ def pairs_of(folder: Path) -> list[tuple[str, str, str]]:
 
 
 def measure_set(folder: Path, before: VerifyOptions,
-                after: VerifyOptions) -> tuple[list[str], list[list[Measure]], list[float]]:
+                timed: list[VerifyOptions]) -> tuple[list[str], list[list[Measure]], list[float]]:
     """Kinds and measurements (both orientations, no fit limit) of every pair, and CPU seconds per
-    pair of `check_pair` with the rule `before` and `after`."""
-    features = {p.name: load_features(p, after.features) for p in sorted(folder.glob("*.jpg"))}
+    pair of `check_pair` under each rule of `timed`."""
+    features = {p.name: load_features(p, before.features) for p in sorted(folder.glob("*.jpg"))}
     kinds, measures = [], []
     pairs = pairs_of(folder)
     for kind, x, y in pairs:
         kinds.append(kind)
         measures.append([measure(features[x], features[y], m, before) for m in (False, True)])
+    import cv2
+
+    cv2.setNumThreads(1)  # as the verifier does (it runs pairs in parallel): OpenCV's own threads made timings noisy
     costs = []
-    for rule in (before, after):
+    for rule in timed:
         started = time.process_time()
         for _, x, y in pairs:
             check_pair(features[x], features[y], rule)
@@ -137,6 +149,16 @@ def rules(ncc: float) -> list[tuple[str, Rule]]:
     listed += [(f"15 inliers, 80th pct error <= 0.004, NCC less 10% of pixels >= {c:g}",
                 lambda m, c=c: m["inliers"] >= 15 and m["p80"] <= 0.004 and m["trimmed"] >= c)
                for c in (0.85, 0.9, 0.95, 0.97)]
+    for name, key, value in (("NCC >= 0.975", "ncc", 0.975), ("NCC less 10% of pixels >= 0.9", "trimmed", 0.9),
+                             ("NCC of a onto b >= 0.975", "ncc_ab", 0.975),
+                             ("NCC of a onto b less 10% of pixels >= 0.9", "trimmed_ab", 0.9)):
+        def fitted(m: Measure, key: str = key, value: float = value) -> bool:
+            return m["inliers"] >= 15 and m["p80"] <= 0.004 and m[key] >= value
+
+        listed += [(f"15 inliers, 80th pct error <= 0.004, {name}, no perspective (F > {f:g} and shift > {t:g})",
+                    lambda m, f=f, t=t, fitted=fitted: fitted(m) and not (m["F"] > f and m["shift"] > t))
+                   for f, t in ((10.0, 0.0008), (15.0, 0.0), (15.0, 0.0006), (15.0, 0.0008),
+                                (15.0, 0.001), (20.0, 0.0008))]
     return listed
 
 
@@ -160,7 +182,7 @@ def distribution(kinds: list[str], measures: list[list[Measure]], ncc: float) ->
         chosen = [max(both, key=lambda m: (m["inliers"] >= 15, m["ncc"]))
                   for k, both in zip(kinds, measures, strict=True) if k == kind]
         chosen = [m for m in chosen if m["inliers"] >= 15 and m["ncc"] >= ncc]
-        for key in ("median", "p80", "tight", "tiles", "tiles2"):
+        for key in ("median", "p80", "tight", "tiles", "tiles2", "F", "shift"):
             values = np.asarray([m[key] for m in chosen])
             if len(values):
                 q = np.quantile(values, [0, 0.05, 0.5, 0.95, 1])
@@ -169,23 +191,27 @@ def distribution(kinds: list[str], measures: list[list[Measure]], ncc: float) ->
     return lines
 
 
-def pairs(data: Path, objects: int, scratch: Path, save: Path | None = None) -> None:
-    """Build both probe sets under `scratch` and print the rule tables (the measurements also as JSON
-    under `save` when given)."""
+def pairs(data: Path, objects: int, scratch: Path, save: Path | None = None, seed: int = 0) -> None:
+    """Build both probe sets under `scratch` (seeds `seed` and `seed + 1`: another seed makes other
+    copies of the same photos) and print the rule tables (the measurements also as JSON under `save`
+    when given)."""
     from duplicates_quality import probe_set
 
     labels = data / "ukbench-a" / "labels.csv"
     for name, hard, ncc, after in (("easy", False, 0.965, VerifyOptions()),
                                    ("hard", True, 0.85, VerifyOptions(min_agreement=0.9, trim=0.1))):
         folder = scratch / f"pairs-{name}"
-        probe_set(labels, folder, objects, hard, seed=1 if hard else 0)
-        before = VerifyOptions(min_agreement=ncc, max_error=float("inf"))  # the rule before the fit limit
-        kinds, measures, costs = measure_set(folder, before, after)
+        probe_set(labels, folder, objects, hard, seed=seed + 1 if hard else seed)
+        loose = float("inf")
+        before = VerifyOptions(min_agreement=ncc, max_error=loose, max_perspective=loose)  # before the fit limit
+        timed = [before, replace(after, max_perspective=loose), after]
+        kinds, measures, costs = measure_set(folder, before, timed)
         if save is not None:
             save.mkdir(parents=True, exist_ok=True)
             (save / f"{name}.json").write_text(json.dumps({"kinds": kinds, "measures": measures}))
-        print(f"\n{name} set ({objects} objects), check_pair {1 / costs[0]:.0f} pairs per CPU-second with the "
-              f"rule before, {1 / costs[1]:.0f} with the new one ({after.method()})")
+        print(f"\n{name} set ({objects} objects, seed {seed + 1 if hard else seed}), check_pair pairs per "
+              f"CPU-second: {1 / costs[0]:.0f} before the fit limit, {1 / costs[1]:.0f} with it, "
+              f"{1 / costs[2]:.0f} with the perspective check too ({after.method()})")
         print("| rule | copies | copies (reversed) | shot pairs | shot-shot pairs |\n|---|---|---|---|---|")
         print("\n".join(table(kinds, measures, ncc)))
         print("\n".join(distribution(kinds, measures, ncc)))
@@ -196,9 +222,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--objects", type=int, default=125)
     parser.add_argument("--save", type=Path, help="also write the measurements here (easy.json, hard.json)")
+    parser.add_argument("--seed", type=int, default=0, help="the easy set's seed (the hard set's is one more)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        pairs(args.data, args.objects, Path(scratch), args.save)
+        pairs(args.data, args.objects, Path(scratch), args.save, args.seed)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     python benchmarks/duplicates_quality.py --data ../shared/data [--model efficientnet-lite0]
         [--objects 125] [--class-name cat] [--class-images 1000] [--scale 4000]
-        [--parts quality,homogeneous,scale,pairs]
+        [--parts quality,homogeneous,scale,pairs] [--sets easy,hard] [--save DIR]
 
 Probe sets (seeded, built under a scratch folder from ukbench-a): for each object its first shot, an
 edited copy of it (crop 75-90% per side, resize 0.6x, brightness/contrast +-20%, JPEG q35-70, every
@@ -106,14 +106,21 @@ def score_probe(groups: list[tuple[str, list[str]]], objects: int) -> str:
             f"{len(near)} ({mixed / max(len(near), 1):.1%})")
 
 
-def quality(data: Path, model: str, objects: int, scratch: Path) -> None:
+def quality(data: Path, model: str, objects: int, scratch: Path, sets: str = "easy,hard",
+            save: Path | None = None) -> None:
+    """The easy set at defaults and the hard one with --invariant --verify (those of `sets`); each
+    run's CSV table and folder also under `save` when given."""
     labels = data / "ukbench-a" / "labels.csv"
     for name, hard, flags in (("easy set, defaults", False, []), ("hard set, --invariant --verify", True,
                                                                    ["--invariant", "--verify"])):
-        folder = scratch / ("hard" if hard else "easy")
+        if ("hard" if hard else "easy") not in sets.split(","):
+            continue
+        folder = (save or scratch) / ("hard" if hard else "easy")
         probe_set(labels, folder, objects, hard, seed=1 if hard else 0)
         cli("index", str(folder), "-m", model, "--quiet")
         table, wall, rss, _ = cli("duplicates", str(folder), "-m", model, "-f", "csv", "--quiet", *flags)
+        if save is not None:
+            (save / f"{folder.name}.csv").write_text(table)
         print(f"{name}: {score_probe(groups_of(table), objects)}; {wall:.1f} s, {rss:.0f} MB")
 
 
@@ -168,6 +175,8 @@ def main() -> None:
     parser.add_argument("--class-images", type=int, default=1000)
     parser.add_argument("--scale", type=int, default=4000)
     parser.add_argument("--parts", default="quality,homogeneous,scale")
+    parser.add_argument("--sets", default="easy,hard", help="the quality part's probe sets")
+    parser.add_argument("--save", type=Path, help="keep the quality part's folders and CSV tables here (new folder)")
     args = parser.parse_args()
     if not (args.data / "ukbench-a" / "labels.csv").is_file():
         raise SystemExit(f"{args.data}: no ukbench-a/labels.csv (give --data ../shared/data)")
@@ -175,7 +184,7 @@ def main() -> None:
     print(f"load: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; model {args.model}")
     with tempfile.TemporaryDirectory() as scratch:
         if "quality" in parts:
-            quality(args.data, args.model, args.objects, Path(scratch))
+            quality(args.data, args.model, args.objects, Path(scratch), args.sets, args.save)
         if "homogeneous" in parts:
             homogeneous(args.data, args.model, args.class_name, args.class_images, Path(scratch))
         if "scale" in parts:

@@ -49,10 +49,10 @@ def test_a_shot_from_beside_is_not_confirmed_while_an_edited_copy_is(tmp_path: P
     report = Verifier(paths, options).verify(*pairs)
     assert report.confirmed(options).tolist() == [True, True, False, False]
 
-    # without the exact-fit limit the other shot passes both older tests (enough inliers spread over
-    # the picture, aligned pixels that agree as well as an edited copy's may: NCC 0.95), so the limit is
-    # what rejects it
-    loose = replace(options, max_error=float("inf"), min_agreement=0.95)
+    # without the exact-fit limit (and the perspective check, test_dedupe_viewpoint.py) the other shot
+    # passes both older tests (enough inliers spread over the picture, aligned pixels that agree as well
+    # as an edited copy's may: NCC 0.95), so the limit is what rejects it
+    loose = replace(options, max_error=float("inf"), max_perspective=float("inf"), min_agreement=0.95)
     before = Verifier(paths, loose).verify(*pairs)
     assert before.confirmed(loose).tolist() == [True, True, True, True]
     assert min(before.agreement) >= loose.min_agreement
@@ -112,6 +112,29 @@ def test_features_over_the_budget_are_read_back_never_computed_again(tmp_path: P
     assert report.inliers.tolist() == in_memory.inliers.tolist()
     assert np.allclose(report.agreement, in_memory.agreement)
     assert report.confirmed(VerifyOptions()).all()
+
+
+def test_a_copy_agrees_as_well_whichever_way_round_the_pair_comes(tmp_path: Path) -> None:
+    """Pixels are compared in the frame where the overlap is larger (the crop's), so the order of the
+    pair (the order of the file names in a run) no longer changes the agreement: the same thumbnails
+    are compared, only the transform is estimated the other way round."""
+    from lookalike.dedupe.features import load_features
+    from lookalike.dedupe.verify import check_pair
+
+    first = _scene()
+    copy = first.crop((120, 90, 420, 390)).resize((180, 180), Image.Resampling.BICUBIC)
+    first.save(tmp_path / "a.jpg", quality=90)
+    copy.save(tmp_path / "b.jpg", quality=40)
+    options = VerifyOptions()
+    a, b = (load_features(tmp_path / name, options.features) for name in ("a.jpg", "b.jpg"))
+    forth, back = check_pair(a, b, options), check_pair(b, a, options)
+    assert forth.confirmed(options) and back.confirmed(options)
+    assert abs(forth.agreement - back.agreement) < 0.001
+
+    one_way = replace(options, larger_frame=False)  # always a's thumbnail onto b's, as before
+    assert one_way.method() != options.method()
+    assert check_pair(a, b, one_way).agreement == forth.agreement  # the crop's frame already
+    assert abs(check_pair(b, a, one_way).agreement - forth.agreement) > 0.002  # the original's frame
 
 
 def _open_fds() -> list[str]:
