@@ -56,10 +56,10 @@ def fold_shape_pads(path: Path, pixels: np.ndarray) -> int:
     evaluated on `pixels` (a batch at the export's fixed input size); an amount that differs between one
     image and the whole batch is left computed. Returns how many Pad inputs were folded."""
     onnx = require("onnx", "onnx", "the ONNX backend")
-    model = onnx.load(str(path))
-    names = _computed_pads(model.graph)
+    names = _computed_pads(onnx.load(str(path), load_external_data=False).graph)  # weights not read
     if not names:
         return 0
+    model = onnx.load(str(path))
     whole = _evaluate(model, names, pixels)
     single = _evaluate(model, names, pixels[:1])
     folded = {name: f"{name}_folded" for name, a, b in zip(names, whole, single, strict=True)
