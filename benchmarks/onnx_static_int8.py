@@ -7,6 +7,7 @@ QInt8 weights) calibrated on the last `--calibrate` images of the set; all are m
 `--images` (other UKBench groups): recall@10 of int8 answers against fp32's, N-S, the lowest cosine to
 fp32, and forward images/s at batch 32 on the cores this process may use (best of `--rounds`
 interleaved passes over `--speed-images`). The project's rule for using int8 is quantize.INT8_RULE.
+`--end-to-end N` adds decode and pipeline images/s of fp32 folded vs unfolded, N interleaved rounds.
 
     python benchmarks/onnx_static_int8.py --data ../shared/data/ukbench-a
 """
@@ -28,7 +29,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 
-from lookalike.embedders import create_embedder  # noqa: E402
+from lookalike.embedders import Embedder, create_embedder  # noqa: E402
 from lookalike.embedders.onnx_cache import IMAGE_FILE, file_sha256  # noqa: E402
 from lookalike.embedders.onnx_runtime import OnnxEmbedder, open_session  # noqa: E402
 from lookalike.embedders.quantize import INT8_RULE, MAX_NS_DROP, MIN_RECALL_VS_FP32  # noqa: E402
@@ -114,6 +115,22 @@ def forward_speed(sessions: dict[str, Any], pixels: np.ndarray, batch: int, roun
     return {name: len(usable) / seconds for name, seconds in best.items()}
 
 
+def end_to_end(models: dict[str, Embedder], paths: list[Path], batch: int, rounds: int) -> None:
+    """Print forward, decode and end-to-end images/s of each model (embed_throughput.measure, one
+    round each, the models interleaved), medians of `rounds`."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from embed_throughput import measure
+
+    got: dict[str, list[dict[str, float]]] = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            got[name].append(measure(model, paths, batch, available_cores(), 1))
+    for name, rows in got.items():
+        print(json.dumps({"variant": name, "end_to_end_rounds": rounds, "images": len(paths),
+                          **{key: round(float(np.median([row[key] for row in rows])), 1)
+                             for key in ("forward", "decode", "end_to_end")}}), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="Labelled set in groups of 4 (ukbench-a).")
@@ -122,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed-images", type=int, default=192, help="Images per timed pass.")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--only", action="append", default=[], choices=sorted(VARIANTS),
-                        help="Measure only these int8 variants (repeatable).")
+    parser.add_argument("--only", action="append", default=[], choices=[*sorted(VARIANTS), "none"],
+                        help="Measure only these int8 variants (repeatable; none: fp32 only).")
+    parser.add_argument("--end-to-end", type=int, default=0, metavar="ROUNDS",
+                        help="Also decode + forward + pipeline images/s of fp32 folded vs unfolded (0: skip).")
     args = parser.parse_args(argv)
     labelled = load_labelled(args.data)
     if len(labelled.paths) < args.images + args.calibrate:
@@ -138,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         unfolded = unfolded_export(work, "efficientnet-lite0", fp32.meta.input_shape)
         files = {"fp32": Path(fp32.folder) / IMAGE_FILE, "fp32, pads unfolded": unfolded}
         made = {}
-        for name in args.only or VARIANTS:
+        for name in [] if "none" in args.only else args.only or list(VARIANTS):
             files[name] = work / f"int8-{len(made)}.onnx"
             made[name] = quantize(files["fp32"], files[name], calibration, VARIANTS[name])
         sessions = {name: open_session(path, available_cores()) for name, path in files.items()}
@@ -157,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
                 "forward_img_s": round(speed[name], 1), "vs_fp32": round(speed[name] / speed["fp32"], 2),
                 "quantize_s": round(made[name], 1) if name in made else None,
                 "passes_rule": recall >= MIN_RECALL_VS_FP32 and ns_fp32 - ns <= MAX_NS_DROP}), flush=True)
+        if args.end_to_end:
+            assert isinstance(fp32, OnnxEmbedder)
+            end_to_end({"fp32": fp32, "fp32, pads unfolded": unfolded_embedder(fp32, work)},
+                       labelled.paths[: args.speed_images], args.batch_size, args.end_to_end)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
