@@ -4,6 +4,7 @@
    (each a fresh process), beside `python -c "import torch"`; median of N interleaved runs, wall and
    CPU (user + sys) seconds;
 2. forward, decode and end-to-end images/s, torch fp32 vs ONNX fp32 vs ONNX int8, for EfficientNet-Lite0
+   (with its export before onnx_fold, padding computed at run time, beside)
    and a SigLIP-base-sized vision tower (its config, random weights: speed does not depend on them);
    per-image cost of each stage, and which stage bounds the pipeline;
 3. ONNX vs torch cosine (min, mean) over the images;
@@ -32,6 +33,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from embed_throughput import measure, siglip_base_vision  # noqa: E402
+from onnx_static_int8 import unfolded_embedder  # noqa: E402
 
 from lookalike.embedders import create_embedder  # noqa: E402
 from lookalike.embedders.quantize import make_int8  # noqa: E402
@@ -101,6 +103,8 @@ def throughput(label: str, name: str, paths: list[Path], args: argparse.Namespac
     onnx_model = create_embedder(name, precision="fp32", backend="onnx", cache_dir=cache)
     int8_model = make_int8(name, onnx_model, cache)  # speed only: its accuracy gate is `lookalike quantize`
     models = [("torch fp32", torch_model), ("onnx fp32", onnx_model), ("onnx int8", int8_model)]
+    if name == "efficientnet-lite0":  # its export before onnx_fold: padding computed at run time
+        models.insert(2, ("onnx fp32, pads unfolded", unfolded_embedder(onnx_model, cache.parent)))
     if bf16_native():  # AVX512-BF16 / AMX: torch's --precision auto runs bf16 here
         models.insert(1, ("torch bf16", create_embedder(name, precision="bf16", backend="torch")))
     rows = []

@@ -95,6 +95,25 @@ def test_efficientnet_export_gives_torch_vectors_and_rankings(effnet_onnx, effne
                                   np.argsort(-(theirs @ theirs.T), axis=1, kind="stable")[:, :5])
 
 
+def test_efficientnet_export_pads_with_constants(effnet_onnx, tmp_path: Path) -> None:
+    """Its "same" padding is folded into constants: no shape arithmetic is left, and ONNX Runtime fuses
+    every Pad into its convolution (one blocked-layout chain, no Pad node) with the vectors unchanged."""
+    import onnx
+    import onnxruntime as ort
+
+    graph = onnx.load(str(effnet_onnx.folder / IMAGE_FILE)).graph
+    constants = {item.name for item in graph.initializer}
+    pads = [node for node in graph.node if node.op_type == "Pad"]
+    assert pads and all(node.input[1] in constants for node in pads)
+    assert not {node.op_type for node in graph.node} & {"Shape", "Ceil", "ConstantOfShape"}
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+    ort.InferenceSession(str(effnet_onnx.folder / IMAGE_FILE), options, providers=["CPUExecutionProvider"])
+    optimised = [node.op_type for node in onnx.load(str(tmp_path / "optimised.onnx")).graph.node]
+    assert "Pad" not in optimised and optimised.count("Conv") == 49
+
+
 def test_corrupt_and_stale_exports_are_remade(tiny_clip_dir: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     model = tmp_path / "clip"

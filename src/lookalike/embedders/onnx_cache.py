@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "lookalike-onnx"
-VERSION = 1
+VERSION = 2  # 2: shape-computed padding folded (onnx_fold); older exports are made again
 SIDECAR = "export.json"
 IMAGE_FILE = "image.onnx"
 TEXT_FILE = "text.onnx"

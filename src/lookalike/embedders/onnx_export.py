@@ -1,7 +1,8 @@
 """Export a torch embedder's towers to ONNX, once, and prove the export equal to torch before it is
 used: every probe picture (and probe sentence) must give a vector at cosine >= PARITY_MIN to torch's,
 or the export is refused with one line. Image tower: pixels -> raw vector (a trained head is folded
-in: base vector, L2-normalised, through the head); text tower: token ids -> raw vector."""
+in: base vector, L2-normalised, through the head; padding computed from the input's shape is made
+constant, see onnx_fold); text tower: token ids -> raw vector."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from PIL import Image
 from ..errors import ModelLoadError
 from .base import Embedder, l2_normalize
 from .onnx_cache import IMAGE_FILE, TEXT_FILE, ExportMeta, file_sha256, replace_folder
+from .onnx_fold import fold_shape_pads
 from .onnx_runtime import open_session
 from .text_tokens import TextTokens, tokenizer_settings
 
@@ -103,6 +105,7 @@ def _export_images(embedder: Embedder, folder: Path, name: str) -> tuple[float, 
     batch = torch.from_numpy(np.stack(items).astype(np.float32))
     tower = _Tower(lambda pixels: torch_image_forward(embedder, pixels), _torch_modules(embedder))
     _export(tower, (batch[:2],), ["pixel_values"], folder / IMAGE_FILE, {"pixel_values": {0: "batch"}})
+    fold_shape_pads(folder / IMAGE_FILE, batch.numpy())  # before the parity check, which then covers it
     reference = embedder.embed_prepared(items)
     session = open_session(folder / IMAGE_FILE)
     got = session.run(None, {"pixel_values": batch.numpy()})[0]
